@@ -37,8 +37,8 @@ export async function startEmbeddedPostgres(opts: {
     createPostgresUser: true,
     // Durable enough for a saga log while keeping a laptop responsive.
     postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
-    onLog: opts.onLog ?? (() => undefined),
-    onError: opts.onLog ?? (() => undefined),
+    onLog: (line) => opts.onLog?.(line),
+    onError: (err) => opts.onLog?.(String(err)),
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     await server.initialise();

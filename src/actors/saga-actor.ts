@@ -1,0 +1,160 @@
+// One actor per running saga. For each message it loads nothing but its own
+// snapshot (once), asks the pure state machine what to do, commits the result,
+// and only then performs the effects: participant calls, timers, stopping.
+import type { Logger } from '../log.js';
+import type { ParticipantGateway } from '../participants/gateway.js';
+import type { AnySagaDefinition } from '../saga/definition.js';
+import { decide, EVENT, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
+import type { SagaState } from '../saga/states.js';
+import { StaleSagaError, type SagaStore, type StoredSaga } from '../persistence/saga-store.js';
+import { spawnActor, tell, type ActorContext, type ActorRef } from './nact.js';
+
+/** What every saga actor shares: its ports to the world. */
+export interface SagaRuntime {
+  store: SagaStore;
+  gateway: ParticipantGateway;
+  definitions: ReadonlyMap<string, AnySagaDefinition>;
+  log: Logger;
+  now: () => Date;
+  random: () => number;
+  newId: () => string;
+  /** Delay before a message whose commit failed (database down) is handled again. */
+  commitRetryMs: number;
+  /** Called once the saga is terminal, or when this actor must stop (fenced out). */
+  onDone: (sagaId: string, estado: SagaState | null) => void;
+}
+
+interface SagaActorState {
+  saga: StoredSaga | null;
+  /** Pending timers, cleared when the actor stops. */
+  timers: Set<NodeJS.Timeout>;
+  done: boolean;
+}
+
+/** setTimeout's ceiling (about 24.8 days); longer deadlines re-arm when they fire early. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export function spawnSagaActor(parent: ActorRef<unknown>, sagaId: string, rt: SagaRuntime): ActorRef<SagaMessage> {
+  return spawnActor<SagaActorState, SagaMessage>(parent, sagaId, (state, msg, ctx) => handle(rt, state, msg, ctx), {
+    initialState: { saga: null, timers: new Set(), done: false },
+    // A bug in one saga must not take the others down: keep the actor and its state.
+    onCrash: 'resume',
+    afterStop: (state) => {
+      for (const t of state.timers) clearTimeout(t);
+      state.timers.clear();
+    },
+  });
+}
+
+async function handle(
+  rt: SagaRuntime,
+  state: SagaActorState,
+  msg: SagaMessage,
+  ctx: ActorContext<SagaMessage>,
+): Promise<SagaActorState> {
+  const sagaId = ctx.name;
+  if (state.done) return state;
+  if (state.saga === null) {
+    try {
+      state.saga = await rt.store.load(sagaId);
+    } catch (err) {
+      rt.log.error({ err, saga_id: sagaId }, 'could not load saga; will retry');
+      later(state, rt.commitRetryMs, () => tell(ctx.self, msg));
+      return state;
+    }
+    if (state.saga === null) {
+      rt.log.error({ saga_id: sagaId }, 'saga not found in saga_log');
+      return finish(rt, state, sagaId, null);
+    }
+  }
+  const saga = state.saga;
+  const definition = rt.definitions.get(saga.snapshot.tipo);
+  if (definition === undefined) {
+    rt.log.error({ saga_id: sagaId, tipo: saga.snapshot.tipo }, 'no definition for saga tipo');
+    return finish(rt, state, sagaId, null);
+  }
+
+  const now = rt.now();
+  // `datos` was validated against this saga tipo's request schema when the saga was accepted.
+  const datos = saga.datos as never;
+  const decision = decide(definition, datos, saga.snapshot, msg, { now, random: rt.random, newId: rt.newId });
+  if (decision.changed) {
+    try {
+      const version = await rt.store.commit(sagaId, saga.version, decision, now);
+      state.saga = { snapshot: decision.snapshot, datos: saga.datos, version };
+    } catch (err) {
+      if (err instanceof StaleSagaError) {
+        // Someone else owns this saga now: stop without acting on anything.
+        rt.log.warn({ saga_id: sagaId }, 'saga changed by another writer; stopping its actor here');
+        return finish(rt, state, sagaId, null);
+      }
+      rt.log.error({ err, saga_id: sagaId, msg: msg.type }, 'could not commit saga transition; will retry');
+      later(state, rt.commitRetryMs, () => tell(ctx.self, msg));
+      return state;
+    }
+    logTransition(rt.log, sagaId, decision);
+  }
+  for (const effect of decision.effects) perform(rt, state, effect, ctx);
+  return state;
+}
+
+function perform(rt: SagaRuntime, state: SagaActorState, effect: Effect, ctx: ActorContext<SagaMessage>): void {
+  switch (effect.type) {
+    case 'call': {
+      const { call, command } = effect;
+      rt.gateway
+        .call(command, { idempotencyKey: effect.idempotencyKey, timeoutMs: effect.timeoutMs })
+        .catch((err: unknown) => ({ kind: 'transient' as const, error: String(err) }))
+        .then((outcome) => tell(ctx.self, { type: 'callCompleted', call, outcome }))
+        .catch((err: unknown) => rt.log.error({ err }, 'could not deliver call outcome'));
+      return;
+    }
+    case 'scheduleRetry':
+      later(state, effect.delayMs, () => tell(ctx.self, { type: 'retryDue', call: effect.call }));
+      return;
+    case 'armDeadline':
+      later(state, Math.min(effect.delayMs, MAX_TIMER_MS), () => tell(ctx.self, { type: 'deadlineReached' }));
+      return;
+    case 'finish':
+      finish(rt, state, ctx.name, state.saga?.snapshot.estado ?? null);
+      return;
+  }
+}
+
+function finish(rt: SagaRuntime, state: SagaActorState, sagaId: string, estado: SagaState | null): SagaActorState {
+  state.done = true;
+  for (const t of state.timers) clearTimeout(t);
+  state.timers.clear();
+  rt.onDone(sagaId, estado);
+  return state;
+}
+
+function later(state: SagaActorState, ms: number, fn: () => void): void {
+  const t = setTimeout(() => {
+    state.timers.delete(t);
+    fn();
+  }, ms);
+  state.timers.add(t);
+}
+
+/** The seed's log lines, written once the transition they describe is committed. */
+function logTransition(log: Logger, sagaId: string, d: Decision): void {
+  for (const paso of d.pasos) {
+    if (paso.exitoso) {
+      log.info({ saga_id: sagaId, paso: paso.tipo }, `Paso ${paso.id} de SAGA ${sagaId} ejecutado exitosamente`);
+    } else {
+      log.warn({ saga_id: sagaId, paso: paso.tipo }, `Paso ${paso.id} de SAGA ${sagaId} falló: ${paso.error}`);
+    }
+  }
+  for (const c of d.compensaciones) {
+    const outcome = c.exitoso ? 'ejecutada' : `falló: ${c.error}`;
+    log.info({ saga_id: sagaId, compensacion: c.tipo }, `Compensación ${c.id} de SAGA ${sagaId} ${outcome}`);
+  }
+  for (const e of d.events) {
+    if (e.tipo === EVENT.compensacionIniciada) {
+      log.warn({ saga_id: sagaId, error: d.snapshot.errorMessage }, `Compensación iniciada para SAGA ${sagaId}`);
+    } else if (e.tipo === EVENT.completada || e.tipo === EVENT.compensacionCompletada || e.tipo === EVENT.compensacionFallida) {
+      log.info({ saga_id: sagaId, estado: e.estado }, `SAGA ${sagaId} terminó en ${e.estado}`);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// The supervisor owns the saga actors: it spawns one per saga it is told to run
+// (unless that saga already has one) and stops it when the saga is done.
+import type { SagaMessage } from '../saga/machine.js';
+import { spawnActor, stopActor, tell, type ActorRef, type ActorSystem } from './nact.js';
+import { spawnSagaActor, type SagaRuntime } from './saga-actor.js';
+
+export type SupervisorMessage =
+  | { type: 'run'; sagaId: string }
+  | { type: 'done'; sagaId: string }
+  | { type: 'countActive'; replyTo: ActorRef<number> };
+
+export function spawnSupervisor(
+  system: ActorSystem,
+  name: string,
+  runtime: Omit<SagaRuntime, 'onDone'>,
+  onDone: (sagaId: string) => void = () => undefined,
+): ActorRef<SupervisorMessage> {
+  let self: ActorRef<SupervisorMessage> | undefined;
+  const rt: SagaRuntime = {
+    ...runtime,
+    // Children report through their parent so that only the supervisor stops them.
+    onDone: (sagaId) => {
+      if (self) tell(self, { type: 'done', sagaId });
+    },
+  };
+  self = spawnActor<null, SupervisorMessage>(
+    system,
+    name,
+    (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'run': {
+          if (ctx.child(msg.sagaId) !== undefined) return state;
+          const child = spawnSagaActor(ctx.self, msg.sagaId, rt);
+          tell<SagaMessage>(child, { type: 'resume' });
+          return state;
+        }
+        case 'done': {
+          const child = ctx.child(msg.sagaId);
+          if (child !== undefined) stopActor(child);
+          onDone(msg.sagaId);
+          return state;
+        }
+        case 'countActive':
+          tell(msg.replyTo, ctx.childNames().length);
+          return state;
+      }
+    },
+    { initialState: null, onCrash: 'resume' },
+  );
+  return self;
+}

@@ -1,0 +1,50 @@
+// `npm start`: the whole system in one process. Without DATABASE_URL it runs on
+// an embedded PostgreSQL whose files stay in ./.data, so sagas survive restarts.
+import { startEmbeddedPostgres } from '../persistence/embedded-postgres.js';
+import { startBffRole, startOrchestratorRole, startParticipantsRole } from '../roles.js';
+import { run, type Stoppable } from './run.js';
+
+await run('all', async (config, log) => {
+  const parts: Stoppable[] = [];
+  try {
+    let databaseUrl = config.DATABASE_URL;
+    if (databaseUrl === undefined) {
+      log.info({ dir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT }, 'starting embedded PostgreSQL');
+      const pg = await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DIR, port: config.EMBEDDED_PG_PORT, persistent: true });
+      parts.push(pg);
+      databaseUrl = pg.url;
+    }
+    // Fault injection is on for the all-in-one demo system unless switched off.
+    const faults = config.PARTICIPANT_FAULTS !== 'off';
+    const participants = await startParticipantsRole(config, databaseUrl, log, { faults });
+    parts.push(participants);
+    const orchestrator = await startOrchestratorRole(
+      {
+        ...config,
+        CAMPAIGNS_URL: participants.urls.campaigns!,
+        PAGOS_URL: participants.urls.pagos!,
+        REPORTING_URL: participants.urls.reporting!,
+      },
+      databaseUrl,
+      log,
+    );
+    parts.push(orchestrator);
+    const bff = await startBffRole({ ...config, ORCHESTRATOR_URL: orchestrator.urls.orchestrator! }, databaseUrl, log);
+    parts.push(bff);
+
+    const lines = [
+      `BFF            ${bff.urls.bff}   (POST /saga/crear-campana-completa, GET /saga/, GET /health)`,
+      `Orchestrator   ${orchestrator.urls.orchestrator}   (GET /health)`,
+      `Campaigns      ${participants.urls.campaigns}/api/campaigns`,
+      `Payments       ${participants.urls.pagos}/pagos`,
+      `Reporting      ${participants.urls.reporting}/reporting`,
+      `Database       ${config.DATABASE_URL === undefined ? `embedded PostgreSQL on port ${config.EMBEDDED_PG_PORT}, data in ${config.EMBEDDED_PG_DIR}` : 'DATABASE_URL'}`,
+      `Fault injection ${faults ? 'on (POST /__faults on each participant)' : 'off'}`,
+    ];
+    process.stdout.write(`\nAeropartners SAGA orchestrator is running:\n  ${lines.join('\n  ')}\n\n`);
+    return parts;
+  } catch (err) {
+    for (const p of parts.reverse()) await p.stop().catch(() => undefined);
+    throw err;
+  }
+});

@@ -1,0 +1,10 @@
+// `npm run start:bff`: the BFF alone (port BFF_PORT, default 8090); it forwards
+// new sagas to ORCHESTRATOR_URL and reads status from the saga log.
+import { startBffRole } from '../roles.js';
+import { requireDatabaseUrl, run } from './run.js';
+
+await run('bff', async (config, log) => {
+  const role = await startBffRole(config, requireDatabaseUrl(config), log);
+  log.info(role.urls, 'bff listening');
+  return [role];
+});

@@ -1,0 +1,93 @@
+// The BFF (port 8090): the contract the Aeropartners front end and smoke script
+// use. New sagas are checked for shape here and forwarded to the orchestrator;
+// status and lists are read from the saga log.
+import Koa from 'koa';
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import type { Database } from '../persistence/database.js';
+import type { SagaQueries } from '../persistence/saga-queries.js';
+import { crearCampanaCompletaSchema } from '../sagas/crear-campana-completa/request.js';
+import { ALL_STATES } from '../saga/states.js';
+import { readJsonBody } from './body.js';
+import { HttpError, notFound } from './errors.js';
+import { jsonErrors } from './errors.js';
+import { healthRoute } from './health.js';
+import { CREATE_PATH, idempotencyKeyHeader } from './orchestrator-api.js';
+import { parseOrThrow } from './validation.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const intParam = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'debe ser un entero')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .optional()
+    .transform((v) => v ?? def);
+
+const listQuerySchema = z.object({
+  estado: z.enum(ALL_STATES as [string, ...string[]], { message: `debe ser uno de ${ALL_STATES.join(', ')}` }).optional(),
+  tipo: z.string().min(1).max(100).optional(),
+  pagina: intParam(1, 1, 1_000_000),
+  limite: intParam(10, 1, 100),
+});
+
+export function bffApi(deps: { db: Database; queries: SagaQueries; orchestratorUrl: string; log: Logger }): Koa {
+  const router = new Router();
+  healthRoute(router, 'bff', deps.db);
+
+  router.post(CREATE_PATH, async (ctx) => {
+    const key = idempotencyKeyHeader(ctx.get('idempotency-key'));
+    // Checked here so that a bad request costs the orchestrator nothing.
+    const body = parseOrThrow(crearCampanaCompletaSchema, await readJsonBody(ctx));
+    const forwarded = await forward(deps.orchestratorUrl, body, key, deps.log);
+    ctx.status = forwarded.status;
+    ctx.body = forwarded.body;
+  });
+
+  router.get('/saga/:sagaId/status', async (ctx) => {
+    const { sagaId } = ctx.params;
+    const view = sagaId !== undefined && UUID.test(sagaId) ? await deps.queries.status(sagaId) : null;
+    if (view === null) throw notFound(`SAGA ${sagaId ?? ''} no encontrada`);
+    ctx.body = view;
+  });
+
+  router.get(['/saga', '/saga/'], async (ctx) => {
+    for (const [name, value] of Object.entries(ctx.query)) {
+      if (Array.isArray(value)) {
+        throw new HttpError(400, 'validacion', [{ campo: name, mensaje: 'no puede repetirse' }]);
+      }
+    }
+    const q = parseOrThrow(listQuerySchema, ctx.query);
+    const { sagas, total } = await deps.queries.list(q);
+    ctx.body = { sagas, total, pagina: q.pagina, limite: q.limite };
+  });
+
+  const app = new Koa();
+  app.use(jsonErrors(deps.log));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
+
+async function forward(
+  orchestratorUrl: string,
+  body: unknown,
+  key: string | undefined,
+  log: Logger,
+): Promise<{ status: number; body: unknown }> {
+  try {
+    const res = await fetch(new URL(CREATE_PATH, orchestratorUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: res.status, body: (await res.json()) as unknown };
+  } catch (err) {
+    log.error({ err }, 'orchestrator unreachable');
+    throw new HttpError(503, 'orquestador_no_disponible', 'El orquestador no está disponible; reintente');
+  }
+}
