@@ -108,7 +108,8 @@ export class Orchestrator {
    * Stops every actor. Unfinished sagas stay in the log as they are and are
    * resumed by the next `recover()`, here or in another process.
    */
-  stop(): void {
+  async stop(): Promise<void> {
+    await ask<SupervisorMessage, number>(this.supervisor, (replyTo) => ({ type: 'stopAll', replyTo }), 5_000);
     stopActor(this.system);
   }
 }

@@ -70,7 +70,7 @@ export async function startOrchestratorRole(
     urls: { orchestrator: server.url },
     async stop() {
       await server.close();
-      orchestrator.stop();
+      await orchestrator.stop();
       await relay?.stop();
       await pulsar?.close();
       await relayPool?.end();

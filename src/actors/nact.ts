@@ -3,7 +3,14 @@
 // these typed helpers instead.
 import nact from 'nact';
 
-export type ActorRef<Msg> = nact.Ref<Msg>;
+declare const accepts: unique symbol;
+/**
+ * nact's `Ref<T>` has no members, so any ref is assignable to any other. This
+ * phantom member makes a ref accept only its own message type.
+ */
+export type ActorRef<Msg> = nact.Ref<Msg> & { readonly [accepts]?: (msg: Msg) => void };
+/** Any actor, whatever it accepts (a parent, something to stop). */
+export type AnyActorRef = ActorRef<never>;
 export type ActorSystem = nact.ActorSystemRef;
 
 export interface ActorContext<Msg> {
@@ -29,7 +36,7 @@ export function startActorSystem(name: string): ActorSystem {
 }
 
 export function spawnActor<State, Msg>(
-  parent: ActorRef<unknown> | ActorSystem,
+  parent: AnyActorRef | ActorSystem,
   name: string,
   handler: Handler<State, Msg>,
   opts: SpawnOptions<State>,
@@ -39,17 +46,17 @@ export function spawnActor<State, Msg>(
       self: raw.self,
       name: raw.name,
       childNames: () => [...raw.children.keys()],
-      child: <ChildMsg>(n: string) => raw.children.get(n) as ActorRef<ChildMsg> | undefined,
+      child: <ChildMsg>(n: string): ActorRef<ChildMsg> | undefined => raw.children.get(n),
     });
-  return nact.spawn(parent as nact.Ref<unknown>, f, name, {
+  return nact.spawn(parent, f, name, {
     initialState: opts.initialState,
     onCrash: (_msg, _err, ctx) => (opts.onCrash === 'resume' ? ctx.resume : ctx.stop),
     afterStop: opts.afterStop === undefined ? undefined : (state: State) => opts.afterStop?.(state),
-  }) as ActorRef<Msg>;
+  });
 }
 
 export function tell<Msg>(actor: ActorRef<Msg>, msg: Msg): void {
-  nact.dispatch(actor, msg);
+  nact.dispatch<Msg>(actor, msg);
 }
 
 /** Sends a message that carries a reply address, and waits for the reply. */
@@ -58,9 +65,9 @@ export function ask<Msg, Reply>(
   makeMsg: (replyTo: ActorRef<Reply>) => Msg,
   timeoutMs: number,
 ): Promise<Reply> {
-  return nact.query(actor, makeMsg, timeoutMs) as Promise<Reply>;
+  return nact.query<Msg, (ref: nact.Ref<Reply>) => Msg>(actor, (ref) => makeMsg(ref), timeoutMs);
 }
 
-export function stopActor(actor: ActorRef<unknown> | ActorSystem): void {
+export function stopActor(actor: AnyActorRef | ActorSystem): void {
   nact.stop(actor);
 }

@@ -7,7 +7,7 @@ import type { AnySagaDefinition } from '../saga/definition.js';
 import { decide, EVENT, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
 import type { SagaState } from '../saga/states.js';
 import { StaleSagaError, type SagaStore, type StoredSaga } from '../persistence/saga-store.js';
-import { spawnActor, tell, type ActorContext, type ActorRef } from './nact.js';
+import { spawnActor, tell, type ActorContext, type ActorRef, type AnyActorRef } from './nact.js';
 
 /** What every saga actor shares: its ports to the world. */
 export interface SagaRuntime {
@@ -29,17 +29,20 @@ interface SagaActorState {
   /** Pending timers, cleared when the actor stops. */
   timers: Set<NodeJS.Timeout>;
   done: boolean;
+  /** Set when nact stopped the actor: a handler still awaiting a commit must not act. */
+  stopped: boolean;
 }
 
 /** setTimeout's ceiling (about 24.8 days); longer deadlines re-arm when they fire early. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export function spawnSagaActor(parent: ActorRef<unknown>, sagaId: string, rt: SagaRuntime): ActorRef<SagaMessage> {
+export function spawnSagaActor(parent: AnyActorRef, sagaId: string, rt: SagaRuntime): ActorRef<SagaMessage> {
   return spawnActor<SagaActorState, SagaMessage>(parent, sagaId, (state, msg, ctx) => handle(rt, state, msg, ctx), {
-    initialState: { saga: null, timers: new Set(), done: false },
+    initialState: { saga: null, timers: new Set(), done: false, stopped: false },
     // A bug in one saga must not take the others down: keep the actor and its state.
     onCrash: 'resume',
     afterStop: (state) => {
+      state.stopped = true;
       for (const t of state.timers) clearTimeout(t);
       state.timers.clear();
     },
@@ -78,6 +81,10 @@ async function handle(
   // `datos` was validated against this saga tipo's request schema when the saga was accepted.
   const datos = saga.datos as never;
   const decision = decide(definition, datos, saga.snapshot, msg, { now, random: rt.random, newId: rt.newId });
+  rt.log.debug(
+    { saga_id: sagaId, msg: msg.type, estado: decision.snapshot.estado, attempt: decision.snapshot.attempt, changed: decision.changed },
+    'saga message handled',
+  );
   if (decision.changed) {
     try {
       const version = await rt.store.commit(sagaId, saga.version, decision, now);
@@ -94,6 +101,9 @@ async function handle(
     }
     logTransition(rt.log, sagaId, decision);
   }
+  // Stopped while committing (shutdown, or the process lost the saga): the next
+  // owner resumes from what was just committed; this actor calls nothing more.
+  if (state.stopped) return state;
   for (const effect of decision.effects) perform(rt, state, effect, ctx);
   return state;
 }
@@ -130,6 +140,7 @@ function finish(rt: SagaRuntime, state: SagaActorState, sagaId: string, estado: 
 }
 
 function later(state: SagaActorState, ms: number, fn: () => void): void {
+  if (state.stopped) return;
   const t = setTimeout(() => {
     state.timers.delete(t);
     fn();

@@ -7,7 +7,9 @@ import { spawnSagaActor, type SagaRuntime } from './saga-actor.js';
 export type SupervisorMessage =
   | { type: 'run'; sagaId: string }
   | { type: 'done'; sagaId: string }
-  | { type: 'countActive'; replyTo: ActorRef<number> };
+  | { type: 'countActive'; replyTo: ActorRef<number> }
+  /** Stops every saga actor, then replies. */
+  | { type: 'stopAll'; replyTo: ActorRef<number> };
 
 export function spawnSupervisor(
   system: ActorSystem,
@@ -15,15 +17,12 @@ export function spawnSupervisor(
   runtime: Omit<SagaRuntime, 'onDone'>,
   onDone: (sagaId: string) => void = () => undefined,
 ): ActorRef<SupervisorMessage> {
-  let self: ActorRef<SupervisorMessage> | undefined;
   const rt: SagaRuntime = {
     ...runtime,
     // Children report through their parent so that only the supervisor stops them.
-    onDone: (sagaId) => {
-      if (self) tell(self, { type: 'done', sagaId });
-    },
+    onDone: (sagaId) => tell(self, { type: 'done', sagaId }),
   };
-  self = spawnActor<null, SupervisorMessage>(
+  const self = spawnActor<null, SupervisorMessage>(
     system,
     name,
     (state, msg, ctx) => {
@@ -43,6 +42,17 @@ export function spawnSupervisor(
         case 'countActive':
           tell(msg.replyTo, ctx.childNames().length);
           return state;
+        case 'stopAll': {
+          // Children one by one: nact loses the children of an actor stopped from
+          // outside (it unlinks the actor before looking its children up).
+          const names = ctx.childNames();
+          for (const n of names) {
+            const child = ctx.child(n);
+            if (child !== undefined) stopActor(child);
+          }
+          tell(msg.replyTo, names.length);
+          return state;
+        }
       }
     },
     { initialState: null, onCrash: 'resume' },

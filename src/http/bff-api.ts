@@ -85,7 +85,7 @@ async function forward(
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
-    return { status: res.status, body: (await res.json()) as unknown };
+    return { status: res.status, body: await res.json() };
   } catch (err) {
     log.error({ err }, 'orchestrator unreachable');
     throw new HttpError(503, 'orquestador_no_disponible', 'El orquestador no está disponible; reintente');

@@ -53,9 +53,10 @@ function describeNetworkError(e: Error): string {
 
 function describeField(item: Json): string {
   if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
-    return `${String(item.campo ?? '?')}: ${String(item.mensaje ?? '')}`;
+    const { campo, mensaje } = item;
+    return `${typeof campo === 'string' ? campo : '?'}: ${typeof mensaje === 'string' ? mensaje : ''}`;
   }
-  return String(item);
+  return JSON.stringify(item);
 }
 
 function parseJson(text: string): Json {

@@ -19,6 +19,9 @@ export async function openDatabase(url: string, opts: { poolMax?: number } = {})
     pool: { min: 0, max: opts.poolMax ?? 20 },
     migrations: {
       tableName: 'schema_migrations',
+      // The schema is the migrations themselves: no generated snapshot files.
+      snapshot: false,
+      silent: true,
       transactional: true,
       allOrNothing: true,
       migrationsList: [

@@ -1,0 +1,48 @@
+// PostgreSQL for tests. `npm test` starts one embedded server for the whole run
+// (scripts/run-tests.ts) and passes it as DATABASE_URL; a test file run on its
+// own without DATABASE_URL starts its own. Either way each test file works in a
+// fresh database of its own, created here and migrated like production.
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
+
+export interface TestServer {
+  /** URL of a maintenance database on the server (for CREATE DATABASE). */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(): Promise<TestServer> {
+  const given = process.env.DATABASE_URL;
+  if (given !== undefined && given !== '') return { adminUrl: given, stop: () => Promise.resolve() };
+  const embedded: EmbeddedDatabase = await startEmbeddedPostgres({
+    dataDir: path.join(tmpdir(), `saga-test-pg-${process.pid}-${randomBytes(4).toString('hex')}`),
+    port: 20_000 + Math.floor(Math.random() * 20_000),
+    persistent: false,
+  });
+  return { adminUrl: embedded.url, stop: () => embedded.stop() };
+}
+
+/** Creates an empty database on the server and returns its URL. */
+export async function createDatabase(adminUrl: string, prefix = 'saga_test'): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await withClient(adminUrl, (c) => c.query(`create database ${name}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => withClient(adminUrl, (c) => c.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
+  };
+}
+
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,95 @@
+// Starts the parts of the system a test needs, once per test file, on free
+// ports and a fresh database; stops them (and any embedded PostgreSQL) in an
+// `after.always` hook so a failed test leaves nothing running.
+import type { TestFn } from 'ava';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import type { ParticipantGateway } from '../../src/participants/gateway.js';
+import {
+  openMigratedDatabase,
+  startBffRole,
+  startOrchestratorRole,
+  startParticipantsRole,
+  type Role,
+} from '../../src/roles.js';
+import type { Orchestrator } from '../../src/orchestrator.js';
+import type { Database } from '../../src/persistence/database.js';
+import type pg from 'pg';
+import { createDatabase, startTestServer, withClient, type TestServer } from './database.js';
+
+/** Settings for tests: every port free, retries fast, logs quiet. */
+export function testConfig(overrides: Partial<Record<string, string>> = {}): Config {
+  return loadConfig({
+    PORT: '0',
+    BFF_PORT: '0',
+    CAMPAIGNS_PORT: '0',
+    APP_PORT: '0',
+    HOST: '127.0.0.1',
+    SAGA_BACKOFF_SCALE: '0.05',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...overrides,
+  });
+}
+
+export interface TestEnv {
+  databaseUrl: string;
+  log: Logger;
+  /** A MikroORM connection for assertions on the saga log. */
+  db: Database;
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  /** Starts a role and stops it with the file's teardown (or earlier, by hand). */
+  participants(): Promise<Role>;
+  orchestrator(opts?: { gateway?: ParticipantGateway; config?: Partial<Record<string, string>> }): Promise<Role & { orchestrator: Orchestrator }>;
+  bff(orchestratorUrl: string): Promise<Role>;
+}
+
+/**
+ * Registers before/after hooks on `test` and returns the environment, filled in
+ * once `test.before` has run: one database server and one database per file.
+ */
+export function useTestEnv(test: TestFn): TestEnv {
+  let server: TestServer | undefined;
+  let dropDb: (() => Promise<void>) | undefined;
+  const running: Role[] = [];
+  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const env = {
+    log,
+    query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+      return withClient(env.databaseUrl, async (c) => (await c.query<R>(sql, params)).rows);
+    },
+    async participants() {
+      const role = await startParticipantsRole(testConfig(), env.databaseUrl, log, { faults: true });
+      running.push(role);
+      return role;
+    },
+    async orchestrator(opts: { gateway?: ParticipantGateway; config?: Partial<Record<string, string>> } = {}) {
+      const role = await startOrchestratorRole(testConfig(opts.config), env.databaseUrl, log, {
+        ...(opts.gateway ? { gateway: opts.gateway } : {}),
+      });
+      running.push(role);
+      return role;
+    },
+    async bff(orchestratorUrl: string) {
+      const role = await startBffRole(testConfig({ ORCHESTRATOR_URL: orchestratorUrl }), env.databaseUrl, log);
+      running.push(role);
+      return role;
+    },
+  } as TestEnv;
+
+  test.before(async () => {
+    server = await startTestServer();
+    const created = await createDatabase(server.adminUrl);
+    dropDb = created.drop;
+    env.databaseUrl = created.url;
+    env.db = await openMigratedDatabase(created.url);
+  });
+
+  test.after.always(async () => {
+    for (const role of running.reverse()) await role.stop().catch(() => undefined);
+    await (env.db as Database | undefined)?.close().catch(() => undefined);
+    await dropDb?.().catch(() => undefined);
+    await server?.stop();
+  });
+
+  return env;
+}
