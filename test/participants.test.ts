@@ -511,9 +511,22 @@ test('faults: a delay rule answers normally after the delay', async (t) => {
   const delayed = await call(app, 'POST', '/api/campaigns', campaignBody());
   t.true(Date.now() - t0 >= 290);
   t.is(delayed.status, 201);
-  const t1 = Date.now();
-  await call(app, 'POST', '/api/campaigns', campaignBody());
-  t.true(Date.now() - t1 < 290);
+});
+
+test('faults: a response-phase delay applies the effect first and answers late', async (t) => {
+  const app = await start(campaignsApp, { faults: true });
+  await call(app, 'POST', '/__faults', { route: 'POST /api/campaigns', delayMs: 1_000, delayPhase: 'response' });
+  const body = { ...campaignBody(), id: randomUUID() };
+  let answered = false;
+  const pending = call(app, 'POST', '/api/campaigns', body).then((r) => {
+    answered = true;
+    return r;
+  });
+  let seen = 404;
+  while (seen === 404 && !answered) seen = (await call(app, 'GET', `/api/campaigns/${body.id}`)).status;
+  t.is(seen, 200, 'the campaign exists');
+  t.false(answered, 'before the creator hears back');
+  t.is((await pending).status, 201);
 });
 
 test('faults: ":id" in a rule matches any id segment, and an exact path matches only itself', async (t) => {
@@ -538,14 +551,14 @@ test('faults: rules queue up, GET lists them and DELETE clears them', async (t) 
   const listed = await call(app, 'GET', '/__faults');
   t.deepEqual(listed.body, {
     reglas: [
-      { route: 'GET /health', status: 503, remaining: 1, delayMs: 0 },
-      { route: 'GET /health', status: 502, remaining: 2, delayMs: 0 },
+      { route: 'GET /health', status: 503, remaining: 1, delayMs: 0, delayPhase: 'request' },
+      { route: 'GET /health', status: 502, remaining: 2, delayMs: 0, delayPhase: 'request' },
     ],
   });
   t.is((await call(app, 'GET', '/health')).status, 503);
   t.is((await call(app, 'GET', '/health')).status, 502);
   t.deepEqual((await call(app, 'GET', '/__faults')).body, {
-    reglas: [{ route: 'GET /health', status: 502, remaining: 1, delayMs: 0 }],
+    reglas: [{ route: 'GET /health', status: 502, remaining: 1, delayMs: 0, delayPhase: 'request' }],
   });
 
   const cleared = await call(app, 'DELETE', '/__faults');

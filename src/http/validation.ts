@@ -14,13 +14,23 @@ const TYPE_NAMES: Record<string, string> = {
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  throw badRequest(parsed.error.issues.map(toFieldProblem));
+  throw badRequest(parsed.error.issues.map((issue) => toFieldProblem(issue, value)));
 }
 
-function toFieldProblem(issue: z.core.$ZodIssue): FieldProblem {
+/** The value at `path` inside `root`, or undefined where the path does not exist. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+function toFieldProblem(issue: z.core.$ZodIssue, input: unknown): FieldProblem {
   const campo = issue.path.map(String).join('.') || '(cuerpo)';
   if (issue.code === 'invalid_type') {
-    const missing = issue.input === undefined;
+    const missing = valueAt(input, issue.path) === undefined;
     return { campo, mensaje: missing ? 'es obligatorio' : `debe ser ${TYPE_NAMES[issue.expected] ?? issue.expected}` };
   }
   if (issue.code === 'too_small' && issue.origin === 'string') return { campo, mensaje: 'no puede estar vacío' };

@@ -34,6 +34,8 @@ export function testConfig(overrides: Partial<Record<string, string>> = {}): Con
 export interface TestEnv {
   databaseUrl: string;
   log: Logger;
+  /** Resolves once the database is created and migrated; before hooks await it. */
+  ready(): Promise<void>;
   /** A MikroORM connection for assertions on the saga log. */
   db: Database;
   query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
@@ -52,17 +54,31 @@ export function useTestEnv(test: TestFn): TestEnv {
   let dropDb: (() => Promise<void>) | undefined;
   const running: Role[] = [];
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  // ava may run a file's before hooks concurrently: everything waits for this.
+  let setup: Promise<void> | undefined;
+  const ready = () =>
+    (setup ??= (async () => {
+      server = await startTestServer();
+      const created = await createDatabase(server.adminUrl);
+      dropDb = created.drop;
+      env.databaseUrl = created.url;
+      env.db = await openMigratedDatabase(created.url);
+    })());
   const env = {
     log,
-    query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    ready,
+    async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+      await ready();
       return withClient(env.databaseUrl, async (c) => (await c.query<R>(sql, params)).rows);
     },
     async participants() {
+      await ready();
       const role = await startParticipantsRole(testConfig(), env.databaseUrl, log, { faults: true });
       running.push(role);
       return role;
     },
     async orchestrator(opts: { gateway?: ParticipantGateway; config?: Partial<Record<string, string>> } = {}) {
+      await ready();
       const role = await startOrchestratorRole(testConfig(opts.config), env.databaseUrl, log, {
         ...(opts.gateway ? { gateway: opts.gateway } : {}),
       });
@@ -70,19 +86,14 @@ export function useTestEnv(test: TestFn): TestEnv {
       return role;
     },
     async bff(orchestratorUrl: string) {
+      await ready();
       const role = await startBffRole(testConfig({ ORCHESTRATOR_URL: orchestratorUrl }), env.databaseUrl, log);
       running.push(role);
       return role;
     },
   } as TestEnv;
 
-  test.before(async () => {
-    server = await startTestServer();
-    const created = await createDatabase(server.adminUrl);
-    dropDb = created.drop;
-    env.databaseUrl = created.url;
-    env.db = await openMigratedDatabase(created.url);
-  });
+  test.before(ready);
 
   test.after.always(async () => {
     for (const role of running.reverse()) await role.stop().catch(() => undefined);

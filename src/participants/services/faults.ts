@@ -19,6 +19,12 @@ const ruleSchema = z
     status: z.number().int().min(400).max(599).optional(),
     times: z.number().int().min(1).max(10_000).default(1),
     delayMs: z.number().int().min(0).max(120_000).default(0),
+    /**
+     * Where the delay goes: before the request is handled (a slow network on the
+     * way in: a late request), or after it (the effect is applied, the answer is
+     * late: what a caller that times out never learns).
+     */
+    delayPhase: z.enum(['request', 'response']).default('request'),
   })
   .refine((r) => r.status !== undefined || r.delayMs > 0, {
     message: 'Indique status, delayMs o ambos',
@@ -33,6 +39,7 @@ export interface FaultRule {
   /** How many more requests this rule applies to. */
   remaining: number;
   delayMs: number;
+  delayPhase: 'request' | 'response';
 }
 
 interface CompiledRule extends FaultRule {
@@ -46,13 +53,20 @@ const splitPath = (path: string): string[] => path.split('/').filter((s) => s !=
 export class FaultInjector {
   private rules: CompiledRule[] = [];
 
-  add(input: { route: string; status?: number | undefined; times: number; delayMs: number }): FaultRule {
+  add(input: {
+    route: string;
+    status?: number | undefined;
+    times: number;
+    delayMs: number;
+    delayPhase: 'request' | 'response';
+  }): FaultRule {
     const [method = '', path = ''] = input.route.split(' ');
     const rule: CompiledRule = {
       route: input.route,
       ...(input.status !== undefined ? { status: input.status } : {}),
       remaining: input.times,
       delayMs: input.delayMs,
+      delayPhase: input.delayPhase,
       method: method.toUpperCase(),
       segments: splitPath(path),
     };
@@ -94,6 +108,7 @@ function publicView(rule: CompiledRule): FaultRule {
     ...(rule.status !== undefined ? { status: rule.status } : {}),
     remaining: rule.remaining,
     delayMs: rule.delayMs,
+    delayPhase: rule.delayPhase,
   };
 }
 
@@ -115,10 +130,11 @@ export function faultInjection(injector: FaultInjector, enabled: boolean, log: L
     const rule = injector.take(ctx.method, ctx.path);
     if (rule !== undefined) {
       log.warn({ method: ctx.method, path: ctx.path, rule }, 'injecting fault');
-      if (rule.delayMs > 0) await sleep(rule.delayMs);
+      if (rule.delayMs > 0 && rule.delayPhase === 'request') await sleep(rule.delayMs);
     }
     if (rule?.status === undefined) {
       await next();
+      if (rule !== undefined && rule.delayMs > 0 && rule.delayPhase === 'response') await sleep(rule.delayMs);
       return;
     }
     ctx.status = rule.status;

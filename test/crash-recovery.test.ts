@@ -1,0 +1,106 @@
+// A real orchestrator process killed with SIGKILL in the middle of a saga, and
+// another one started on the same saga log: the saga finishes, and each
+// participant effect happens once.
+import test from 'ava';
+import { derivedUuid } from '../src/saga/ids.js';
+import { seedRequest } from './fixtures/requests.js';
+import { events, pasos, waitForEstado } from './helpers/sagas.js';
+import { startRoleProcess, type RoleProcess } from './helpers/processes.js';
+import { useTestEnv } from './helpers/system.js';
+
+const env = useTestEnv(test);
+const processes: RoleProcess[] = [];
+test.after.always(async () => {
+  for (const p of processes) await p.kill('SIGKILL');
+});
+
+async function orchestratorProcess(participants: Record<string, string>): Promise<RoleProcess> {
+  const p = await startRoleProcess('orchestrator', {
+    DATABASE_URL: env.databaseUrl,
+    CAMPAIGNS_URL: participants.campaigns!,
+    PAGOS_URL: participants.pagos!,
+    REPORTING_URL: participants.reporting!,
+    SAGA_BACKOFF_SCALE: '0.05',
+  });
+  processes.push(p);
+  return p;
+}
+
+// Serial: a new orchestrator process resumes every unfinished saga in the database.
+test.serial('killed between the payment and its record, a new process finishes the saga with one payment', async (t) => {
+  const participants = (await env.participants()).urls;
+  // The payment service makes the payment, then takes 1.5 s to answer: long
+  // enough to kill the caller between the effect and its record.
+  await fetch(`${participants.pagos}/__faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ route: 'POST /pagos', delayMs: 1_500, delayPhase: 'response', times: 1 }),
+  });
+  const first = await orchestratorProcess(participants);
+  const res = await fetch(`${first.url}/saga/crear-campana-completa`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(seedRequest()),
+  });
+  t.is(res.status, 200);
+  const { saga_id: sagaId } = (await res.json()) as { saga_id: string };
+
+  await waitForEstado(env, sagaId, ['CAMPAÑA_CREADA']);
+  await first.kill('SIGKILL');
+  // The participant still makes the payment: the orchestrator never hears of it.
+  const paymentId = derivedUuid(sagaId, 'PROCESAR_PAGO');
+  await waitFor(async () => (await env.query('select 1 from pagos where id = $1', [paymentId])).length === 1);
+  t.is((await pasos(env, sagaId)).length, 1, 'only the campaign step was recorded');
+
+  const second = await orchestratorProcess(participants);
+  t.is(await waitForEstado(env, sagaId), 'COMPLETADA');
+  t.true(second.logs.some((l) => l.msg === 'resuming unfinished sagas'));
+
+  const payments = await env.query('select id from pagos where saga_id = $1', [sagaId]);
+  t.is(payments.length, 1, 'the payment was made once');
+  const campaigns = await env.query('select id from campanas where saga_id = $1', [sagaId]);
+  t.is(campaigns.length, 1, 'the campaign was created once');
+  t.deepEqual((await pasos(env, sagaId)).map((p) => [p.tipo, p.exitoso]), [
+    ['CREAR_CAMPANA', true],
+    ['PROCESAR_PAGO', true],
+    ['GENERAR_REPORTE', true],
+  ]);
+  const seqs = (await events(env, sagaId)).map((e) => e.secuencia);
+  t.deepEqual(seqs, seqs.map((_, i) => i + 1), 'no event lost or repeated');
+});
+
+test.serial('a saga whose timeout_minutos expired while no orchestrator ran fails and compensates on restart', async (t) => {
+  const participants = (await env.participants()).urls;
+  await fetch(`${participants.pagos}/__faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ route: 'POST /pagos', delayMs: 2_000, times: 1 }),
+  });
+  const first = await orchestratorProcess(participants);
+  const res = await fetch(`${first.url}/saga/crear-campana-completa`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...seedRequest(), timeout_minutos: 0.02 }), // 1.2 s
+  });
+  const { saga_id: sagaId } = (await res.json()) as { saga_id: string };
+  await waitForEstado(env, sagaId, ['CAMPAÑA_CREADA']);
+  await first.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1_500)); // the deadline passes with nobody running
+
+  await orchestratorProcess(participants);
+  t.is(await waitForEstado(env, sagaId), 'COMPENSADA');
+  const comps = await pasos(env, sagaId, 'saga_compensaciones');
+  t.deepEqual(comps.map((c) => c.tipo), ['REVERTIR_PAGO', 'CANCELAR_CAMPANA']);
+  const [campaign] = await env.query<{ estado: string }>('select estado from campanas where saga_id = $1', [sagaId]);
+  t.is(campaign?.estado, 'CANCELADA');
+  const tipos = (await events(env, sagaId)).map((e) => e.tipo);
+  t.is(tipos.filter((x) => x === 'SagaCompensacionIniciada').length, 1, 'compensated once');
+});
+
+async function waitFor(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
