@@ -8,6 +8,8 @@ const schema = z.object({
   DATABASE_URL: optionalUrl,
   PULSAR_URL: z.string().min(1).optional(),
   PULSAR_TOPIC: z.string().default('saga-events'),
+  /** Defaults to saga-orchestrator-relay-<hostname>; must differ between processes. */
+  PULSAR_PRODUCER_NAME: z.string().min(1).optional(),
   PORT: port.default(8091),
   BFF_PORT: port.default(8090),
   CAMPAIGNS_PORT: port.default(8080),

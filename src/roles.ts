@@ -15,7 +15,7 @@ import { bffApi } from './http/bff-api.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { OutboxRelay } from './events/outbox-relay.js';
-import { createPulsarProducer, RELAY_PRODUCER_NAME } from './events/pulsar.js';
+import { createPulsarProducer, RELAY_PRODUCER_NAME, type PulsarModule } from './events/pulsar.js';
 
 export interface Role {
   /** Base URLs this role serves, by name. */
@@ -38,6 +38,8 @@ export async function openMigratedDatabase(url: string): Promise<Database> {
 export interface OrchestratorRoleOptions {
   /** Replaces the HTTP participant gateway (actor tests use a fake). */
   gateway?: ParticipantGateway;
+  /** Replaces the `pulsar-client` module (tests use a fake with its API). */
+  pulsarModule?: () => Promise<PulsarModule>;
 }
 
 export async function startOrchestratorRole(
@@ -47,10 +49,17 @@ export async function startOrchestratorRole(
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
   // Fail before anything starts if Pulsar was asked for and cannot be had.
+  // The producer name is stable across restarts, so a broker with deduplication
+  // recognises the outbox row ids it has already seen from this host.
   const pulsar =
     config.PULSAR_URL === undefined
       ? undefined
-      : await createPulsarProducer(config.PULSAR_URL, config.PULSAR_TOPIC, `${RELAY_PRODUCER_NAME}-${hostname()}-${process.pid}`);
+      : await createPulsarProducer(
+          config.PULSAR_URL,
+          config.PULSAR_TOPIC,
+          config.PULSAR_PRODUCER_NAME ?? `${RELAY_PRODUCER_NAME}-${hostname()}`,
+          opts.pulsarModule === undefined ? {} : { loadModule: opts.pulsarModule },
+        );
   const db = await openMigratedDatabase(databaseUrl);
   const orchestrator = new Orchestrator({
     db,

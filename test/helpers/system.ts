@@ -4,12 +4,12 @@
 import type { TestFn } from 'ava';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { ParticipantGateway } from '../../src/participants/gateway.js';
 import {
   openMigratedDatabase,
   startBffRole,
   startOrchestratorRole,
   startParticipantsRole,
+  type OrchestratorRoleOptions,
   type Role,
 } from '../../src/roles.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
@@ -41,7 +41,7 @@ export interface TestEnv {
   query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
   /** Starts a role and stops it with the file's teardown (or earlier, by hand). */
   participants(): Promise<Role>;
-  orchestrator(opts?: { gateway?: ParticipantGateway; config?: Partial<Record<string, string>> }): Promise<Role & { orchestrator: Orchestrator }>;
+  orchestrator(opts?: { config?: Partial<Record<string, string>> } & OrchestratorRoleOptions): Promise<Role & { orchestrator: Orchestrator }>;
   bff(orchestratorUrl: string): Promise<Role>;
 }
 
@@ -77,11 +77,10 @@ export function useTestEnv(test: TestFn): TestEnv {
       running.push(role);
       return role;
     },
-    async orchestrator(opts: { gateway?: ParticipantGateway; config?: Partial<Record<string, string>> } = {}) {
+    async orchestrator(opts: { config?: Partial<Record<string, string>> } & OrchestratorRoleOptions = {}) {
       await ready();
-      const role = await startOrchestratorRole(testConfig(opts.config), env.databaseUrl, log, {
-        ...(opts.gateway ? { gateway: opts.gateway } : {}),
-      });
+      const { config, ...roleOptions } = opts;
+      const role = await startOrchestratorRole(testConfig(config), env.databaseUrl, log, roleOptions);
       running.push(role);
       return role;
     },

@@ -1,0 +1,54 @@
+// The events of a real saga reach Pulsar through the outbox relay, here a fake
+// broker with pulsar-client's API (the real client cannot be built on this machine).
+import test from 'ava';
+import { testConfig, useTestEnv } from './helpers/system.js';
+import { startOrchestratorRole } from '../src/roles.js';
+import { seedDatos } from './fixtures/requests.js';
+import { ScriptedGateway } from './fakes/participants.js';
+import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
+import { waitForEstado } from './helpers/sagas.js';
+
+const env = useTestEnv(test);
+
+test('with PULSAR_URL set and pulsar-client missing, the orchestrator refuses to start and says why', async (t) => {
+  await env.ready();
+  const err = await t.throwsAsync(
+    startOrchestratorRole(testConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650' }), env.databaseUrl, env.log),
+  );
+  t.regex(err?.message ?? '', /PULSAR_URL/);
+  t.regex(err?.message ?? '', /pulsar-client/);
+});
+
+test('every event of a saga is published to saga-events in order and marked published', async (t) => {
+  const broker = new FakeBroker();
+  const role = await env.orchestrator({
+    gateway: new ScriptedGateway(),
+    pulsarModule: () => Promise.resolve(fakePulsarModule(broker)),
+    config: { PULSAR_URL: 'pulsar://fake:6650' },
+  });
+  const started = await role.orchestrator.startSaga('CREAR_CAMPANA_COMPLETA', seedDatos(), { timeoutMinutos: 30 });
+  if (started.kind === 'keyReused') throw new Error('unexpected');
+  t.is(await waitForEstado(env, started.sagaId), 'COMPLETADA');
+
+  const rows = await env.query<{ id: string; tipo: string }>(
+    'select id, tipo from saga_events where saga_id = $1 order by secuencia',
+    [started.sagaId],
+  );
+  const until = Date.now() + 10_000;
+  while (broker.messages.filter((m) => m.message.partitionKey === started.sagaId).length < rows.length) {
+    if (Date.now() > until) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const mine = broker.messages.filter((m) => m.message.partitionKey === started.sagaId);
+  t.true(mine.every((m) => m.topic.endsWith('saga-events')));
+  t.deepEqual(mine.map((m) => m.message.properties?.tipo), rows.map((r) => r.tipo));
+  t.deepEqual(mine.map((m) => m.message.sequenceId), rows.map((r) => Number(r.id)), 'outbox id as sequence id');
+  // Marked in the same transaction that sent them, once the broker acknowledged.
+  let unpublished = -1;
+  while (unpublished !== 0 && Date.now() < until) {
+    const rows = await env.query('select id from saga_events where saga_id = $1 and publicado_en is null', [started.sagaId]);
+    unpublished = rows.length;
+    if (unpublished !== 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.is(unpublished, 0);
+});
