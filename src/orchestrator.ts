@@ -2,6 +2,7 @@
 // The HTTP API (src/http/orchestrator-api.ts) and the benchmark both use this.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from './log.js';
+import { createMetrics, type SagaMetrics } from './metrics.js';
 import type { ParticipantGateway } from './participants/gateway.js';
 import type { AnySagaDefinition } from './saga/definition.js';
 import { newSaga } from './saga/machine.js';
@@ -32,11 +33,13 @@ export class Orchestrator {
   private readonly definitions: Map<string, AnySagaDefinition>;
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
+  readonly metrics: SagaMetrics;
 
   constructor(private readonly deps: OrchestratorDeps) {
     this.store = new SagaStore(deps.db);
     this.definitions = new Map(deps.definitions.map((d) => [d.tipo, d]));
     this.now = deps.now ?? (() => new Date());
+    this.metrics = createMetrics(deps.db);
     this.system = startActorSystem(`saga-orchestrator-${randomUUID()}`);
     this.supervisor = spawnSupervisor(
       this.system,
@@ -50,6 +53,7 @@ export class Orchestrator {
         random: Math.random,
         newId: randomUUID,
         commitRetryMs: deps.commitRetryMs ?? 1_000,
+        metrics: this.metrics,
       },
       (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
     );

@@ -15,6 +15,7 @@ const env = useTestEnv(test);
 // The tests share one set of participant services, whose fault rules and saga
 // list are global: they run one at a time.
 let bff = '';
+let orchestratorUrl = '';
 let campaigns = '';
 let app = '';
 
@@ -25,7 +26,8 @@ test.before(async () => {
   const orchestrator = await env.orchestrator({
     config: { CAMPAIGNS_URL: campaigns, PAGOS_URL: app, REPORTING_URL: app },
   });
-  bff = (await env.bff(orchestrator.urls.orchestrator!)).urls.bff!;
+  orchestratorUrl = orchestrator.urls.orchestrator!;
+  bff = (await env.bff(orchestratorUrl)).urls.bff!;
 });
 
 interface Answer<T = Record<string, unknown>> {
@@ -290,6 +292,22 @@ test.serial('bad list parameters are a 400 naming the parameter', async (t) => {
 
 test.serial('health answers 200 with the database check on the BFF and the orchestrator', async (t) => {
   t.deepEqual((await http('GET', `${bff}/health`)).body, { status: 'healthy', service: 'bff', database: 'ok' });
+  t.deepEqual((await http('GET', `${orchestratorUrl}/health`)).body, {
+    status: 'healthy',
+    service: 'saga-orchestrator',
+    database: 'ok',
+  });
+});
+
+test.serial('the orchestrator serves the seed metrics: sagas by state, durations, outcomes', async (t) => {
+  await runSaga(seedRequest());
+  const res = await fetch(`${orchestratorUrl}/metrics`);
+  t.is(res.status, 200);
+  const text = await res.text();
+  t.regex(text, /^saga_estado\{estado="COMPLETADA"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_resultados_total\{clase="paso",tipo="GENERAR_REPORTE",exitoso="true"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_resultados_total\{clase="compensacion",tipo="CANCELAR_CAMPANA",exitoso="true"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_duracion_segundos_count\{estado="COMPENSADA"\} [1-9]\d*$/m);
 });
 
 test.serial('health answers 503 when the database is unreachable', async (t) => {

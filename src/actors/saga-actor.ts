@@ -2,6 +2,7 @@
 // snapshot (once), asks the pure state machine what to do, commits the result,
 // and only then performs the effects: participant calls, timers, stopping.
 import type { Logger } from '../log.js';
+import type { SagaMetrics } from '../metrics.js';
 import type { ParticipantGateway } from '../participants/gateway.js';
 import type { AnySagaDefinition } from '../saga/definition.js';
 import { decide, EVENT, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
@@ -18,6 +19,7 @@ export interface SagaRuntime {
   now: () => Date;
   random: () => number;
   newId: () => string;
+  metrics: SagaMetrics;
   /** Delay before a message whose commit failed (database down) is handled again. */
   commitRetryMs: number;
   /** Called once the saga is terminal, or when this actor must stop (fenced out). */
@@ -100,6 +102,7 @@ async function handle(
       return state;
     }
     logTransition(rt.log, sagaId, decision);
+    countTransition(rt.metrics, decision);
   }
   // Stopped while committing (shutdown, or the process lost the saga): the next
   // owner resumes from what was just committed; this actor calls nothing more.
@@ -146,6 +149,15 @@ function later(state: SagaActorState, ms: number, fn: () => void): void {
     fn();
   }, ms);
   state.timers.add(t);
+}
+
+function countTransition(metrics: SagaMetrics, d: Decision): void {
+  for (const p of d.pasos) metrics.outcome('paso', p.tipo, p.exitoso);
+  for (const c of d.compensaciones) metrics.outcome('compensacion', c.tipo, c.exitoso);
+  const s = d.snapshot;
+  if (s.phase === 'finished' && s.finishedAt !== null && d.events.length > 0) {
+    metrics.finished(s.estado, (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000);
+  }
 }
 
 /** The seed's log lines, written once the transition they describe is committed. */

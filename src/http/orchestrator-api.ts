@@ -18,6 +18,12 @@ export function orchestratorApi(deps: { orchestrator: Orchestrator; db: Database
   const router = new Router();
   healthRoute(router, 'saga-orchestrator', deps.db);
 
+  router.get('/metrics', async (ctx) => {
+    const { registry } = deps.orchestrator.metrics;
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+
   router.post(CREATE_PATH, async (ctx) => {
     const key = idempotencyKeyHeader(ctx.get('idempotency-key'));
     const body = parseOrThrow(crearCampanaCompletaSchema, await readJsonBody(ctx));

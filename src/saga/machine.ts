@@ -32,6 +32,8 @@ export interface SagaSnapshot {
   results: Record<string, Json>;
   errorMessage: string | null;
   timeoutMinutos: number;
+  /** When the saga was accepted (ISO time). */
+  startedAt: string;
   /** When the saga fails if it has not completed (ISO time). */
   deadline: string;
   finishedAt: string | null;
@@ -134,6 +136,7 @@ export function newSaga(
     results: {},
     errorMessage: null,
     timeoutMinutos: init.timeoutMinutos,
+    startedAt: init.now.toISOString(),
     deadline: new Date(init.now.getTime() + init.timeoutMinutos * 60_000).toISOString(),
     finishedAt: null,
     lastEventSeq: 1,
