@@ -2,13 +2,13 @@
 // `npm start` runs them all in one process; `npm run start:<role>` runs one;
 // tests start exactly the ones they need on free ports.
 import { hostname } from 'node:os';
-import pg from 'pg';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { Orchestrator } from './orchestrator.js';
 import { httpGateway, type ParticipantGateway } from './participants/gateway.js';
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
+import { createPool } from './persistence/pool.js';
 import { SagaQueries } from './persistence/saga-queries.js';
 import { crearCampanaCompleta } from './sagas/crear-campana-completa/definition.js';
 import { bffApi } from './http/bff-api.js';
@@ -70,7 +70,7 @@ export async function startOrchestratorRole(
     definitions: [crearCampanaCompleta({ backoffScale: config.SAGA_BACKOFF_SCALE })],
   });
   const server = await listen(orchestratorApi({ orchestrator, db, log }), config.PORT, config.HOST);
-  const relayPool = pulsar ? new pg.Pool({ connectionString: databaseUrl, max: 2 }) : undefined;
+  const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
   const relay = pulsar && relayPool ? new OutboxRelay({ pool: relayPool, producer: pulsar.producer, log }) : undefined;
   relay?.start();
   await orchestrator.recover();
@@ -110,7 +110,7 @@ export async function startParticipantsRole(
   // Participants own their tables; the shared migrations create them.
   const db = await openMigratedDatabase(databaseUrl);
   await db.close();
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  const pool = createPool(databaseUrl, 10, log);
   const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO };
   const servers: RunningServer[] = [];
   try {

@@ -195,6 +195,14 @@ test.serial('the same Idempotency-Key returns the same saga instead of starting 
   t.is(rows.length, 1);
 });
 
+test.serial('twenty concurrent POSTs with one Idempotency-Key start one saga', async (t) => {
+  const key = `burst-${Date.now()}`;
+  const answers = await Promise.all(Array.from({ length: 20 }, () => post(seedRequest(), { 'Idempotency-Key': key })));
+  t.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+  t.is(new Set(answers.map((a) => a.body.saga_id)).size, 1);
+  t.is((await env.query('select id from saga_log where idempotency_key = $1', [key])).length, 1);
+});
+
 test.serial('the same Idempotency-Key with a different body is refused with 422', async (t) => {
   const key = `reuse-${Date.now()}`;
   await post(seedRequest(), { 'Idempotency-Key': key });
