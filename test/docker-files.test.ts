@@ -1,0 +1,81 @@
+// docker/ cannot be run on these machines (no Docker engine): its files are
+// checked statically against the code they start.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../src/config.js';
+
+const compose = readFileSync('docker/docker-compose.yml', 'utf8');
+const dockerfile = readFileSync('docker/Dockerfile', 'utf8');
+const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+/** The compose file's services, each as its own block of lines (two-space indented names). */
+function services(): Map<string, string> {
+  const body = compose.slice(compose.indexOf('\nservices:') + 1);
+  const blocks = new Map<string, string>();
+  for (const block of body.split(/\n(?= {2}[a-z][\w-]*:\n)/)) {
+    const name = /^ {2}([a-z][\w-]*):/.exec(block)?.[1];
+    if (name !== undefined) blocks.set(name, block);
+  }
+  return blocks;
+}
+
+/** `KEY: value` lines of a service's environment block (commented lines excluded). */
+function environment(block: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  const section = /\n {4}environment:\n((?: {6}.*\n?)+)/.exec(block)?.[1] ?? '';
+  for (const line of section.split('\n')) {
+    const m = /^ {6}([A-Z_]+): "?([^"]*)"?$/.exec(line);
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+test('compose has the services the seed names, with the seed container names', (t) => {
+  const s = services();
+  for (const name of ['postgres', 'pulsar', 'participants', 'saga-orchestrator', 'event-collector-bff']) {
+    t.true(s.has(name), name);
+  }
+  t.regex(s.get('saga-orchestrator')!, /container_name: saga-orchestrator\n/);
+  t.regex(s.get('event-collector-bff')!, /container_name: event-collector-bff\n/);
+});
+
+test('each role publishes the port its configuration listens on', (t) => {
+  const s = services();
+  const config = (name: string) => loadConfig(environment(s.get(name)!));
+  t.regex(s.get('saga-orchestrator')!, new RegExp(`"${config('saga-orchestrator').PORT}:8091"`));
+  t.regex(s.get('event-collector-bff')!, new RegExp(`"${config('event-collector-bff').BFF_PORT}:8090"`));
+  t.regex(s.get('participants')!, new RegExp(`"${config('participants').CAMPAIGNS_PORT}:8080"`));
+  t.regex(s.get('participants')!, new RegExp(`"${config('participants').APP_PORT}:8000"`));
+});
+
+test('every environment block is a valid configuration naming only known settings', (t) => {
+  const known = new Set(Object.keys(loadConfig({})).concat(['DATABASE_URL', 'PULSAR_URL', 'PULSAR_PRODUCER_NAME', 'PARTICIPANT_FAULTS']));
+  for (const [name, block] of services()) {
+    if (name === 'postgres' || name === 'pulsar') continue;
+    const env = environment(block);
+    t.truthy(env.DATABASE_URL, `${name} has DATABASE_URL`);
+    for (const key of Object.keys(env)) t.true(known.has(key), `${name}: ${key} is read by src/config.ts`);
+    t.notThrows(() => loadConfig(env), name);
+  }
+});
+
+test('the BFF reaches the orchestrator and the orchestrator the participants by service name', (t) => {
+  const s = services();
+  t.is(environment(s.get('event-collector-bff')!).ORCHESTRATOR_URL, 'http://saga-orchestrator:8091');
+  const orch = environment(s.get('saga-orchestrator')!);
+  t.is(orch.CAMPAIGNS_URL, 'http://participants:8080');
+  t.is(orch.PAGOS_URL, 'http://participants:8000');
+  t.is(orch.REPORTING_URL, 'http://participants:8000');
+});
+
+test('every command names an npm script that exists', (t) => {
+  const commands = [...compose.matchAll(/command: \["npm", "run", "([\w:]+)"\]/g), ...dockerfile.matchAll(/CMD \["npm", "run", "([\w:]+)"\]/g)];
+  t.true(commands.length >= 4);
+  for (const m of commands) t.truthy(scripts[m[1]!], m[1]);
+});
+
+test('the image is built on Node 20 from the lock file and runs unprivileged', (t) => {
+  t.regex(dockerfile, /^FROM node:20-/m);
+  t.regex(dockerfile, /npm ci/);
+  t.regex(dockerfile, /^USER node$/m);
+});
