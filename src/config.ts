@@ -24,6 +24,12 @@ const schema = z.object({
   PARTICIPANT_FAULTS: z.enum(['on', 'off']).optional(),
   PAGOS_MONTO_MAXIMO: z.coerce.number().positive().default(1_000_000),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** How long a shard lease lasts without renewal; a dead process's sagas move after this. */
+  SHARD_LEASE_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How often a process renews its leases and rebalances shards (default a third of the lease). */
+  SHARD_RENEW_MS: z.coerce.number().int().min(10).optional(),
+  /** How often each held shard is scanned for unfinished sagas that have no actor. */
+  SAGA_SWEEP_MS: z.coerce.number().int().min(10).default(5_000),
   /** Scales every retry backoff of the saga definition; tests use a small value. */
   SAGA_BACKOFF_SCALE: z.coerce.number().positive().default(1),
 });

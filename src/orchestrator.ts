@@ -1,6 +1,13 @@
-// The orchestrator as a library: start sagas, recover the unfinished ones, stop.
-// The HTTP API (src/http/orchestrator-api.ts) and the benchmark both use this.
+// The orchestrator as a library: start sagas, run the sagas of the shards this
+// process holds, stop. The HTTP API (src/http/orchestrator-api.ts) uses it.
+//
+// Several processes share the saga log: each holds leases on some shards
+// (src/cluster/lease-manager.ts) and runs one supervisor per shard it holds. A
+// new saga reaches its shard's process through a NOTIFY, and a periodic sweep
+// catches anything a notification missed.
 import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type pg from 'pg';
 import type { Logger } from './log.js';
 import { createMetrics, type SagaMetrics } from './metrics.js';
 import type { ParticipantGateway } from './participants/gateway.js';
@@ -9,8 +16,23 @@ import { newSaga } from './saga/machine.js';
 import type { SagaState } from './saga/states.js';
 import { SagaStore } from './persistence/saga-store.js';
 import type { Database } from './persistence/database.js';
+import { createPool } from './persistence/pool.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
 import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js';
+import { LeaseManager } from './cluster/lease-manager.js';
+import { NotificationListener } from './cluster/notifications.js';
+import { shardOf, type ShardLease } from './cluster/shards.js';
+
+export interface ClusterOptions {
+  /** How long a shard lease lasts without renewal (default 10 s). */
+  leaseMs?: number;
+  /** How often leases are renewed and shards rebalanced (default a third of leaseMs). */
+  renewMs?: number;
+  /** How often each held shard is scanned for sagas without an actor (default 5 s). */
+  sweepMs?: number;
+  /** This process's name in saga_shards.owner (default host-pid-random). */
+  nodeId?: string;
+}
 
 export interface OrchestratorDeps {
   db: Database;
@@ -20,6 +42,7 @@ export interface OrchestratorDeps {
   now?: () => Date;
   /** Delay before retrying a commit that failed because the database was unreachable. */
   commitRetryMs?: number;
+  cluster?: ClusterOptions;
 }
 
 export type StartResult =
@@ -27,51 +50,80 @@ export type StartResult =
   | { kind: 'keyReused' };
 
 export class Orchestrator {
+  readonly nodeId: string;
+  readonly metrics: SagaMetrics;
   private readonly store: SagaStore;
   private readonly system: ActorSystem;
-  private readonly supervisor: ActorRef<SupervisorMessage>;
+  private readonly supervisors = new Map<number, ActorRef<SupervisorMessage>>();
   private readonly definitions: Map<string, AnySagaDefinition>;
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
-  readonly metrics: SagaMetrics;
+  private readonly pool: pg.Pool;
+  private readonly leases: LeaseManager;
+  private readonly listener: NotificationListener;
+  private readonly sweepMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private shardCount = 0;
 
   constructor(private readonly deps: OrchestratorDeps) {
+    const cluster = deps.cluster ?? {};
+    this.nodeId = cluster.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.store = new SagaStore(deps.db);
     this.definitions = new Map(deps.definitions.map((d) => [d.tipo, d]));
     this.now = deps.now ?? (() => new Date());
     this.metrics = createMetrics(deps.db);
     this.system = startActorSystem(`saga-orchestrator-${randomUUID()}`);
-    this.supervisor = spawnSupervisor(
-      this.system,
-      'supervisor',
-      {
-        store: this.store,
-        gateway: deps.gateway,
-        definitions: this.definitions,
-        log: deps.log,
-        now: this.now,
-        random: Math.random,
-        newId: randomUUID,
-        commitRetryMs: deps.commitRetryMs ?? 1_000,
-        metrics: this.metrics,
-      },
-      (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
+    const url = deps.db.config.get('clientUrl');
+    if (url === undefined) throw new Error('the database has no clientUrl');
+    this.pool = createPool(url, 3, deps.log);
+    const leaseMs = cluster.leaseMs ?? 10_000;
+    this.leases = new LeaseManager({
+      pool: this.pool,
+      owner: this.nodeId,
+      log: deps.log.child({ node: this.nodeId }),
+      leaseMs,
+      renewMs: cluster.renewMs ?? Math.floor(leaseMs / 3),
+      onAcquired: (lease) => this.shardAcquired(lease),
+      onLost: (shard) => this.shardLost(shard),
+    });
+    this.listener = new NotificationListener(
+      url,
+      deps.log,
+      (payload) => this.notified(payload),
+      () => void this.sweep(),
     );
+    this.sweepMs = cluster.sweepMs ?? 5_000;
+  }
+
+  /** Joins the cluster: takes a share of the shards and resumes their unfinished sagas. */
+  async start(): Promise<void> {
+    const [row] = await this.pool.query<{ n: number }>('select count(*)::int as n from saga_shards').then((r) => r.rows);
+    this.shardCount = row?.n ?? 0;
+    if (this.shardCount === 0) throw new Error('saga_shards is empty: are the migrations applied?');
+    await this.listener.start();
+    await this.leases.start();
+    const sweepLater = () => {
+      this.sweepTimer = setTimeout(() => void this.sweep().finally(sweepLater), this.sweepMs);
+    };
+    sweepLater();
   }
 
   /**
    * Records a new saga durably (snapshot and SagaIniciada event in one
-   * transaction) and hands it to the supervisor; returns once recorded.
+   * transaction) and hands it to its shard's supervisor; returns once recorded.
    */
   async startSaga(tipo: string, datos: unknown, opts: { timeoutMinutos: number; idempotencyKey?: string }): Promise<StartResult> {
     const definition = this.definitions.get(tipo);
     if (definition === undefined) throw new Error(`unknown saga tipo ${tipo}`);
+    if (this.shardCount === 0) throw new Error('the orchestrator is not started');
     const sagaId = randomUUID();
+    const shard = shardOf(sagaId, this.shardCount);
     const now = this.now();
     const { snapshot, events } = newSaga(definition, { sagaId, timeoutMinutos: opts.timeoutMinutos, now });
     const key = opts.idempotencyKey ?? null;
     const created = await this.store.create({
       id: sagaId,
+      shard,
       tipo,
       datos,
       snapshot,
@@ -84,37 +136,102 @@ export class Orchestrator {
     if (created.kind === 'existing') {
       return { kind: 'existing', sagaId: created.sagaId, estado: created.estado, datos: created.datos };
     }
-    this.deps.log.info({ saga_id: sagaId, tipo }, `SAGA ${sagaId} iniciada: ${tipo}`);
-    tell(this.supervisor, { type: 'run', sagaId });
+    this.deps.log.info({ saga_id: sagaId, tipo, shard }, `SAGA ${sagaId} iniciada: ${tipo}`);
+    // Held here: run it now rather than wait for our own notification.
+    this.run(shard, sagaId);
     return { kind: 'started', sagaId, estado: snapshot.estado, datos };
   }
 
-  /** Resumes every saga that has not reached a terminal state (after a restart). */
-  async recover(): Promise<number> {
-    const ids = await this.store.activeSagaIds();
-    for (const sagaId of ids) tell(this.supervisor, { type: 'run', sagaId });
-    if (ids.length > 0) this.deps.log.info({ count: ids.length }, 'resuming unfinished sagas');
-    return ids.length;
+  /** Hands every unfinished saga of the held shards to its supervisor; returns how many. */
+  async sweep(): Promise<number> {
+    let count = 0;
+    for (const shard of this.leases.shards()) {
+      try {
+        const ids = await this.store.activeSagaIds(shard);
+        for (const sagaId of ids) this.run(shard, sagaId);
+        count += ids.length;
+      } catch (err) {
+        this.deps.log.warn({ err: (err as Error).message, shard }, 'sweep failed');
+      }
+    }
+    return count;
   }
 
-  /** How many saga actors are alive. */
-  activeActors(): Promise<number> {
-    return ask<SupervisorMessage, number>(this.supervisor, (replyTo) => ({ type: 'countActive', replyTo }), 5_000);
+  /** The shards this process holds now. */
+  heldShards(): number[] {
+    return this.leases.shards();
   }
 
-  /** Calls `listener` with the id of each saga whose actor finished (tests, benchmark). */
+  /** How many saga actors are alive in this process. */
+  async activeActors(): Promise<number> {
+    let total = 0;
+    for (const supervisor of this.supervisors.values()) {
+      total += await ask<SupervisorMessage, number>(supervisor, (replyTo) => ({ type: 'countActive', replyTo }), 5_000);
+    }
+    return total;
+  }
+
+  /** Calls `listener` with the id of each saga whose actor finished here (tests). */
   onSagaDone(listener: (sagaId: string) => void): () => void {
     this.doneListeners.add(listener);
     return () => this.doneListeners.delete(listener);
   }
 
   /**
-   * Stops every actor. Unfinished sagas stay in the log as they are and are
-   * resumed by the next `recover()`, here or in another process.
+   * Leaves the cluster: stops every actor and gives the leases back, so another
+   * process resumes the unfinished sagas at once instead of after lease expiry.
    */
   async stop(): Promise<void> {
-    await ask<SupervisorMessage, number>(this.supervisor, (replyTo) => ({ type: 'stopAll', replyTo }), 5_000);
+    clearTimeout(this.sweepTimer);
+    await this.listener.stop();
+    await this.leases.stop();
     stopActor(this.system);
+    await this.pool.end();
+  }
+
+  private run(shard: number, sagaId: string): void {
+    const supervisor = this.supervisors.get(shard);
+    if (supervisor !== undefined) tell(supervisor, { type: 'run', sagaId });
+  }
+
+  private notified(payload: string): void {
+    const [shard, sagaId] = payload.split(':');
+    if (shard !== undefined && sagaId !== undefined) this.run(Number(shard), sagaId);
+  }
+
+  private async shardAcquired(lease: ShardLease): Promise<void> {
+    const supervisor = spawnSupervisor(
+      this.system,
+      `shard-${lease.shard}-${lease.epoch}`,
+      {
+        store: this.store,
+        gateway: this.deps.gateway,
+        definitions: this.definitions,
+        log: this.deps.log,
+        now: this.now,
+        random: Math.random,
+        newId: randomUUID,
+        commitRetryMs: this.deps.commitRetryMs ?? 1_000,
+        metrics: this.metrics,
+        lease,
+        onFenced: (shard) => void this.leases.lost(shard),
+      },
+      (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
+    );
+    this.supervisors.set(lease.shard, supervisor);
+    const ids = await this.store.activeSagaIds(lease.shard).catch(() => []);
+    for (const sagaId of ids) tell(supervisor, { type: 'run', sagaId });
+    if (ids.length > 0) this.deps.log.info({ shard: lease.shard, count: ids.length }, 'resuming unfinished sagas');
+  }
+
+  private async shardLost(shard: number): Promise<void> {
+    const supervisor = this.supervisors.get(shard);
+    if (supervisor === undefined) return;
+    this.supervisors.delete(shard);
+    await ask<SupervisorMessage, number>(supervisor, (replyTo) => ({ type: 'stopAll', replyTo }), 5_000).catch(
+      () => undefined,
+    );
+    stopActor(supervisor);
   }
 }
 

@@ -68,12 +68,17 @@ export async function startOrchestratorRole(
       opts.gateway ??
       httpGateway({ campaigns: config.CAMPAIGNS_URL, pagos: config.PAGOS_URL, reporting: config.REPORTING_URL }),
     definitions: [crearCampanaCompleta({ backoffScale: config.SAGA_BACKOFF_SCALE })],
+    cluster: {
+      leaseMs: config.SHARD_LEASE_MS,
+      ...(config.SHARD_RENEW_MS === undefined ? {} : { renewMs: config.SHARD_RENEW_MS }),
+      sweepMs: config.SAGA_SWEEP_MS,
+    },
   });
+  await orchestrator.start();
   const server = await listen(orchestratorApi({ orchestrator, db, log }), config.PORT, config.HOST);
   const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
   const relay = pulsar && relayPool ? new OutboxRelay({ pool: relayPool, producer: pulsar.producer, log }) : undefined;
   relay?.start();
-  await orchestrator.recover();
   return {
     orchestrator,
     urls: { orchestrator: server.url },

@@ -10,8 +10,9 @@ import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
 const processes: RoleProcess[] = [];
-test.after.always(async () => {
-  for (const p of processes) await p.kill('SIGKILL');
+// Each test's processes go with it: a leftover one would hold shards of the next test's sagas.
+test.afterEach.always(async () => {
+  for (const p of processes.splice(0)) await p.kill('SIGKILL');
 });
 
 async function orchestratorProcess(participants: Record<string, string>): Promise<RoleProcess> {
@@ -21,6 +22,10 @@ async function orchestratorProcess(participants: Record<string, string>): Promis
     PAGOS_URL: participants.pagos!,
     REPORTING_URL: participants.reporting!,
     SAGA_BACKOFF_SCALE: '0.05',
+    // A killed process keeps its leases until they expire: keep that short here.
+    SHARD_LEASE_MS: '2000',
+    SHARD_RENEW_MS: '400',
+    SAGA_SWEEP_MS: '1000',
   });
   processes.push(p);
   return p;

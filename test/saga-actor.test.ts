@@ -3,44 +3,49 @@
 import test from 'ava';
 import { Orchestrator } from '../src/orchestrator.js';
 import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
-import type { CrearCampanaCompleta } from '../src/sagas/crear-campana-completa/request.js';
 import { SagaState } from '../src/saga/states.js';
 import { seedDatos } from './fixtures/requests.js';
-import { rejected, ScriptedGateway, slow, transient } from './fakes/participants.js';
+import { rejected, RoutingGateway, ScriptedGateway, slow, transient } from './fakes/participants.js';
 import { events, pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
-const running: Orchestrator[] = [];
-test.after.always(async () => {
-  for (const o of running) await o.stop().catch(() => undefined);
-});
+const router = new RoutingGateway();
+let orchestrator: Orchestrator;
+/** Sagas whose actor reported done and was stopped. */
+const finished = new Set<string>();
 
-/** An orchestrator with fast retries, on the file's database, calling `gateway`. */
-function orchestrator(gateway: ScriptedGateway, callTimeoutMs = 5_000): Orchestrator {
-  const o = new Orchestrator({
+test.before(async () => {
+  await env.ready();
+  // One orchestrator for the file, holding every shard; each test scripts the
+  // participants of its own saga through the router.
+  orchestrator = new Orchestrator({
     db: env.db,
-    gateway,
-    definitions: [crearCampanaCompleta({ backoffScale: 0.01, callTimeoutMs })],
+    gateway: router,
+    definitions: [crearCampanaCompleta({ backoffScale: 0.01, callTimeoutMs: 60_000 })],
     log: env.log,
     commitRetryMs: 50,
+    cluster: { leaseMs: 5_000, sweepMs: 60_000 },
   });
-  running.push(o);
-  return o;
-}
+  orchestrator.onSagaDone((sagaId) => finished.add(sagaId));
+  await orchestrator.start();
+});
+test.after.always(async () => {
+  await orchestrator?.stop();
+});
 
-async function start(o: Orchestrator, opts: { timeoutMinutos?: number; datos?: CrearCampanaCompleta } = {}): Promise<string> {
-  const result = await o.startSaga('CREAR_CAMPANA_COMPLETA', opts.datos ?? seedDatos(), {
+async function start(gateway: ScriptedGateway, opts: { timeoutMinutos?: number } = {}): Promise<string> {
+  const result = await orchestrator.startSaga('CREAR_CAMPANA_COMPLETA', seedDatos(), {
     timeoutMinutos: opts.timeoutMinutos ?? 30,
   });
   if (result.kind === 'keyReused') throw new Error('unexpected');
+  router.register(result.sagaId, gateway);
   return result.sagaId;
 }
 
 test('happy path: three steps in order, COMPLETADA, and the actor is stopped', async (t) => {
   const gateway = new ScriptedGateway();
-  const o = orchestrator(gateway);
-  const sagaId = await start(o);
+  const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), SagaState.COMPLETADA);
   t.deepEqual(gateway.routes(), ['POST /api/campaigns', 'POST /pagos', 'POST /reporting']);
   t.deepEqual((await pasos(env, sagaId)).map((p) => [p.tipo, p.exitoso]), [
@@ -51,8 +56,8 @@ test('happy path: three steps in order, COMPLETADA, and the actor is stopped', a
   const evs = await events(env, sagaId);
   t.deepEqual(evs.map((e) => e.secuencia), evs.map((_, i) => i + 1), 'one event per transition, no gaps');
   t.is(evs.at(-1)?.tipo, 'SagaCompletada');
-  await waitUntil(async () => (await o.activeActors()) === 0);
-  t.pass();
+  await waitUntil(() => finished.has(sagaId));
+  t.pass('the supervisor stopped the actor of the finished saga');
 });
 
 const failures = [
@@ -64,7 +69,7 @@ const failures = [
 for (const f of failures) {
   test(`a business refusal of ${f.failed} compensates the completed steps in reverse order`, async (t) => {
     const gateway = new ScriptedGateway().on(f.at, rejected(422, `${f.failed} rechazado`));
-    const sagaId = await start(orchestrator(gateway));
+    const sagaId = await start(gateway);
     t.is(await waitForEstado(env, sagaId), SagaState.COMPENSADA);
     const forward = gateway.routes().filter((r) => r.startsWith('POST'));
     t.is(forward.at(-1), f.at, 'no step runs after the refusal');
@@ -79,7 +84,7 @@ for (const f of failures) {
 
 test('transient errors are retried with the same Idempotency-Key until the step succeeds', async (t) => {
   const gateway = new ScriptedGateway().on('POST /pagos', transient(), transient('ECONNREFUSED'));
-  const sagaId = await start(orchestrator(gateway));
+  const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), SagaState.COMPLETADA);
   const payments = gateway.calls.filter((c) => c.path === '/pagos');
   t.is(payments.length, 3);
@@ -89,7 +94,7 @@ test('transient errors are retried with the same Idempotency-Key until the step 
 
 test('a step that stays unavailable fails the saga, and its possible effect is compensated too', async (t) => {
   const gateway = new ScriptedGateway().on('POST /pagos', transient(), transient(), transient(), transient());
-  const sagaId = await start(orchestrator(gateway));
+  const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), SagaState.COMPENSADA);
   t.deepEqual(gateway.routes().filter((r) => r.startsWith('PATCH')), [
     'PATCH /pagos/:id/revertir',
@@ -101,7 +106,7 @@ test('a compensation that fails for a while is retried until it succeeds', async
   const gateway = new ScriptedGateway()
     .on('POST /reporting', rejected(422, 'tipo_reporte no ofrecido'))
     .on('PATCH /pagos', transient(), transient(), transient());
-  const sagaId = await start(orchestrator(gateway));
+  const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), SagaState.COMPENSADA);
   const comps = await pasos(env, sagaId, 'saga_compensaciones');
   t.deepEqual(comps.map((c) => [c.tipo, c.exitoso, c.intentos]), [
@@ -114,7 +119,7 @@ test('a compensation that never succeeds ends in COMPENSACION_FALLIDA after its 
   const gateway = new ScriptedGateway()
     .on('POST /pagos', rejected(422, 'pago rechazado'))
     .on('PATCH /api/campaigns', ...Array.from({ length: 12 }, () => transient()));
-  const sagaId = await start(orchestrator(gateway));
+  const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), SagaState.COMPENSACION_FALLIDA);
   t.is(gateway.routes().filter((r) => r.startsWith('PATCH')).length, 12);
   const [row] = await env.query<{ error_message: string }>('select error_message from saga_log where id = $1', [sagaId]);
@@ -124,7 +129,7 @@ test('a compensation that never succeeds ends in COMPENSACION_FALLIDA after its 
 test('timeout_minutos fails a saga stuck in a step and compensates what may have happened', async (t) => {
   // The payment service never answers within the saga's 0.6 s.
   const gateway = new ScriptedGateway().on('POST /pagos', slow(60_000));
-  const sagaId = await start(orchestrator(gateway, 60_000), { timeoutMinutos: 0.01 });
+  const sagaId = await start(gateway, { timeoutMinutos: 0.01 });
   t.is(await waitForEstado(env, sagaId), SagaState.COMPENSADA);
   const [row] = await env.query<{ error_message: string }>('select error_message from saga_log where id = $1', [sagaId]);
   t.regex(row?.error_message ?? '', /timeout_minutos \(0\.01\)/);
@@ -140,47 +145,6 @@ test('timeout_minutos fails a saga stuck in a step and compensates what may have
     gateway.routes().filter((r) => r.startsWith('PATCH')),
     called.reverse().map((r) => undo[r]),
   );
-});
-
-// Serial: recovery picks up every unfinished saga in the database, and the
-// other tests' sagas must not be among them (serial tests run first in ava).
-test.serial('a saga stopped mid-step is resumed by another orchestrator from the saga log', async (t) => {
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  const first = new ScriptedGateway().on('POST /pagos', async () => {
-    await held;
-    return transient('the process died');
-  });
-  const o1 = orchestrator(first);
-  const sagaId = await start(o1);
-  await waitUntil(() => first.calls.some((c) => c.path === '/pagos'));
-  await o1.stop(); // the process "dies" with the payment call outstanding
-  release();
-
-  const second = new ScriptedGateway();
-  const o2 = orchestrator(second);
-  t.is(await o2.recover(), 1);
-  t.is(await waitForEstado(env, sagaId), SagaState.COMPLETADA);
-  t.deepEqual(second.routes(), ['POST /pagos', 'POST /reporting'], 'the campaign is not created again');
-  t.is(second.calls[0]?.idempotencyKey, `${sagaId}:PROCESAR_PAGO:accion`, 'same key as the lost call');
-});
-
-test('an actor whose snapshot was changed by another writer stops instead of overwriting it', async (t) => {
-  let release!: () => void;
-  const held = new Promise<void>((r) => (release = r));
-  const gateway = new ScriptedGateway().on('POST /api/campaigns', async () => {
-    await held;
-    return { kind: 'ok', status: 201, resultado: { id: 'c', estado: 'ACTIVA' } };
-  });
-  const o = orchestrator(gateway);
-  const sagaId = await start(o);
-  await waitUntil(() => gateway.calls.length === 1);
-  // Another process takes the saga over (its version moves on).
-  await env.query('update saga_log set version = version + 1 where id = $1', [sagaId]);
-  release();
-  await waitUntil(async () => (await o.activeActors()) === 0);
-  t.is((await pasos(env, sagaId)).length, 0, 'the stale actor wrote nothing');
-  t.is(gateway.calls.length, 1, 'and called nothing more');
 });
 
 async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {

@@ -7,7 +7,8 @@ import type { ParticipantGateway } from '../participants/gateway.js';
 import type { AnySagaDefinition } from '../saga/definition.js';
 import { decide, EVENT, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
 import type { SagaState } from '../saga/states.js';
-import { StaleSagaError, type SagaStore, type StoredSaga } from '../persistence/saga-store.js';
+import { FencedError, StaleSagaError, type SagaStore, type StoredSaga } from '../persistence/saga-store.js';
+import type { ShardLease } from '../cluster/shards.js';
 import { spawnActor, tell, type ActorContext, type ActorRef, type AnyActorRef } from './nact.js';
 
 /** What every saga actor shares: its ports to the world. */
@@ -22,6 +23,10 @@ export interface SagaRuntime {
   metrics: SagaMetrics;
   /** Delay before a message whose commit failed (database down) is handled again. */
   commitRetryMs: number;
+  /** The lease of the shard this actor's saga belongs to; every commit is checked against it. */
+  lease: ShardLease;
+  /** A commit was refused because the lease is gone: the whole shard must stop. */
+  onFenced: (shard: number) => void;
   /** Called once the saga is terminal, or when this actor must stop (fenced out). */
   onDone: (sagaId: string, estado: SagaState | null) => void;
 }
@@ -89,9 +94,14 @@ async function handle(
   );
   if (decision.changed) {
     try {
-      const version = await rt.store.commit(sagaId, saga.version, decision, now);
+      const version = await rt.store.commit(sagaId, saga.version, decision, now, rt.lease);
       state.saga = { snapshot: decision.snapshot, datos: saga.datos, version };
     } catch (err) {
+      if (err instanceof FencedError) {
+        rt.log.warn({ saga_id: sagaId, shard: rt.lease.shard, epoch: rt.lease.epoch }, 'write refused: shard lease lost');
+        rt.onFenced(rt.lease.shard);
+        return finish(rt, state, sagaId, null);
+      }
       if (err instanceof StaleSagaError) {
         // Someone else owns this saga now: stop without acting on anything.
         rt.log.warn({ saga_id: sagaId }, 'saga changed by another writer; stopping its actor here');

@@ -1,5 +1,6 @@
-// The supervisor owns the saga actors: it spawns one per saga it is told to run
-// (unless that saga already has one) and stops it when the saga is done.
+// A shard supervisor owns the saga actors of one shard while this process holds
+// its lease: it spawns one actor per saga it is told to run (unless that saga
+// already has one) and stops it when the saga is done.
 import type { SagaMessage } from '../saga/machine.js';
 import { spawnActor, stopActor, tell, type ActorRef, type ActorSystem } from './nact.js';
 import { spawnSagaActor, type SagaRuntime } from './saga-actor.js';

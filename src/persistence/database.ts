@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Migrator } from '@mikro-orm/migrations';
 import { Migration20261128000001SagaLog } from '../../migrations/Migration20261128000001_saga_log.js';
 import { Migration20261128000002Participants } from '../../migrations/Migration20261128000002_participants.js';
+import { Migration20261128000003Shards } from '../../migrations/Migration20261128000003_shards.js';
 import { sagaEntities } from './entities/index.js';
 
 export type Database = MikroORM;
@@ -27,6 +28,7 @@ export async function openDatabase(url: string, opts: { poolMax?: number } = {})
       migrationsList: [
         { name: 'Migration20261128000001_saga_log', class: Migration20261128000001SagaLog },
         { name: 'Migration20261128000002_participants', class: Migration20261128000002Participants },
+        { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
       ],
     },
     debug: false,

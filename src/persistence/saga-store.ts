@@ -13,6 +13,8 @@ import {
 } from './entities/index.js';
 import type { Decision, EventRecord, OutcomeRecord, SagaSnapshot } from '../saga/machine.js';
 import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
+import type { ShardLease } from '../cluster/shards.js';
+import { NEW_SAGA_CHANNEL } from '../cluster/notifications.js';
 
 export class StaleSagaError extends Error {
   constructor(readonly sagaId: string) {
@@ -20,8 +22,16 @@ export class StaleSagaError extends Error {
   }
 }
 
+/** A write was refused: this process no longer holds the lease of the saga's shard. */
+export class FencedError extends Error {
+  constructor(readonly sagaId: string, readonly lease: ShardLease) {
+    super(`lease on shard ${lease.shard} (epoch ${lease.epoch}) is no longer held; write to saga ${sagaId} refused`);
+  }
+}
+
 export interface NewSaga {
   id: string;
+  shard: number;
   tipo: string;
   datos: unknown;
   snapshot: SagaSnapshot;
@@ -69,8 +79,11 @@ export class SagaStore {
           fechaInicio: saga.now,
           fechaActualizacion: saga.now,
           fechaFin: null,
+          shard: saga.shard,
         });
         await insertEvents(em, saga.id, saga.events);
+        // Delivered on commit to every orchestrator; the one holding the shard runs it.
+        await em.execute('select pg_notify(?, ?)', [NEW_SAGA_CHANNEL, `${saga.shard}:${saga.id}`]);
       });
       return { kind: 'created' };
     } catch (err) {
@@ -90,11 +103,21 @@ export class SagaStore {
 
   /**
    * Commits a decision: the new snapshot (if `expectedVersion` is still current),
-   * its rows and its events, in one transaction. Returns the new version.
+   * its rows and its events, in one transaction, and only while `lease` is
+   * held. Returns the new version.
    */
-  async commit(sagaId: string, expectedVersion: number, decision: Decision, now: Date): Promise<number> {
+  async commit(sagaId: string, expectedVersion: number, decision: Decision, now: Date, lease: ShardLease): Promise<number> {
     const s = decision.snapshot;
     await this.db.em.fork().transactional(async (em) => {
+      // The fence. FOR SHARE holds the shard row until commit: a take-over (an
+      // UPDATE of that row) waits for this write, and this write, if it comes
+      // after a take-over, finds the new owner and epoch and is refused.
+      const held = await em.execute(
+        `select 1 from saga_shards
+         where shard = ? and owner = ? and epoch = ? and lease_until > now() for share`,
+        [lease.shard, lease.owner, lease.epoch],
+      );
+      if (held.length === 0) throw new FencedError(sagaId, lease);
       const updated = await em.nativeUpdate(
         SagaLogSchema,
         { id: sagaId, version: expectedVersion },
@@ -115,13 +138,13 @@ export class SagaStore {
     return expectedVersion + 1;
   }
 
-  /** Ids of the sagas that have not reached a terminal state, oldest first. */
-  async activeSagaIds(): Promise<string[]> {
+  /** Ids of the sagas of `shard` that have not reached a terminal state, oldest first. */
+  async activeSagaIds(shard: number): Promise<string[]> {
     const rows = await this.db.em
       .fork()
       .find(
         SagaLogSchema,
-        { estado: { $nin: [...TERMINAL_STATES] } },
+        { shard, estado: { $nin: [...TERMINAL_STATES] } },
         { fields: ['id'], orderBy: { fechaInicio: 'asc' } },
       );
     return rows.map((r) => r.id);

@@ -52,3 +52,26 @@ export const rejected = (status: number, error: string): CallOutcome => ({ kind:
 /** An answer that arrives only after `ms` (or never, within a test, for a large `ms`). */
 export const slow = (ms: number, outcome: CallOutcome = transient('timeout')) => () =>
   new Promise<CallOutcome>((resolve) => setTimeout(() => resolve(outcome), ms).unref());
+
+/**
+ * One gateway for an orchestrator shared by many tests: each call goes to the
+ * scripted gateway registered for its saga (read from the Idempotency-Key),
+ * waiting for the registration if the call comes first.
+ */
+export class RoutingGateway implements ParticipantGateway {
+  private readonly routes = new Map<string, ScriptedGateway>();
+  private readonly waiting = new Map<string, (g: ScriptedGateway) => void>();
+
+  register(sagaId: string, gateway: ScriptedGateway): void {
+    this.routes.set(sagaId, gateway);
+    this.waiting.get(sagaId)?.(gateway);
+    this.waiting.delete(sagaId);
+  }
+
+  async call(command: ParticipantCommand, opts: CallOptions): Promise<CallOutcome> {
+    const sagaId = opts.idempotencyKey.split(':')[0]!;
+    const gateway =
+      this.routes.get(sagaId) ?? (await new Promise<ScriptedGateway>((resolve) => this.waiting.set(sagaId, resolve)));
+    return gateway.call(command, opts);
+  }
+}

@@ -26,6 +26,9 @@ export function testConfig(overrides: Partial<Record<string, string>> = {}): Con
     APP_PORT: '0',
     HOST: '127.0.0.1',
     SAGA_BACKOFF_SCALE: '0.05',
+    SHARD_LEASE_MS: '2000',
+    SHARD_RENEW_MS: '400',
+    SAGA_SWEEP_MS: '1000',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,
   });

@@ -18,6 +18,7 @@ export interface SagaLog {
   fechaInicio: Date;
   fechaActualizacion: Date;
   fechaFin: Date | null;
+  shard: number;
 }
 
 /** A step's or a compensation's outcome; both tables have this shape. */
@@ -64,6 +65,7 @@ export const SagaLogSchema = new EntitySchema<SagaLog>({
     fechaInicio: { type: 'Date', fieldName: 'fecha_inicio' },
     fechaActualizacion: { type: 'Date', fieldName: 'fecha_actualizacion' },
     fechaFin: { type: 'Date', nullable: true, fieldName: 'fecha_fin' },
+    shard: { type: 'integer' },
   },
 });
 

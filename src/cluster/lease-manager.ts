@@ -1,0 +1,153 @@
+// Leases on shards, kept in PostgreSQL on the database's clock. Each process
+// heartbeats, renews what it holds, and takes or gives up shards so that the
+// live processes hold about the same number. A lease that is not renewed in
+// time is lost: another process may take it (with a higher epoch), and the old
+// owner's writes are refused from then on (see SagaStore.commit).
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import type { ShardLease } from './shards.js';
+
+export interface LeaseOptions {
+  pool: pg.Pool;
+  owner: string;
+  log: Logger;
+  /** How long a lease lasts without renewal. */
+  leaseMs: number;
+  /** How often leases are renewed and shards rebalanced (a third of leaseMs or less). */
+  renewMs: number;
+  /** A shard was taken: start running its sagas. */
+  onAcquired: (lease: ShardLease) => Promise<void>;
+  /** A shard was lost or is being given up: stop its actors (resolves once stopped). */
+  onLost: (shard: number) => Promise<void>;
+}
+
+export class LeaseManager {
+  private readonly held = new Map<number, ShardLease>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: LeaseOptions) {}
+
+  /** Takes a first share of the shards, then keeps the leases up to date. */
+  async start(): Promise<void> {
+    await this.tick();
+    this.schedule();
+  }
+
+  lease(shard: number): ShardLease | undefined {
+    return this.held.get(shard);
+  }
+
+  shards(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  /** Stops renewing and gives every shard back, so others need not wait for expiry. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.ticking;
+    for (const shard of this.shards()) await this.release(shard);
+    await this.opts.pool
+      .query('delete from saga_nodes where node_id = $1', [this.opts.owner])
+      .catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove node row'));
+  }
+
+  /** A write was refused for this shard: the lease is gone, stop its actors now. */
+  async lost(shard: number): Promise<void> {
+    if (!this.held.delete(shard)) return;
+    this.opts.log.warn({ shard }, 'lease lost');
+    await this.opts.onLost(shard);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick().finally(() => this.schedule());
+    }, this.opts.renewMs);
+  }
+
+  /** One round: heartbeat, renew, then take or give up shards towards a fair share. */
+  async tick(): Promise<void> {
+    try {
+      await this.heartbeat();
+      await this.renew();
+      await this.rebalance();
+    } catch (err) {
+      // The database is unreachable: nothing can be renewed, and nothing can be
+      // written either. Leases will have expired by the time it is back.
+      this.opts.log.warn({ err: (err as Error).message }, 'lease round failed');
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    await this.opts.pool.query(
+      `insert into saga_nodes (node_id, last_seen) values ($1, now())
+       on conflict (node_id) do update set last_seen = now()`,
+      [this.opts.owner],
+    );
+  }
+
+  private async renew(): Promise<void> {
+    if (this.held.size === 0) return;
+    const { rows } = await this.opts.pool.query<{ shard: number }>(
+      `update saga_shards set lease_until = now() + $2 * interval '1 millisecond'
+       where owner = $1 and lease_until > now()
+         and (shard, epoch) in (select * from unnest($3::int[], $4::bigint[]))
+       returning shard`,
+      [this.opts.owner, this.opts.leaseMs, [...this.held.keys()], [...this.held.values()].map((l) => l.epoch)],
+    );
+    const renewed = new Set(rows.map((r) => r.shard));
+    for (const shard of this.shards()) if (!renewed.has(shard)) await this.lost(shard);
+  }
+
+  private async rebalance(): Promise<void> {
+    const { rows } = await this.opts.pool.query<{ shards: number; nodes: number }>(
+      `select (select count(*) from saga_shards)::int as shards,
+              (select count(*) from saga_nodes where last_seen > now() - $1 * interval '1 millisecond')::int as nodes`,
+      [this.opts.leaseMs],
+    );
+    const { shards, nodes } = rows[0]!;
+    const fair = Math.ceil(shards / Math.max(1, nodes));
+    if (this.held.size < fair) await this.acquire(fair - this.held.size);
+    else if (this.held.size > fair) {
+      for (const shard of this.shards().slice(fair)) await this.release(shard);
+    }
+  }
+
+  private async acquire(count: number): Promise<void> {
+    const { rows } = await this.opts.pool.query<{ shard: number; epoch: string }>(
+      `update saga_shards set owner = $1, epoch = epoch + 1, lease_until = now() + $2 * interval '1 millisecond'
+       where shard in (
+         select shard from saga_shards
+         where owner is null or lease_until is null or lease_until <= now()
+         order by shard limit $3
+         for update skip locked)
+       returning shard, epoch`,
+      [this.opts.owner, this.opts.leaseMs, count],
+    );
+    for (const r of rows) {
+      const lease: ShardLease = { shard: r.shard, owner: this.opts.owner, epoch: Number(r.epoch) };
+      this.held.set(r.shard, lease);
+      this.opts.log.info({ shard: r.shard, epoch: lease.epoch }, 'lease acquired');
+      await this.opts.onAcquired(lease);
+    }
+  }
+
+  private async release(shard: number): Promise<void> {
+    const lease = this.held.get(shard);
+    if (lease === undefined) return;
+    this.held.delete(shard);
+    // Actors stop first: a write in flight holds the shard row, so the release waits for it.
+    await this.opts.onLost(shard);
+    await this.opts.pool
+      .query('update saga_shards set owner = null, lease_until = null where shard = $1 and owner = $2 and epoch = $3', [
+        shard,
+        lease.owner,
+        lease.epoch,
+      ])
+      .catch((err: unknown) => this.opts.log.warn({ err, shard }, 'could not release lease; it will expire'));
+    this.opts.log.info({ shard }, 'lease released');
+  }
+}

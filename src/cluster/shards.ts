@@ -1,0 +1,13 @@
+/** The shard a saga belongs to: fixed for its whole life, derived from its id. */
+export function shardOf(sagaId: string, shardCount: number): number {
+  // The first 32 bits of a random UUID are uniformly distributed.
+  return Number.parseInt(sagaId.slice(0, 8), 16) % shardCount;
+}
+
+/** A lease held by this process: the right to write the sagas of one shard. */
+export interface ShardLease {
+  shard: number;
+  owner: string;
+  /** Grows at every change of owner; every saga write is checked against it. */
+  epoch: number;
+}

@@ -1,0 +1,158 @@
+// Several orchestrators on one saga log: shards are shared out by leases, sagas
+// reach the process that holds their shard, and a process that lost its lease
+// can change nothing. The tests run one at a time: each one's orchestrators take
+// every shard of the database.
+import test from 'ava';
+import { Orchestrator } from '../src/orchestrator.js';
+import { FencedError, SagaStore } from '../src/persistence/saga-store.js';
+import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
+import { decide } from '../src/saga/machine.js';
+import { SagaState } from '../src/saga/states.js';
+import { seedDatos } from './fixtures/requests.js';
+import { ScriptedGateway, transient } from './fakes/participants.js';
+import { pasos, waitForEstado } from './helpers/sagas.js';
+import { useTestEnv } from './helpers/system.js';
+
+const env = useTestEnv(test);
+const running = new Set<Orchestrator>();
+test.afterEach.always(async () => {
+  for (const o of running) await o.stop().catch(() => undefined);
+  running.clear();
+});
+
+async function orchestrator(gateway: ScriptedGateway, nodeId: string): Promise<Orchestrator> {
+  const o = new Orchestrator({
+    db: env.db,
+    gateway,
+    definitions: [crearCampanaCompleta({ backoffScale: 0.01 })],
+    log: env.log,
+    commitRetryMs: 50,
+    cluster: { nodeId, leaseMs: 1_500, renewMs: 200, sweepMs: 500 },
+  });
+  running.add(o);
+  await o.start();
+  return o;
+}
+
+async function startSaga(o: Orchestrator): Promise<string> {
+  const r = await o.startSaga('CREAR_CAMPANA_COMPLETA', seedDatos(), { timeoutMinutos: 30 });
+  if (r.kind === 'keyReused') throw new Error('unexpected');
+  return r.sagaId;
+}
+
+async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test.serial('two orchestrators share the 32 shards evenly and without overlap', async (t) => {
+  const a = await orchestrator(new ScriptedGateway(), 'node-a');
+  t.is(a.heldShards().length, 32, 'alone, a process holds every shard');
+  const b = await orchestrator(new ScriptedGateway(), 'node-b');
+  await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
+  const all = new Set([...a.heldShards(), ...b.heldShards()]);
+  t.is(all.size, 32);
+});
+
+test.serial('a saga started through one process runs in the process that holds its shard', async (t) => {
+  const ga = new ScriptedGateway();
+  const gb = new ScriptedGateway();
+  const a = await orchestrator(ga, 'node-a');
+  const b = await orchestrator(gb, 'node-b');
+  await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
+  const ids = await Promise.all(Array.from({ length: 12 }, () => startSaga(a)));
+  for (const id of ids) t.is(await waitForEstado(env, id), SagaState.COMPLETADA);
+  const ranOnB = new Set(gb.calls.map((c) => c.idempotencyKey.split(':')[0]));
+  const shardOfB = new Set(b.heldShards());
+  const rows = await env.query<{ id: string; shard: number }>('select id, shard from saga_log where id = any($1)', [ids]);
+  for (const r of rows) {
+    t.is(ranOnB.has(r.id), shardOfB.has(r.shard), `saga ${r.id} of shard ${r.shard} ran where its shard is held`);
+  }
+  t.true(ranOnB.size > 0, 'some sagas reached the other process through NOTIFY');
+});
+
+test.serial('when a process leaves, another takes its shards and resumes its sagas mid-step', async (t) => {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const first = new ScriptedGateway().on('POST /pagos', async () => {
+    await held;
+    return transient('the process left');
+  });
+  const a = await orchestrator(first, 'node-a');
+  const sagaId = await startSaga(a);
+  await waitUntil(() => first.calls.some((c) => c.path === '/pagos'));
+  const second = new ScriptedGateway();
+  const b = await orchestrator(second, 'node-b');
+  await a.stop(); // gives its leases back
+  running.delete(a);
+  release();
+  t.is(await waitForEstado(env, sagaId), SagaState.COMPLETADA);
+  t.is(b.heldShards().length, 32);
+  t.deepEqual(second.routes(), ['POST /pagos', 'POST /reporting'], 'the campaign is not created again');
+  t.is(second.calls[0]?.idempotencyKey, `${sagaId}:PROCESAR_PAGO:accion`, 'same key as the unanswered call');
+});
+
+test.serial('a process whose lease expired has its late write refused, stops, and the new owner finishes', async (t) => {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const first = new ScriptedGateway().on('POST /pagos', async () => {
+    await held;
+    return { kind: 'ok', status: 201, resultado: { id: 'p', estado: 'PROCESADO' } };
+  });
+  const a = await orchestrator(first, 'node-a');
+  const sagaId = await startSaga(a);
+  await waitUntil(() => first.calls.some((c) => c.path === '/pagos'));
+  // node-a is "paused": its leases run out without it noticing, and node-b takes over.
+  await env.query(`update saga_shards set lease_until = now() - interval '1 second' where owner = 'node-a'`);
+  await env.query(`delete from saga_nodes where node_id = 'node-a'`);
+  const second = new ScriptedGateway();
+  await orchestrator(second, 'node-b');
+  const [shard] = await env.query<{ owner: string; epoch: string }>(
+    'select owner, epoch from saga_shards where shard = (select shard from saga_log where id = $1)',
+    [sagaId],
+  );
+  t.is(shard?.owner, 'node-b');
+  t.is(await waitForEstado(env, sagaId), SagaState.COMPLETADA);
+  const stepsBefore = await pasos(env, sagaId);
+  // node-a wakes up with the payment's answer in hand: its commit must be refused.
+  release();
+  await waitUntil(async () => !a.heldShards().includes(Number((await env.query<{ shard: number }>('select shard from saga_log where id = $1', [sagaId]))[0]?.shard)));
+  t.deepEqual(await pasos(env, sagaId), stepsBefore, 'nothing node-a did after losing its lease was written');
+  t.false(first.calls.some((c) => c.path === '/reporting'), 'node-a called nothing more for that saga');
+});
+
+test.serial('a commit carrying a stale epoch or an expired lease is refused', async (t) => {
+  const hanging = new ScriptedGateway().on('POST /api/campaigns', () => new Promise(() => undefined));
+  const a = await orchestrator(hanging, 'node-a');
+  const sagaId = await startSaga(a);
+  await waitUntil(() => hanging.calls.length === 1); // the intent is committed; nothing moves after it
+  const store = new SagaStore(env.db);
+  const stored = (await store.load(sagaId))!;
+  const [row] = await env.query<{ shard: number; epoch: string }>(
+    'select s.shard, s.epoch from saga_shards s join saga_log l on l.shard = s.shard where l.id = $1',
+    [sagaId],
+  );
+  const lease = { shard: row!.shard, owner: 'node-a', epoch: Number(row!.epoch) };
+  const def = crearCampanaCompleta();
+  const decision = decide(def, seedDatos(), stored.snapshot, { type: 'deadlineReached' }, {
+    now: new Date(Date.now() + 3_600_000),
+    random: () => 0.5,
+    newId: () => '00000000-0000-4000-8000-00000000000a',
+  });
+  await t.throwsAsync(store.commit(sagaId, stored.version, decision, new Date(), { ...lease, epoch: lease.epoch - 1 }), {
+    instanceOf: FencedError,
+  });
+  await t.throwsAsync(store.commit(sagaId, stored.version, decision, new Date(), { ...lease, owner: 'node-z' }), {
+    instanceOf: FencedError,
+  });
+  await env.query('update saga_shards set lease_until = now() - interval \'1 second\' where shard = $1', [lease.shard]);
+  await t.throwsAsync(store.commit(sagaId, stored.version, decision, new Date(), lease), { instanceOf: FencedError });
+  const after = (await store.load(sagaId))!;
+  t.is(after.version, stored.version, 'the snapshot is untouched');
+  t.is((await env.query('select 1 from saga_events where saga_id = $1', [sagaId])).length, 1, 'only SagaIniciada');
+  // Let the saga be finished by whoever holds the shard next, for the tests after this one.
+  await env.query(`update saga_log set estado = 'COMPENSADA' where id = $1`, [sagaId]);
+});
