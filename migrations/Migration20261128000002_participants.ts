@@ -57,6 +57,15 @@ export class Migration20261128000002Participants extends Migration {
       )`);
 
     for (const prefix of ['campanas', 'pagos', 'reportes']) {
+      // Every effect applied, appended in the transaction that applies it: the
+      // chaos suite checks from it that no effect ever happened twice.
+      this.addSql(`
+        create table ${prefix}_efectos (
+          id bigserial primary key,
+          recurso_id uuid not null,
+          accion text not null,
+          aplicado_en timestamptz not null default now()
+        )`);
       this.addSql(`
         create table ${prefix}_anulados (
           id uuid primary key,

@@ -27,5 +27,9 @@ export class Migration20261128000003Shards extends Migration {
     this.addSql(`create index saga_log_shard_activas_idx on saga_log (shard)
       where estado not in ('COMPLETADA', 'COMPENSADA', 'COMPENSACION_FALLIDA')`);
     this.addSql('drop index saga_log_activas_idx');
+    // The lease epoch each event was written under (null for SagaIniciada, which
+    // any process may write): a saga's epochs never go down, or a fenced-out
+    // process wrote after a take-over.
+    this.addSql('alter table saga_events add column epoch bigint');
   }
 }

@@ -30,6 +30,8 @@ const schema = z.object({
   SHARD_RENEW_MS: z.coerce.number().int().min(10).optional(),
   /** How often each held shard is scanned for unfinished sagas that have no actor. */
   SAGA_SWEEP_MS: z.coerce.number().int().min(10).default(5_000),
+  /** How long one participant call may take before its outcome counts as unknown. */
+  CALL_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
   /** Scales every retry backoff of the saga definition; tests use a small value. */
   SAGA_BACKOFF_SCALE: z.coerce.number().positive().default(1),
 });

@@ -63,6 +63,7 @@ export class Orchestrator {
   private readonly listener: NotificationListener;
   private readonly sweepMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private shardCount = 0;
 
   constructor(private readonly deps: OrchestratorDeps) {
@@ -103,6 +104,7 @@ export class Orchestrator {
     await this.listener.start();
     await this.leases.start();
     const sweepLater = () => {
+      if (this.stopped) return;
       this.sweepTimer = setTimeout(() => void this.sweep().finally(sweepLater), this.sweepMs);
     };
     sweepLater();
@@ -182,6 +184,7 @@ export class Orchestrator {
    * process resumes the unfinished sagas at once instead of after lease expiry.
    */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.sweepTimer);
     await this.listener.stop();
     await this.leases.stop();

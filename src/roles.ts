@@ -67,7 +67,7 @@ export async function startOrchestratorRole(
     gateway:
       opts.gateway ??
       httpGateway({ campaigns: config.CAMPAIGNS_URL, pagos: config.PAGOS_URL, reporting: config.REPORTING_URL }),
-    definitions: [crearCampanaCompleta({ backoffScale: config.SAGA_BACKOFF_SCALE })],
+    definitions: [crearCampanaCompleta({ backoffScale: config.SAGA_BACKOFF_SCALE, callTimeoutMs: config.CALL_TIMEOUT_MS })],
     cluster: {
       leaseMs: config.SHARD_LEASE_MS,
       ...(config.SHARD_RENEW_MS === undefined ? {} : { renewMs: config.SHARD_RENEW_MS }),

@@ -81,7 +81,7 @@ export class SagaStore {
           fechaFin: null,
           shard: saga.shard,
         });
-        await insertEvents(em, saga.id, saga.events);
+        await insertEvents(em, saga.id, saga.events, null);
         // Delivered on commit to every orchestrator; the one holding the shard runs it.
         await em.execute('select pg_notify(?, ?)', [NEW_SAGA_CHANNEL, `${saga.shard}:${saga.id}`]);
       });
@@ -133,7 +133,7 @@ export class SagaStore {
       if (updated !== 1) throw new StaleSagaError(sagaId);
       await insertOutcomes(em, SagaPasoSchema, sagaId, decision.pasos);
       await insertOutcomes(em, SagaCompensacionSchema, sagaId, decision.compensaciones);
-      await insertEvents(em, sagaId, decision.events);
+      await insertEvents(em, sagaId, decision.events, lease.epoch);
     });
     return expectedVersion + 1;
   }
@@ -179,7 +179,7 @@ async function insertOutcomes(
   await em.insertMany(schema, rows);
 }
 
-async function insertEvents(em: EntityManager, sagaId: string, events: EventRecord[]): Promise<void> {
+async function insertEvents(em: EntityManager, sagaId: string, events: EventRecord[], epoch: number | null): Promise<void> {
   if (events.length === 0) return;
   await em.insertMany(
     SagaEventSchema,
@@ -191,6 +191,7 @@ async function insertEvents(em: EntityManager, sagaId: string, events: EventReco
       payload: e.payload,
       fecha: new Date(e.fecha),
       publicadoEn: null,
+      epoch,
     })),
   );
 }

@@ -50,7 +50,7 @@ export const campaignSpec: ResourceSpec<typeof campaignSchema, CampaignRow> = {
   recurso: 'campaña',
   basePath: '/api/campaigns',
   compensacion: 'cancel',
-  tables: { recursos: 'campanas', anulados: 'campanas_anulados', idempotencia: 'campanas_idempotencia' },
+  tables: { recursos: 'campanas', anulados: 'campanas_anulados', idempotencia: 'campanas_idempotencia', efectos: 'campanas_efectos' },
   estados: { creado: CampaignEstado.ACTIVA, compensado: CampaignEstado.CANCELADA },
   compensadoEn: 'cancelado_en',
   schema: campaignSchema,

@@ -25,6 +25,8 @@ const ruleSchema = z
      * late: what a caller that times out never learns).
      */
     delayPhase: z.enum(['request', 'response']).default('request'),
+    /** Applies to each matching request with this probability (default: every one). */
+    rate: z.number().gt(0).max(1).optional(),
   })
   .refine((r) => r.status !== undefined || r.delayMs > 0, {
     message: 'Indique status, delayMs o ambos',
@@ -40,6 +42,7 @@ export interface FaultRule {
   remaining: number;
   delayMs: number;
   delayPhase: 'request' | 'response';
+  rate?: number;
 }
 
 interface CompiledRule extends FaultRule {
@@ -59,6 +62,7 @@ export class FaultInjector {
     times: number;
     delayMs: number;
     delayPhase: 'request' | 'response';
+    rate?: number | undefined;
   }): FaultRule {
     const [method = '', path = ''] = input.route.split(' ');
     const rule: CompiledRule = {
@@ -67,6 +71,7 @@ export class FaultInjector {
       remaining: input.times,
       delayMs: input.delayMs,
       delayPhase: input.delayPhase,
+      ...(input.rate !== undefined ? { rate: input.rate } : {}),
       method: method.toUpperCase(),
       segments: splitPath(path),
     };
@@ -90,6 +95,8 @@ export class FaultInjector {
     const index = this.rules.findIndex((r) => matches(r, method.toUpperCase(), segments));
     const rule = this.rules[index];
     if (rule === undefined) return undefined;
+    // A rule with a rate spares the request it does not pick, and keeps its uses.
+    if (rule.rate !== undefined && Math.random() >= rule.rate) return undefined;
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules.splice(index, 1);
     return publicView(rule);
@@ -109,6 +116,7 @@ function publicView(rule: CompiledRule): FaultRule {
     remaining: rule.remaining,
     delayMs: rule.delayMs,
     delayPhase: rule.delayPhase,
+    ...(rule.rate !== undefined ? { rate: rule.rate } : {}),
   };
 }
 

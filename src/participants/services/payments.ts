@@ -42,7 +42,7 @@ export function paymentSpec(montoMaximo: number): ResourceSpec<typeof paymentSch
     recurso: 'pago',
     basePath: '/pagos',
     compensacion: 'revertir',
-    tables: { recursos: 'pagos', anulados: 'pagos_anulados', idempotencia: 'pagos_idempotencia' },
+    tables: { recursos: 'pagos', anulados: 'pagos_anulados', idempotencia: 'pagos_idempotencia', efectos: 'pagos_efectos' },
     estados: { creado: PaymentEstado.PROCESADO, compensado: PaymentEstado.REVERTIDO },
     compensadoEn: 'revertido_en',
     schema: paymentSchema,

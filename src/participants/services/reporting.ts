@@ -37,7 +37,7 @@ export const reportSpec: ResourceSpec<typeof reportSchema, ReportRow> = {
   recurso: 'reporte',
   basePath: '/reporting',
   compensacion: 'cancel',
-  tables: { recursos: 'reportes', anulados: 'reportes_anulados', idempotencia: 'reportes_idempotencia' },
+  tables: { recursos: 'reportes', anulados: 'reportes_anulados', idempotencia: 'reportes_idempotencia', efectos: 'reportes_efectos' },
   estados: { creado: ReportEstado.GENERADO, compensado: ReportEstado.CANCELADO },
   compensadoEn: 'cancelado_en',
   schema: reportSchema,

@@ -34,6 +34,8 @@ export interface ResourceSpec<S extends z.ZodType<{ id?: string | null | undefin
     /** Ids compensated before they were created: their create is refused. */
     anulados: string;
     idempotencia: string;
+    /** Append-only log of every effect applied. */
+    efectos: string;
   };
   estados: { creado: string; compensado: string };
   /** Timestamp column set by the compensation, e.g. "cancelado_en". */
@@ -130,6 +132,7 @@ export class ResourceService<S extends z.ZodType<{ id?: string | null | undefine
       return { status: 422, body: { error: 'rechazado', detalle: rejection } };
     }
     const row = await spec.insert(client, id, input, solicitudHash);
+    await this.recordEffect(client, id, 'crear');
     this.log.info({ id, sagaId: (input as { saga_id?: unknown }).saga_id }, `${spec.recurso} created`);
     return { status: 201, body: spec.toJson(row) };
   }
@@ -158,8 +161,13 @@ export class ResourceService<S extends z.ZodType<{ id?: string | null | undefine
       `update ${spec.tables.recursos} set estado = $2, ${spec.compensadoEn} = now() where id = $1 returning *`,
       [id, spec.estados.compensado],
     );
+    await this.recordEffect(client, id, 'compensar');
     this.log.info({ id }, `${spec.recurso} compensated`);
     return { status: 200, body: spec.toJson(updated.rows[0]!) };
+  }
+
+  private async recordEffect(client: pg.PoolClient, id: string, accion: 'crear' | 'compensar'): Promise<void> {
+    await client.query(`insert into ${this.spec.tables.efectos} (recurso_id, accion) values ($1, $2)`, [id, accion]);
   }
 
   async stats(): Promise<ResourceStats> {

@@ -45,6 +45,7 @@ export interface SagaEvent {
   payload: unknown;
   fecha: Date;
   publicadoEn: Date | null;
+  epoch: number | null;
 }
 
 export const SagaLogSchema = new EntitySchema<SagaLog>({
@@ -102,6 +103,7 @@ export const SagaEventSchema = new EntitySchema<SagaEvent>({
     payload: { type: 'json' },
     fecha: { type: 'Date' },
     publicadoEn: { type: 'Date', nullable: true, fieldName: 'publicado_en' },
+    epoch: { type: 'bigint', nullable: true },
   },
 });
 
