@@ -28,31 +28,50 @@ export function managedRole(
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const url = `http://127.0.0.1:${port}`;
+  const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+
+  async function kill(signal: NodeJS.Signals): Promise<void> {
+    if (child !== undefined && alive()) {
+      child.kill(signal);
+      await exited;
+    }
+  }
+
+  async function startOnce(): Promise<void> {
+    const c = spawn(process.execPath, ['--import', 'tsx', `src/bin/${script}.ts`], {
+      env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    exited = new Promise((resolve) => c.once('exit', () => resolve()));
+    // Kept for a post-mortem: errors on stdout (pino), crashes on stderr.
+    const errors = createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.errors.log`), { flags: 'a' });
+    createInterface({ input: c.stdout }).on('line', (line) => {
+      if (line.includes('"level":50') || line.includes('"level":60')) errors.write(`${line}\n`);
+      if (line.includes('write refused: shard lease lost')) logCounts.fencedWrites += 1;
+      if (line.includes('"lease lost"')) logCounts.leasesLost += 1;
+    });
+    c.stderr.pipe(createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.stderr.log`), { flags: 'a' }));
+    await waitHealthy(`${url}/health`, () => c.exitCode !== null);
+  }
+
   return {
     name,
     url,
-    alive: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    alive,
+    kill,
     async start() {
-      const c = spawn(process.execPath, ['--import', 'tsx', `src/bin/${script}.ts`], {
-        env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child = c;
-      exited = new Promise((resolve) => c.once('exit', () => resolve()));
-      // Kept for a post-mortem: errors on stdout (pino), crashes on stderr.
-      const errors = createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.errors.log`), { flags: 'a' });
-      createInterface({ input: c.stdout }).on('line', (line) => {
-        if (line.includes('"level":50') || line.includes('"level":60')) errors.write(`${line}\n`);
-        if (line.includes('write refused: shard lease lost')) logCounts.fencedWrites += 1;
-        if (line.includes('"lease lost"')) logCounts.leasesLost += 1;
-      });
-      c.stderr?.pipe(createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.stderr.log`), { flags: 'a' }));
-      await waitHealthy(`${url}/health`, () => c.exitCode !== null);
-    },
-    async kill(signal) {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        child.kill(signal);
-        await exited;
+      // A process that does not come up (the database restarting under it) is
+      // killed and started again, a few times, before the run gives up.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await startOnce();
+          return;
+        } catch (err) {
+          await kill('SIGKILL');
+          if (attempt === 3) throw err;
+          say(`  ${name} did not start (${(err as Error).message}); again`);
+        }
       }
     },
     pause: () => child?.kill('SIGSTOP'),
@@ -61,7 +80,7 @@ export function managedRole(
 }
 
 async function waitHealthy(url: string, dead: () => boolean): Promise<void> {
-  const until = Date.now() + 60_000;
+  const until = Date.now() + 30_000;
   while (Date.now() < until) {
     if (dead()) throw new Error(`${url}: the process exited during start`);
     try {

@@ -206,6 +206,7 @@ async function killAndRestart(): Promise<void> {
   say(`  kill -9 ${victim.name}`);
   const restart = sleep(300 + Math.random() * 700)
     .then(() => victim.start())
+    .catch((err: unknown) => say(`  ${victim.name} could not be restarted: ${(err as Error).message}`))
     .finally(() => restarting.delete(restart));
   restarting.add(restart);
 }

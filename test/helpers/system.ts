@@ -41,7 +41,7 @@ export interface TestEnv {
   ready(): Promise<void>;
   /** A MikroORM connection for assertions on the saga log. */
   db: Database;
-  query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]>;
+  query: <R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<R[]>;
   /** Starts a role and stops it with the file's teardown (or earlier, by hand). */
   participants(): Promise<Role>;
   orchestrator(opts?: { config?: Partial<Record<string, string>> } & OrchestratorRoleOptions): Promise<Role & { orchestrator: Orchestrator }>;
