@@ -10,6 +10,8 @@ export interface ManagedProcess {
   name: string;
   url: string;
   alive(): boolean;
+  /** Being started: not to be killed or paused until it is up. */
+  starting(): boolean;
   start(): Promise<void>;
   kill(signal: NodeJS.Signals): Promise<void>;
   pause(): void;
@@ -27,7 +29,11 @@ export function managedRole(
 ): ManagedProcess {
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
-  const url = `http://127.0.0.1:${port}`;
+  let starting = false;
+  // Port 0: each start gets a free port, read from the "listening" log line, so a
+  // restart never races a dying predecessor for its port.
+  let url = `http://127.0.0.1:${port}`;
+  let announced: (u: string) => void = () => undefined;
   const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
 
   async function kill(signal: NodeJS.Signals): Promise<void> {
@@ -38,8 +44,9 @@ export function managedRole(
   }
 
   async function startOnce(): Promise<void> {
+    const listening = new Promise<string>((resolve) => (announced = resolve));
     const c = spawn(process.execPath, ['--import', 'tsx', `src/bin/${script}.ts`], {
-      env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+      env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: port === 0 ? 'info' : 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;
@@ -50,28 +57,48 @@ export function managedRole(
       if (line.includes('"level":50') || line.includes('"level":60')) errors.write(`${line}\n`);
       if (line.includes('write refused: shard lease lost')) logCounts.fencedWrites += 1;
       if (line.includes('"lease lost"')) logCounts.leasesLost += 1;
+      if (line.includes(`"msg":"${script} listening"`)) {
+        const found = (JSON.parse(line) as Record<string, unknown>)[script];
+        if (typeof found === 'string') announced(found);
+      }
     });
     c.stderr.pipe(createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.stderr.log`), { flags: 'a' }));
+    if (port === 0) {
+      url = await Promise.race([
+        listening,
+        exited.then(() => Promise.reject(new Error(`${name} exited during start`))),
+        sleep(60_000).then(() => Promise.reject(new Error(`${name} did not listen in time`))),
+      ]);
+    }
     await waitHealthy(`${url}/health`, () => c.exitCode !== null);
   }
 
   return {
     name,
-    url,
+    get url() {
+      return url;
+    },
     alive,
+    starting: () => starting,
     kill,
     async start() {
+      if (starting) throw new Error(`${name} is already starting`);
+      starting = true;
       // A process that does not come up (the database restarting under it) is
       // killed and started again, a few times, before the run gives up.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await startOnce();
-          return;
-        } catch (err) {
+      try {
+        for (let attempt = 1; ; attempt++) {
           await kill('SIGKILL');
-          if (attempt === 3) throw err;
-          say(`  ${name} did not start (${(err as Error).message}); again`);
+          try {
+            await startOnce();
+            return;
+          } catch (err) {
+            if (attempt === 3) throw err;
+            say(`  ${name} did not start (${(err as Error).message}); again`);
+          }
         }
+      } finally {
+        starting = false;
       }
     },
     pause: () => child?.kill('SIGSTOP'),
@@ -80,7 +107,7 @@ export function managedRole(
 }
 
 async function waitHealthy(url: string, dead: () => boolean): Promise<void> {
-  const until = Date.now() + 30_000;
+  const until = Date.now() + 60_000;
   while (Date.now() < until) {
     if (dead()) throw new Error(`${url}: the process exited during start`);
     try {

@@ -77,9 +77,9 @@ const participants = managedRole('participants', 'participants', participantsPor
   PARTICIPANT_FAULTS: 'on',
 });
 const orchestrators: ManagedProcess[] = Array.from({ length: ORCHESTRATORS }, (_, i) =>
-  managedRole(`orchestrator-${i + 1}`, 'orchestrator', base + 10 + i, {
+  managedRole(`orchestrator-${i + 1}`, 'orchestrator', 0, {
     DATABASE_URL: databaseUrl,
-    PORT: String(base + 10 + i),
+    PORT: '0',
     CAMPAIGNS_URL: `http://127.0.0.1:${participantsPort}`,
     PAGOS_URL: `http://127.0.0.1:${appPort}`,
     REPORTING_URL: `http://127.0.0.1:${appPort}`,
@@ -87,7 +87,7 @@ const orchestrators: ManagedProcess[] = Array.from({ length: ORCHESTRATORS }, (_
     SHARD_RENEW_MS: '400',
     SAGA_SWEEP_MS: '1000',
     CALL_TIMEOUT_MS: String(CALL_TIMEOUT_MS),
-    SAGA_BACKOFF_SCALE: '0.1',
+    SAGA_BACKOFF_SCALE: '1',
   }),
 );
 
@@ -192,7 +192,7 @@ async function waitTerminal(ids: string[], boundMs: number): Promise<number> {
 const restarting = new Set<Promise<void>>();
 /** A live orchestrator at random (one not being restarted or paused). */
 const pick = () => {
-  const live = orchestrators.filter((o) => o.alive());
+  const live = orchestrators.filter((o) => o.alive() && !o.starting());
   return live[Math.floor(Math.random() * live.length)];
 };
 
@@ -213,8 +213,12 @@ async function killAndRestart(): Promise<void> {
 
 /** Scenario 5: a process paused past its lease while another takes its shards. */
 async function splitBrain(): Promise<void> {
-  const victim = pick();
-  if (victim === undefined) return;
+  let victim = pick();
+  for (let tries = 0; victim === undefined && tries < 100; tries++) {
+    await sleep(100); // every orchestrator is restarting: wait for one to be up
+    victim = pick();
+  }
+  if (victim === undefined) throw new Error('no orchestrator came up to be paused');
   say(`  pausing ${victim.name} (SIGSTOP) for ${2 * LEASE_MS} ms, twice its lease`);
   victim.pause();
   counts.pauses += 1;
