@@ -7,6 +7,7 @@
 //   npm run test:saga -- --fallo reporte | --fallo campana
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { exampleRequest } from '../src/sagas/crear-campana-completa/example.js';
 
 const BFF_URL = process.env.BFF_URL ?? 'http://localhost:8090';
 const ORCHESTRATOR_URL = process.env.ORCHESTRATOR_URL ?? 'http://localhost:8091';
@@ -28,20 +29,7 @@ interface Status {
 
 /** The seed's example body, with the change that makes the chosen step fail. */
 function requestBody(fallo: string | undefined) {
-  const body = {
-    campana: {
-      nombre: 'Campaña Test',
-      tipo: 'PROMOCIONAL',
-      presupuesto: { monto: 1000.0, moneda: 'USD' },
-      fecha_inicio: '2025-01-01T00:00:00',
-      fecha_fin: '2025-12-31T23:59:59',
-      id_afiliado: 'afiliado_test',
-      descripcion: 'Campaña de prueba',
-    },
-    pago: { id_afiliado: 'afiliado_test', monto: 1000.0, moneda: 'USD', referencia_pago: 'ref_test' },
-    reporte: { tipo_reporte: 'metricas_generales', filtros: { fecha_inicio: '2025-01-01', fecha_fin: '2025-12-31' } },
-    timeout_minutos: 30,
-  };
+  const body = exampleRequest();
   if (fallo === 'pago') body.pago.monto = 9_999_999;
   if (fallo === 'reporte') body.reporte.tipo_reporte = 'inexistente';
   if (fallo === 'campana') body.campana.fecha_fin = '2024-01-01T00:00:00';

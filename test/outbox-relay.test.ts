@@ -1,19 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import test from 'ava';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { OutboxRelay, PublishError } from '../src/events/outbox-relay.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.js';
+import { openMigratedDatabase } from '../src/roles.js';
+import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
 import { FakeBroker, fakePulsarModule, fakeProducer } from './fakes/pulsar.js';
 
 // One database for this file; the tests that use it run serially and start from empty tables.
-let embedded: EmbeddedDatabase | undefined;
-let serverUrl = '';
+let server: TestServer | undefined;
+let dropDatabase: (() => Promise<void>) | undefined;
 let pool: pg.Pool | undefined;
-const databaseName = `relay_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
 
 function db(): pg.Pool {
   if (!pool) throw new Error('the database was not set up');
@@ -21,59 +19,22 @@ function db(): pg.Pool {
 }
 
 test.before(async () => {
-  serverUrl = process.env.DATABASE_URL ?? '';
-  if (!serverUrl) {
-    embedded = await startEmbeddedPostgres({
-      dataDir: path.join(os.tmpdir(), `outbox-relay-pg-${process.pid}-${randomUUID()}`),
-      port: 30000 + Math.floor(Math.random() * 20000),
-      persistent: false,
-    });
-    serverUrl = embedded.url;
-  }
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${databaseName}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${databaseName}`;
-  pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
-  // saga_log reduced to what the foreign key needs; saga_events as in the migration.
-  await pool.query(`
-    create table saga_log (id uuid primary key);
-    create table saga_events (
-      id bigserial primary key,
-      saga_id uuid not null references saga_log (id),
-      secuencia integer not null,
-      tipo text not null,
-      estado text not null,
-      payload jsonb not null,
-      fecha timestamptz not null,
-      publicado_en timestamptz,
-      unique (saga_id, secuencia)
-    );
-    create index saga_events_pendientes_idx on saga_events (id) where publicado_en is null;
-  `);
+  server = await startTestServer();
+  const created = await createDatabase(server.adminUrl, 'relay');
+  dropDatabase = created.drop;
+  // The real schema, from the migrations.
+  await (await openMigratedDatabase(created.url)).close();
+  pool = new pg.Pool({ connectionString: created.url, max: 10 });
 });
 
 test.after.always(async () => {
   await pool?.end();
-  if (serverUrl) {
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    try {
-      await admin.query(`drop database if exists ${databaseName} with (force)`);
-    } finally {
-      await admin.end();
-    }
-  }
-  await embedded?.stop();
+  await dropDatabase?.();
+  await server?.stop();
 });
 
 test.beforeEach(async () => {
-  if (pool) await pool.query('truncate saga_events, saga_log restart identity');
+  if (pool) await pool.query('truncate saga_events, saga_pasos, saga_compensaciones, saga_log restart identity');
 });
 
 interface LogLine {
@@ -92,7 +53,11 @@ function captureLogger(): { log: Logger; lines: LogLine[] } {
 async function insertEvents(sagas: number, perSaga: number, firstSecuencia = 1, sagaIds?: string[]): Promise<string[]> {
   const ids = sagaIds ?? Array.from({ length: sagas }, () => randomUUID());
   if (!sagaIds) {
-    await db().query('insert into saga_log (id) select unnest($1::uuid[])', [ids]);
+    await db().query(
+      `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion)
+       select unnest($1::uuid[]), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now()`,
+      [ids],
+    );
   }
   for (let s = firstSecuencia; s < firstSecuencia + perSaga; s++) {
     for (const sagaId of ids) {

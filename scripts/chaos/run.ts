@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openMigratedDatabase } from '../../src/roles.js';
+import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 import { checkInvariants, fingerprint } from './invariants.js';
 import { logCounts, managedRole, say, sleep, type ManagedProcess } from './processes.js';
@@ -26,7 +27,7 @@ const { values } = parseArgs({
   },
 });
 const SHORT = values.short;
-const SAGAS = Number(values.sagas ?? (SHORT ? 150 : 1000));
+const SAGAS = Number(values.sagas ?? (SHORT ? 150 : 800));
 const CONCURRENCY = Number(values.concurrency ?? (SHORT ? 40 : 500));
 const ORCHESTRATORS = Number(values.orchestrators);
 const LEASE_MS = 2_000;
@@ -115,20 +116,13 @@ async function baseFaults(): Promise<void> {
 
 // ---------------------------------------------------------------- requests
 function body(i: number, overrides: { timeout_minutos?: number } = {}) {
-  return {
-    campana: {
-      nombre: `Campaña caos ${i}`,
-      tipo: 'PROMOCIONAL',
-      presupuesto: { monto: 1000, moneda: 'USD' },
-      fecha_inicio: '2025-01-01T00:00:00',
-      fecha_fin: '2025-12-31T23:59:59',
-      id_afiliado: `afiliado_${i}`,
-    },
-    pago: { id_afiliado: `afiliado_${i}`, monto: 1000, moneda: 'USD', referencia_pago: `ref_${i}` },
-    // One saga in ten asks for a report Reporting does not offer: it fails at the third step.
-    reporte: { tipo_reporte: i % 10 === 9 ? 'inexistente' : 'metricas_generales' },
-    timeout_minutos: overrides.timeout_minutos ?? 30,
-  };
+  const request = exampleRequest();
+  request.campana.nombre = `Campaña caos ${i}`;
+  request.pago.referencia_pago = `ref_${i}`;
+  // One saga in ten asks for a report Reporting does not offer: it fails at the third step.
+  if (i % 10 === 9) request.reporte.tipo_reporte = 'inexistente';
+  request.timeout_minutos = overrides.timeout_minutos ?? 30;
+  return request;
 }
 
 /** POSTs to a live orchestrator, retrying elsewhere under the same key until one answers 200. */
@@ -196,8 +190,11 @@ const pick = () => {
   return live[Math.floor(Math.random() * live.length)];
 };
 
-/** Scenario 1: kill -9 at a random moment; the process comes back on its port a little later. */
+/** Scenario 1: kill -9 at a random moment; the process comes back a little later. */
 async function killAndRestart(): Promise<void> {
+  // Always leave one up, so that new sagas can still be accepted (scenario 6
+  // is the one where every orchestrator is down).
+  if (orchestrators.filter((o) => o.alive() && !o.starting()).length < 2) return;
   const victim = pick();
   if (victim === undefined) return;
   await victim.kill('SIGKILL');
@@ -279,7 +276,7 @@ try {
     const plan = [splitBrain, participantOutage, databaseFaults];
     let round = 0;
     while (driving) {
-      await sleep(SHORT ? 700 : 500);
+      await sleep(SHORT ? 700 : 1_000);
       if (!driving) break;
       if (round % 4 === 3 && plan.length > 0) await plan.shift()!();
       else await killAndRestart();

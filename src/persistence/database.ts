@@ -32,6 +32,9 @@ export async function openDatabase(url: string, opts: { poolMax?: number } = {})
       ],
     },
     debug: false,
+    // Never create the database: while PostgreSQL restarts, MikroORM's existence
+    // check fails and it would try to create a database that is there.
+    ensureDatabase: false,
     allowGlobalContext: false,
   });
 }
