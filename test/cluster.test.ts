@@ -20,14 +20,14 @@ test.afterEach.always(async () => {
   running.clear();
 });
 
-async function orchestrator(gateway: ScriptedGateway, nodeId: string): Promise<Orchestrator> {
+async function orchestrator(gateway: ScriptedGateway, nodeId: string, renewMs = 200): Promise<Orchestrator> {
   const o = new Orchestrator({
     db: env.db,
     gateway,
     definitions: [crearCampanaCompleta({ backoffScale: 0.01 })],
     log: env.log,
     commitRetryMs: 50,
-    cluster: { nodeId, leaseMs: 1_500, renewMs: 200, sweepMs: 500 },
+    cluster: { nodeId, leaseMs: 1_500, renewMs, sweepMs: 500 },
   });
   running.add(o);
   await o.start();
@@ -102,7 +102,8 @@ test.serial('a process whose lease expired has its late write refused, stops, an
     await held;
     return { kind: 'ok', status: 201, resultado: { id: 'p', estado: 'PROCESADO' } };
   });
-  const a = await orchestrator(first, 'node-a');
+  // node-a renews once a minute: after its first round it is as good as paused.
+  const a = await orchestrator(first, 'node-a', 60_000);
   const sagaId = await startSaga(a);
   await waitUntil(() => first.calls.some((c) => c.path === '/pagos'));
   // node-a is "paused": its leases run out without it noticing, and node-b takes over.
