@@ -3,13 +3,12 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type Koa from 'koa';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
-import { listen, type RunningServer } from '../src/http/server.js';
+import { freePort, listen, type RunningServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.js';
 import { migrate, openDatabase } from '../src/persistence/database.js';
@@ -24,17 +23,6 @@ let pool: pg.Pool;
 let campaigns: RunningServer;
 let aero: RunningServer;
 const started: RunningServer[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function withDatabase(url: string, database: string): string {
   const u = new URL(url);

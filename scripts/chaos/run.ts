@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openMigratedDatabase } from '../../src/roles.js';
+import { freePort } from '../../src/http/server.js';
 import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 import { checkInvariants, fingerprint } from './invariants.js';
@@ -40,12 +41,12 @@ let lastFaultAt = Date.now();
 const fault = () => (lastFaultAt = Date.now());
 
 // ---------------------------------------------------------------- database
-const base = 24_000 + Math.floor(Math.random() * 20_000);
+const pgPort = await freePort();
 let embedded: EmbeddedDatabase | undefined;
 const dataDir = path.join(tmpdir(), `saga-chaos-${randomBytes(4).toString('hex')}`);
 let serverUrl = process.env.DATABASE_URL;
 if (serverUrl === undefined) {
-  embedded = await startEmbeddedPostgres({ dataDir, port: base, persistent: true });
+  embedded = await startEmbeddedPostgres({ dataDir, port: pgPort, persistent: true });
   serverUrl = embedded.url;
 }
 const dbName = `saga_chaos_${randomBytes(4).toString('hex')}`;
@@ -69,8 +70,8 @@ async function adminQuery(sql: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------- processes
-const participantsPort = base + 1;
-const appPort = base + 2;
+const participantsPort = await freePort();
+const appPort = await freePort();
 const participants = managedRole('participants', 'participants', participantsPort, {
   DATABASE_URL: databaseUrl,
   CAMPAIGNS_PORT: String(participantsPort),
@@ -255,7 +256,7 @@ async function databaseFaults(): Promise<void> {
   const postmasterPid = Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   process.kill(postmasterPid, 'SIGQUIT');
   await sleep(1_000);
-  embedded = await startEmbeddedPostgres({ dataDir, port: base, persistent: true });
+  embedded = await startEmbeddedPostgres({ dataDir, port: pgPort, persistent: true });
   counts.postgresRestarts += 1;
   fault();
 }

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type Koa from 'koa';
 
@@ -28,4 +28,16 @@ export async function listen(app: Koa, port: number, host = '127.0.0.1'): Promis
         server.closeAllConnections();
       }),
   };
+}
+
+/** A port the OS says is free now (a random one may be some connection's ephemeral port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../src/http/server.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 
 export interface TestServer {
@@ -19,7 +20,7 @@ export async function startTestServer(): Promise<TestServer> {
   if (given !== undefined && given !== '') return { adminUrl: given, stop: () => Promise.resolve() };
   const embedded: EmbeddedDatabase = await startEmbeddedPostgres({
     dataDir: path.join(tmpdir(), `saga-test-pg-${process.pid}-${randomBytes(4).toString('hex')}`),
-    port: 20_000 + Math.floor(Math.random() * 20_000),
+    port: await freePort(),
     persistent: false,
   });
   return { adminUrl: embedded.url, stop: () => embedded.stop() };
