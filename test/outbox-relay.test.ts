@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { OutboxRelay, PublishError } from '../src/events/outbox-relay.js';
+import { OutboxRelay, PublishError, type OutboxRow } from '../src/events/outbox-relay.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
 import { openMigratedDatabase } from '../src/roles.js';
 import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
@@ -105,15 +105,7 @@ test.serial('publishes pending rows in id order with partitionKey and sequenceId
   t.is(await relay.publishBatch(), 0);
 
   t.deepEqual(await pendingIds(), []);
-  const { rows } = await db().query<{
-    id: string;
-    saga_id: string;
-    secuencia: number;
-    tipo: string;
-    estado: string;
-    payload: unknown;
-    fecha: Date;
-  }>('select id, saga_id, secuencia, tipo, estado, payload, fecha from saga_events where id > 1 order by id');
+  const { rows } = await db().query<OutboxRow>('select id, saga_id, secuencia, tipo, estado, payload, fecha from saga_events where id > 1 order by id');
   t.deepEqual(
     broker.messages.map((m) => m.message.sequenceId),
     rows.map((r) => Number(r.id)),
