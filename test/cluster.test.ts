@@ -127,7 +127,8 @@ test.serial('a process whose lease expired has its late write refused, stops, an
 
 test.serial('a commit carrying a stale epoch or an expired lease is refused', async (t) => {
   const hanging = new ScriptedGateway().on('POST /api/campaigns', () => new Promise(() => undefined));
-  const a = await orchestrator(hanging, 'node-a');
+  // No renewal round during the test: node-a must not take the shard back once its lease is expired below.
+  const a = await orchestrator(hanging, 'node-a', 60_000);
   const sagaId = await startSaga(a);
   await waitUntil(() => hanging.calls.length === 1); // the intent is committed; nothing moves after it
   const store = new SagaStore(env.db);
