@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import pg from 'pg';
+import type pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { OutboxRelay, PublishError, type OutboxRow } from '../src/events/outbox-relay.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
+import { createLogger } from '../src/log.js';
+import { createPool } from '../src/persistence/pool.js';
 import { openMigratedDatabase } from '../src/roles.js';
 import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
 import { FakeBroker, fakePulsarModule, fakeProducer } from './fakes/pulsar.js';
@@ -24,7 +26,7 @@ test.before(async () => {
   dropDatabase = created.drop;
   // The real schema, from the migrations.
   await (await openMigratedDatabase(created.url)).close();
-  pool = new pg.Pool({ connectionString: created.url, max: 10 });
+  pool = createPool(created.url, 10, createLogger('silent'));
 });
 
 test.after.always(async () => {

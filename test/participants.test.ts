@@ -2,43 +2,23 @@
 // (or DATABASE_URL), with a fresh database of their own for this file.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type Koa from 'koa';
-import pg from 'pg';
-import { loadConfig } from '../src/config.js';
-import { freePort, listen, type RunningServer } from '../src/http/server.js';
+import type pg from 'pg';
+import { listen, type RunningServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.js';
-import { migrate, openDatabase } from '../src/persistence/database.js';
+import { createPool } from '../src/persistence/pool.js';
+import { openMigratedDatabase } from '../src/roles.js';
 import { aeropartnersApp, campaignsApp, type ParticipantOptions } from '../src/participants/services/apps.js';
+import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
 
 const log = createLogger('silent');
 
-let embedded: EmbeddedDatabase | undefined;
-let serverUrl = '';
-let dbName = '';
+let server: TestServer | undefined;
+let dropDatabase: (() => Promise<void>) | undefined;
 let pool: pg.Pool;
 let campaigns: RunningServer;
 let aero: RunningServer;
 const started: RunningServer[] = [];
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 async function start(
   factory: (opts: ParticipantOptions) => Koa,
@@ -50,27 +30,13 @@ async function start(
 }
 
 test.before(async () => {
-  const configured = loadConfig().DATABASE_URL;
-  if (configured !== undefined) {
-    serverUrl = configured;
-  } else {
-    embedded = await startEmbeddedPostgres({
-      dataDir: path.join(os.tmpdir(), `participants-test-${randomUUID()}`),
-      port: await freePort(),
-      persistent: false,
-    });
-    serverUrl = embedded.url;
-  }
-  dbName = `participants_${randomUUID().replaceAll('-', '')}`;
-  await adminQuery(`create database ${dbName}`);
-  const url = withDatabase(serverUrl, dbName);
-  const db = await openDatabase(url, { poolMax: 2 });
-  try {
-    await migrate(db, url);
-  } finally {
-    await db.close();
-  }
-  pool = new pg.Pool({ connectionString: url, max: 30 });
+  server = await startTestServer();
+  const created = await createDatabase(server.adminUrl, 'participants');
+  dropDatabase = created.drop;
+  await (await openMigratedDatabase(created.url)).close();
+  // The pool the services use in production: a connection cut at teardown
+  // (the database is dropped with force) is logged, not an uncaught error.
+  pool = createPool(created.url, 30, log);
   campaigns = await start(campaignsApp);
   aero = await start(aeropartnersApp);
 });
@@ -78,10 +44,8 @@ test.before(async () => {
 test.after.always(async () => {
   await Promise.allSettled(started.map((s) => s.close()));
   await pool?.end();
-  if (dbName !== '' && serverUrl !== '') await adminQuery(`drop database if exists ${dbName} with (force)`);
-  await embedded?.stop();
-  // MikroORM's migrator writes a schema snapshot named after the database it migrated.
-  if (dbName !== '') await rm(new URL(`../migrations/.snapshot-${dbName}.json`, import.meta.url), { force: true });
+  await dropDatabase?.();
+  await server?.stop();
 });
 
 interface Reply {
