@@ -14,7 +14,8 @@ import type { ParticipantGateway } from './participants/gateway.js';
 import type { AnySagaDefinition } from './saga/definition.js';
 import { newSaga } from './saga/machine.js';
 import type { SagaState } from './saga/states.js';
-import { SagaStore } from './persistence/saga-store.js';
+import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
+import { SagaWriter, type SagaWriterOptions, type WriterStats } from './persistence/saga-writer.js';
 import type { Database } from './persistence/database.js';
 import { createPool } from './persistence/pool.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
@@ -43,6 +44,8 @@ export interface OrchestratorDeps {
   /** Delay before retrying a commit that failed because the database was unreachable. */
   commitRetryMs?: number;
   cluster?: ClusterOptions;
+  /** Group commit of the saga log: batch size and transactions in flight. */
+  writer?: SagaWriterOptions;
 }
 
 export type StartResult =
@@ -59,6 +62,8 @@ export class Orchestrator {
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
   private readonly pool: pg.Pool;
+  private readonly writePool: pg.Pool;
+  private readonly writer: SagaWriter;
   private readonly leases: LeaseManager;
   private readonly listener: NotificationListener;
   private readonly sweepMs: number;
@@ -69,7 +74,6 @@ export class Orchestrator {
   constructor(private readonly deps: OrchestratorDeps) {
     const cluster = deps.cluster ?? {};
     this.nodeId = cluster.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.store = new SagaStore(deps.db);
     this.definitions = new Map(deps.definitions.map((d) => [d.tipo, d]));
     this.now = deps.now ?? (() => new Date());
     this.metrics = createMetrics(deps.db);
@@ -77,6 +81,10 @@ export class Orchestrator {
     const url = deps.db.config.get('clientUrl');
     if (url === undefined) throw new Error('the database has no clientUrl');
     this.pool = createPool(url, 3, deps.log);
+    // The saga log's writes: one connection per group-commit transaction in flight.
+    this.writePool = createPool(url, deps.writer?.concurrency ?? 1, deps.log);
+    this.writer = new SagaWriter(this.writePool, deps.writer);
+    this.store = new SagaStore(deps.db, this.writer);
     const leaseMs = cluster.leaseMs ?? 10_000;
     this.leases = new LeaseManager({
       pool: this.pool,
@@ -139,8 +147,8 @@ export class Orchestrator {
       return { kind: 'existing', sagaId: created.sagaId, estado: created.estado, datos: created.datos };
     }
     this.deps.log.info({ saga_id: sagaId, tipo, shard }, `SAGA ${sagaId} iniciada: ${tipo}`);
-    // Held here: run it now rather than wait for our own notification.
-    this.run(shard, sagaId);
+    // Held here: run it now, from the snapshot in hand, rather than wait for our own notification.
+    this.run(shard, sagaId, { snapshot, datos, version: 1 });
     return { kind: 'started', sagaId, estado: snapshot.estado, datos };
   }
 
@@ -157,6 +165,11 @@ export class Orchestrator {
       }
     }
     return count;
+  }
+
+  /** Transactions and writes of the group commit so far. */
+  writerStats(): WriterStats {
+    return { ...this.writer.stats };
   }
 
   /** The shards this process holds now. */
@@ -190,11 +203,12 @@ export class Orchestrator {
     await this.leases.stop();
     stopActor(this.system);
     await this.pool.end();
+    await this.writePool.end();
   }
 
-  private run(shard: number, sagaId: string): void {
+  private run(shard: number, sagaId: string, saga?: StoredSaga): void {
     const supervisor = this.supervisors.get(shard);
-    if (supervisor !== undefined) tell(supervisor, { type: 'run', sagaId });
+    if (supervisor !== undefined) tell(supervisor, saga === undefined ? { type: 'run', sagaId } : { type: 'run', sagaId, saga });
   }
 
   private notified(payload: string): void {

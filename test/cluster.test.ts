@@ -4,7 +4,9 @@
 // every shard of the database.
 import test from 'ava';
 import { Orchestrator } from '../src/orchestrator.js';
+import { createPool } from '../src/persistence/pool.js';
 import { FencedError, SagaStore } from '../src/persistence/saga-store.js';
+import { SagaWriter } from '../src/persistence/saga-writer.js';
 import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
 import { decide } from '../src/saga/machine.js';
 import { SagaState } from '../src/saga/states.js';
@@ -131,7 +133,9 @@ test.serial('a commit carrying a stale epoch or an expired lease is refused', as
   const a = await orchestrator(hanging, 'node-a', 60_000);
   const sagaId = await startSaga(a);
   await waitUntil(() => hanging.calls.length === 1); // the intent is committed; nothing moves after it
-  const store = new SagaStore(env.db);
+  const pool = createPool(env.databaseUrl, 1, env.log);
+  t.teardown(() => pool.end());
+  const store = new SagaStore(env.db, new SagaWriter(pool));
   const stored = (await store.load(sagaId))!;
   const [row] = await env.query<{ shard: number; epoch: string }>(
     'select s.shard, s.epoch from saga_shards s join saga_log l on l.shard = s.shard where l.id = $1',

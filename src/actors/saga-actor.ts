@@ -43,9 +43,15 @@ interface SagaActorState {
 /** setTimeout's ceiling (about 24.8 days); longer deadlines re-arm when they fire early. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export function spawnSagaActor(parent: AnyActorRef, sagaId: string, rt: SagaRuntime): ActorRef<SagaMessage> {
+/** `saga`: the saga as just recorded, if the spawner has it; otherwise it is loaded. */
+export function spawnSagaActor(
+  parent: AnyActorRef,
+  sagaId: string,
+  rt: SagaRuntime,
+  saga: StoredSaga | null = null,
+): ActorRef<SagaMessage> {
   return spawnActor<SagaActorState, SagaMessage>(parent, sagaId, (state, msg, ctx) => handle(rt, state, msg, ctx), {
-    initialState: { saga: null, timers: new Set(), done: false, stopped: false },
+    initialState: { saga, timers: new Set(), done: false, stopped: false },
     // A bug in one saga must not take the others down: keep the actor and its state.
     onCrash: 'resume',
     afterStop: (state) => {

@@ -2,11 +2,13 @@
 // its lease: it spawns one actor per saga it is told to run (unless that saga
 // already has one) and stops it when the saga is done.
 import type { SagaMessage } from '../saga/machine.js';
+import type { StoredSaga } from '../persistence/saga-store.js';
 import { spawnActor, stopActor, tell, type ActorRef, type ActorSystem } from './nact.js';
 import { spawnSagaActor, type SagaRuntime } from './saga-actor.js';
 
 export type SupervisorMessage =
-  | { type: 'run'; sagaId: string }
+  /** `saga`: its snapshot, when the sender has just recorded it (saves a read). */
+  | { type: 'run'; sagaId: string; saga?: StoredSaga }
   | { type: 'done'; sagaId: string }
   | { type: 'countActive'; replyTo: ActorRef<number> }
   /** Stops every saga actor, then replies. */
@@ -30,7 +32,7 @@ export function spawnSupervisor(
       switch (msg.type) {
         case 'run': {
           if (ctx.child(msg.sagaId) !== undefined) return state;
-          const child = spawnSagaActor(ctx.self, msg.sagaId, rt);
+          const child = spawnSagaActor(ctx.self, msg.sagaId, rt, msg.saga ?? null);
           tell<SagaMessage>(child, { type: 'resume' });
           return state;
         }
