@@ -69,6 +69,8 @@ export class Orchestrator {
   private readonly sweepMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Sagas being recorded by this process: their own NOTIFY is not news here. */
+  private readonly startingHere = new Set<string>();
   private shardCount = 0;
 
   constructor(private readonly deps: OrchestratorDeps) {
@@ -131,17 +133,20 @@ export class Orchestrator {
     const now = this.now();
     const { snapshot, events } = newSaga(definition, { sagaId, timeoutMinutos: opts.timeoutMinutos, now });
     const key = opts.idempotencyKey ?? null;
-    const created = await this.store.create({
-      id: sagaId,
-      shard,
-      tipo,
-      datos,
-      snapshot,
-      events,
-      idempotencyKey: key,
-      requestHash: key === null ? null : requestHash(tipo, datos),
-      now,
-    });
+    this.startingHere.add(sagaId);
+    const created = await this.store
+      .create({
+        id: sagaId,
+        shard,
+        tipo,
+        datos,
+        snapshot,
+        events,
+        idempotencyKey: key,
+        requestHash: key === null ? null : requestHash(tipo, datos),
+        now,
+      })
+      .finally(() => this.startingHere.delete(sagaId));
     if (created.kind === 'keyReused') return created;
     if (created.kind === 'existing') {
       return { kind: 'existing', sagaId: created.sagaId, estado: created.estado, datos: created.datos };
@@ -213,7 +218,9 @@ export class Orchestrator {
 
   private notified(payload: string): void {
     const [shard, sagaId] = payload.split(':');
-    if (shard !== undefined && sagaId !== undefined) this.run(Number(shard), sagaId);
+    // A saga recorded here is run from the snapshot in hand once its write
+    // returns; its notification can arrive first, and would cost a read.
+    if (shard !== undefined && sagaId !== undefined && !this.startingHere.has(sagaId)) this.run(Number(shard), sagaId);
   }
 
   private async shardAcquired(lease: ShardLease): Promise<void> {

@@ -1,0 +1,160 @@
+// The group commit of the saga log: many writes share a transaction, yet each
+// keeps its own fence, version check and Idempotency-Key check, and a write
+// that is refused or broken never takes the others down with it.
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { shardOf, type ShardLease } from '../src/cluster/shards.js';
+import { createPool } from '../src/persistence/pool.js';
+import { SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
+import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
+import { decide, newSaga } from '../src/saga/machine.js';
+import { seedDatos } from './fixtures/requests.js';
+import { useTestEnv } from './helpers/system.js';
+
+const env = useTestEnv(test);
+const def = crearCampanaCompleta();
+let pool: pg.Pool | undefined;
+
+const HELD: ShardLease = { shard: 0, owner: 'node-a', epoch: 7 };
+const EXPIRED: ShardLease = { shard: 1, owner: 'node-a', epoch: 3 };
+
+test.before(async () => {
+  await env.ready();
+  pool = createPool(env.databaseUrl, 2, env.log);
+  await env.query(`update saga_shards set owner = 'node-a', epoch = 7, lease_until = now() + interval '1 hour' where shard = 0`);
+  await env.query(`update saga_shards set owner = 'node-a', epoch = 3, lease_until = now() - interval '1 second' where shard = 1`);
+});
+test.after.always(async () => {
+  await pool?.end();
+});
+
+function writer(): SagaWriter {
+  if (!pool) throw new Error('no pool');
+  return new SagaWriter(pool);
+}
+
+/** A saga id whose shard is `shard` (of the migration's 32). */
+function idInShard(shard: number): string {
+  for (;;) {
+    const id = randomUUID();
+    if (shardOf(id, 32) === shard) return id;
+  }
+}
+
+function create(shard: number, idempotencyKey: string | null = null): NewSagaWrite {
+  const id = idInShard(shard);
+  const now = new Date();
+  const { snapshot, events } = newSaga(def, { sagaId: id, timeoutMinutos: 30, now });
+  return { kind: 'create', id, shard, tipo: def.tipo, datos: seedDatos(), snapshot, events, idempotencyKey, requestHash: null, now };
+}
+
+/** The saga's first transition (the intent to call its first step, with its event if any). */
+function firstTransition(saga: NewSagaWrite, lease: ShardLease, expectedVersion = 1): TransitionWrite {
+  const now = new Date();
+  const decision = decide(def, seedDatos(), saga.snapshot, { type: 'resume' }, { now, random: () => 0.5, newId: randomUUID });
+  return { kind: 'transition', sagaId: saga.id, expectedVersion, decision, now, lease };
+}
+
+const versionOf = async (id: string) =>
+  (await env.query<{ version: number }>('select version from saga_log where id = $1', [id]))[0]?.version;
+
+test.serial('writes queued together are committed in one transaction, and each is acknowledged', async (t) => {
+  const w = writer();
+  const sagas = Array.from({ length: 50 }, () => create(0));
+  const results = await Promise.all(sagas.map((s) => w.write(s)));
+  t.true(results.every((r) => r.kind === 'committed'));
+  t.is(w.stats.transactions, 1);
+  const [row] = await env.query<{ n: number }>('select count(*)::int as n from saga_log where id = any($1::uuid[])', [sagas.map((s) => s.id)]);
+  t.is(row?.n, 50);
+});
+
+test.serial('in one batch, a write whose lease expired is refused and adds nothing; the others commit', async (t) => {
+  const w = writer();
+  const held = create(0);
+  const fenced = create(1);
+  await Promise.all([w.write(held), w.write(fenced)]);
+  const before = w.stats.transactions;
+  const [ok, refused] = await Promise.all([w.write(firstTransition(held, HELD)), w.write(firstTransition(fenced, EXPIRED))]);
+  t.is(w.stats.transactions, before + 1, 'both went in the same transaction');
+  t.deepEqual([ok.kind, refused.kind], ['committed', 'fenced']);
+  t.is(await versionOf(held.id), 2);
+  t.is(await versionOf(fenced.id), 1, 'the fenced saga is untouched');
+});
+
+test.serial('a lease of an older epoch or another owner is refused', async (t) => {
+  const w = writer();
+  const saga = create(0);
+  await w.write(saga);
+  const older = await w.write(firstTransition(saga, { ...HELD, epoch: HELD.epoch - 1 }));
+  const other = await w.write(firstTransition(saga, { ...HELD, owner: 'node-b' }));
+  t.deepEqual([older.kind, other.kind], ['fenced', 'fenced']);
+  t.is(await versionOf(saga.id), 1);
+});
+
+test.serial('a write from a stale version is refused without failing its batch', async (t) => {
+  const w = writer();
+  const a = create(0);
+  const b = create(0);
+  await Promise.all([w.write(a), w.write(b)]);
+  await w.write(firstTransition(a, HELD));
+  // `a` is at version 2 now: a second writer that saw version 1 must lose.
+  const [stale, fine] = await Promise.all([w.write(firstTransition(a, HELD, 1)), w.write(firstTransition(b, HELD))]);
+  t.deepEqual([stale.kind, fine.kind], ['stale', 'committed']);
+  t.is(await versionOf(a.id), 2);
+  t.is(await versionOf(b.id), 2);
+});
+
+test.serial('two new sagas with one Idempotency-Key in one batch: one is recorded, the other is told', async (t) => {
+  const w = writer();
+  const key = `key-${randomUUID()}`;
+  const results = await Promise.all([w.write(create(0, key)), w.write(create(0, key))]);
+  t.deepEqual(results.map((r) => r.kind).sort(), ['committed', 'duplicateKey']);
+  const [row] = await env.query<{ n: number }>('select count(*)::int as n from saga_log where idempotency_key = $1', [key]);
+  t.is(row?.n, 1);
+});
+
+test.serial('a write that breaks a constraint fails alone; the rest of its batch commits', async (t) => {
+  const w = writer();
+  const good = create(0);
+  const bad = create(0);
+  await Promise.all([w.write(good), w.write(bad)]);
+  const broken = firstTransition(bad, HELD);
+  // An event that repeats SagaIniciada's sequence number violates unique (saga_id, secuencia).
+  broken.decision = { ...broken.decision, changed: true, events: [{ ...bad.events[0]! }] };
+  const [ok, failed] = await Promise.allSettled([w.write(firstTransition(good, HELD)), w.write(broken)]);
+  t.is(ok.status, 'fulfilled');
+  t.is(failed.status, 'rejected');
+  t.is(await versionOf(good.id), 2);
+  t.is(await versionOf(bad.id), 1);
+});
+
+test.serial('events of one batch get outbox ids in each saga\'s sequence order', async (t) => {
+  const w = writer();
+  const sagas = Array.from({ length: 20 }, () => create(0));
+  await Promise.all(sagas.map((s) => w.write(s)));
+  const firsts = sagas.map((s) => firstTransition(s, HELD));
+  await Promise.all(firsts.map((f) => w.write(f)));
+  // The deadline passes: each saga writes two events (SagaFallida, SagaCompensacionIniciada) at once.
+  const later = new Date(Date.now() + 3_600_000);
+  await Promise.all(
+    firsts.map((f) =>
+      w.write({
+        ...f,
+        expectedVersion: 2,
+        now: later,
+        decision: decide(def, seedDatos(), f.decision.snapshot, { type: 'deadlineReached' }, { now: later, random: () => 0.5, newId: randomUUID }),
+      }),
+    ),
+  );
+  const rows = await env.query<{ saga_id: string; secuencia: number }>(
+    'select saga_id, secuencia from saga_events where saga_id = any($1::uuid[]) order by id',
+    [sagas.map((s) => s.id)],
+  );
+  t.is(rows.length, 60);
+  const last = new Map<string, number>();
+  for (const r of rows) {
+    t.true((last.get(r.saga_id) ?? 0) < r.secuencia, `saga ${r.saga_id}: ${r.secuencia} after ${last.get(r.saga_id)}`);
+    last.set(r.saga_id, r.secuencia);
+  }
+});
