@@ -158,3 +158,21 @@ test.serial('events of one batch get outbox ids in each saga\'s sequence order',
     last.set(r.saga_id, r.secuencia);
   }
 });
+
+test.serial('the per-estado counters the list total reads agree with the log after every kind of write', async (t) => {
+  // Everything the tests above wrote (batches, refused writes, a failed batch),
+  // plus a direct update and delete as an operator might run.
+  const extra = create(0);
+  await writer().write(extra);
+  await env.query(`update saga_log set estado = 'COMPENSADA' where id = $1`, [extra.id]);
+  await env.query('delete from saga_events where saga_id = $1', [extra.id]);
+  await env.query('delete from saga_log where id = $1', [extra.id]);
+  const counted = await env.query<{ tipo: string; estado: string; n: number }>(
+    'select tipo, estado, count(*)::int as n from saga_log group by tipo, estado order by tipo, estado',
+  );
+  const kept = await env.query<{ tipo: string; estado: string; n: number }>(
+    'select tipo, estado, n::int from saga_counts where n <> 0 order by tipo, estado',
+  );
+  t.true(counted.length > 0);
+  t.deepEqual(kept, counted);
+});

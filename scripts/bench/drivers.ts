@@ -86,15 +86,25 @@ export function fullDriver(bffUrl: string, pollMs: number): Driver {
 }
 
 /** Runs `n` sagas with `concurrency` of them in flight at any time (a closed loop). */
-export async function drive(driver: Driver, n: number, concurrency: number, tag: string): Promise<SagaRun[]> {
+export async function drive(
+  driver: Driver,
+  n: number,
+  concurrency: number,
+  tag: string,
+  /** Told the count of sagas finished; with it, the runs are not kept (memory runs). */
+  onDone?: (done: number) => void,
+): Promise<SagaRun[]> {
   const runs: SagaRun[] = [];
+  let done = 0;
   let next = 0;
   const worker = async () => {
     while (next < n) {
       const i = next++;
       const { body, failing } = request(i, tag);
       const { sagaId, latencyMs } = await driver.runOne(body);
-      runs.push({ sagaId, failing, latencyMs });
+      done += 1;
+      if (onDone === undefined) runs.push({ sagaId, failing, latencyMs });
+      else onDone(done);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));

@@ -26,6 +26,7 @@ import { crearCampanaCompleta } from '../../src/sagas/crear-campana-completa/def
 import { drive, engineDriver, fullDriver, type Driver, type SagaRun } from './drivers.js';
 import { commitsSoFar, cpuSeconds, peakRss, percentile, postgresCpuSeconds } from './measure.js';
 import { checkOutcomes, type ParticipantUrls } from './outcomes.js';
+import { seedHistory, timeRequests } from './history.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +39,11 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '300' },
     'poll-ms': { type: 'string', default: '20' },
     'log-level': { type: 'string', default: 'error' },
+    history: { type: 'string', default: '0' },
+    memory: { type: 'boolean', default: false },
   },
 });
+const HISTORY = Number(values.history);
 const N = Number(values.n);
 const CONCURRENCIES = values.concurrency === undefined ? [1, 50, 200] : [Number(values.concurrency)];
 const MODES = values.mode === undefined ? (['engine', 'full'] as const) : ([values.mode] as ('engine' | 'full')[]);
@@ -63,6 +67,8 @@ export interface Figures {
   postgres_cpu_s_per_1000: number;
   peak_rss_mb: number;
   outcomes_ok: boolean;
+  /** Finished sagas already in the log when this configuration ran. */
+  history_sagas: number;
 }
 
 const children: ChildProcess[] = [];
@@ -100,21 +106,37 @@ async function main(): Promise<void> {
 
   const figures: Figures[] = [];
   const problems: string[] = [];
-  for (const mode of MODES) {
-    const system = mode === 'engine' ? await startEngine(databaseUrl, participants.urls) : await startFull(databaseUrl, participants.urls);
-    try {
-      await drive(system.driver, WARMUP, 50, `${mode}-warmup`);
-      for (const concurrency of CONCURRENCIES) {
-        const tag = `${mode}-${concurrency}-${randomBytes(3).toString('hex')}`;
-        say(`… ${mode}, concurrency ${concurrency}`);
-        const { figure, runs } = await measure(pool, system, mode, concurrency, tag);
-        const wrong = await checkOutcomes(pool, participants.urls, runs);
-        figure.outcomes_ok = wrong.length === 0;
-        problems.push(...wrong.map((p) => `${mode} c=${concurrency}: ${p}`));
-        figures.push(figure);
+  const runSet = async (history: number) => {
+    for (const mode of MODES) {
+      const system = mode === 'engine' ? await startEngine(databaseUrl, participants.urls) : await startFull(databaseUrl, participants.urls);
+      try {
+        await drive(system.driver, WARMUP, 50, `${mode}-warmup`);
+        for (const concurrency of CONCURRENCIES) {
+          const tag = `${mode}-${concurrency}-${randomBytes(3).toString('hex')}`;
+          say(`… ${mode}, concurrency ${concurrency}${history > 0 ? `, ${history} sagas of history` : ''}`);
+          const { figure, runs } = await measure(pool, system, mode, concurrency, tag);
+          figure.history_sagas = history;
+          const wrong = await checkOutcomes(pool, participants.urls, runs);
+          figure.outcomes_ok = wrong.length === 0;
+          problems.push(...wrong.map((p) => `${mode} c=${concurrency}: ${p}`));
+          figures.push(figure);
+        }
+      } finally {
+        await system.stop();
       }
-    } finally {
-      await system.stop();
+    }
+  };
+
+  if (values.memory) {
+    await memoryRun(databaseUrl, participants.urls);
+  } else {
+    await runSet(0);
+    if (HISTORY > 0) {
+      const t0 = Date.now();
+      await seedHistory(pool, HISTORY, (done) => say(`  history: ${done} finished sagas written`));
+      say(`  history seeded in ${Math.round((Date.now() - t0) / 1000)} s`);
+      await timeListQuery(databaseUrl);
+      await runSet(HISTORY);
     }
   }
   await pool.end();
@@ -125,7 +147,7 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  printTable(figures);
+  if (figures.length > 0) printTable(figures);
   if (values.json !== undefined) {
     await writeFile(values.json, `${JSON.stringify(figures, null, 2)}\n`);
     say(`figures written to ${values.json}`);
@@ -134,6 +156,8 @@ async function main(): Promise<void> {
 
 interface System {
   driver: Driver;
+  /** Live saga actors (engine mode; 0 where it cannot be asked). */
+  actors(): Promise<number>;
   /** CPU seconds of the orchestrator so far. */
   cpu(): number;
   /** The process whose memory is reported. */
@@ -176,14 +200,16 @@ async function measure(
       postgres_cpu_s_per_1000: round(((pg1 - pg0) * 1000) / N),
       peak_rss_mb: round(peak, 0),
       outcomes_ok: false,
+      history_sagas: 0,
     },
   };
 }
 
 function printTable(figures: Figures[]): void {
-  const header = ['mode', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga', 'orch CPU s/1000', 'PG CPU s/1000', 'peak RSS MB', 'outcomes'];
+  const header = ['mode', 'history', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga', 'orch CPU s/1000', 'PG CPU s/1000', 'peak RSS MB', 'outcomes'];
   const rows = figures.map((f) => [
     f.mode,
+    f.history_sagas,
     f.concurrency,
     f.n,
     f.sagas_per_second,
@@ -204,6 +230,57 @@ function printTable(figures: Figures[]): void {
   for (const r of rows) say(line(r));
 }
 
+// -------------------------------------------------------------- history and memory
+
+/** `GET /saga/?estado=COMPLETADA&pagina=500&limite=10` on a BFF over the long history. */
+async function timeListQuery(databaseUrl: string): Promise<void> {
+  const port = await freePort();
+  const bff = startProcess('src/bin/bff.ts', {
+    DATABASE_URL: databaseUrl,
+    BFF_PORT: String(port),
+    ORCHESTRATOR_URL: 'http://127.0.0.1:9',
+    LOG_LEVEL,
+    HOST: '127.0.0.1',
+  });
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/health`);
+    const url = `http://127.0.0.1:${port}/saga/?estado=COMPLETADA&pagina=500&limite=10`;
+    await timeRequests(url, 3); // warm: connections, plans, cache
+    const ms = await timeRequests(url, 30);
+    const f = (x: number) => x.toFixed(1);
+    say(`  GET /saga/?estado=COMPLETADA&pagina=500&limite=10 over the history: p50 ${f(percentile(ms, 50))} ms, max ${f(ms[ms.length - 1] ?? 0)} ms (30 requests)`);
+  } finally {
+    await stopProcess(bff);
+  }
+}
+
+/**
+ * Memory against history: N sagas (default 2000; use --n 100000) at the first
+ * concurrency, engine mode, with the orchestrator's resident memory and its
+ * live actors reported at each tenth of the run.
+ */
+async function memoryRun(databaseUrl: string, urls: ParticipantUrls): Promise<void> {
+  const system = await startEngine(databaseUrl, urls);
+  try {
+    await drive(system.driver, WARMUP, 50, 'memory-warmup');
+    const concurrency = CONCURRENCIES[values.concurrency === undefined ? 2 : 0] ?? 200;
+    const step = Math.max(1, Math.floor(N / 10));
+    const points: { done: number; rssMb: number; heapMb: number; actors: number }[] = [];
+    await drive(system.driver, N, concurrency, `memory-${randomBytes(3).toString('hex')}`, (done) => {
+      if (done % step !== 0) return;
+      const m = process.memoryUsage();
+      void system.actors().then((actors) => points.push({ done, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, actors }));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    say(`\nmemory, engine mode, concurrency ${concurrency}`);
+    say('| sagas done | RSS MB | heap used MB | live saga actors |');
+    say('|------------|--------|--------------|------------------|');
+    for (const p of points) say(`| ${p.done} | ${p.rssMb.toFixed(0)} | ${p.heapMb.toFixed(0)} | ${p.actors} |`);
+  } finally {
+    await system.stop();
+  }
+}
+
 // -------------------------------------------------------------- the systems
 
 async function startEngine(databaseUrl: string, urls: ParticipantUrls): Promise<System> {
@@ -217,6 +294,7 @@ async function startEngine(databaseUrl: string, urls: ParticipantUrls): Promise<
   await orchestrator.start();
   return {
     driver: engineDriver(orchestrator),
+    actors: () => orchestrator.activeActors(),
     cpu: () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
@@ -250,6 +328,7 @@ async function startFull(databaseUrl: string, urls: ParticipantUrls): Promise<Sy
   const pid = orchestrator.pid ?? 0;
   return {
     driver: fullDriver(`http://127.0.0.1:${bffPort}`, Number(values['poll-ms'])),
+    actors: () => Promise.resolve(0),
     cpu: () => cpuSeconds(pid),
     pid,
     async stop() {

@@ -6,6 +6,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { Migration20261128000001SagaLog } from '../../migrations/Migration20261128000001_saga_log.js';
 import { Migration20261128000002Participants } from '../../migrations/Migration20261128000002_participants.js';
 import { Migration20261128000003Shards } from '../../migrations/Migration20261128000003_shards.js';
+import { Migration20261128000004SagaCounts } from '../../migrations/Migration20261128000004_saga_counts.js';
 import { sagaEntities } from './entities/index.js';
 
 export type Database = MikroORM;
@@ -29,6 +30,7 @@ export async function openDatabase(url: string, opts: { poolMax?: number } = {})
         { name: 'Migration20261128000001_saga_log', class: Migration20261128000001SagaLog },
         { name: 'Migration20261128000002_participants', class: Migration20261128000002Participants },
         { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
+        { name: 'Migration20261128000004_saga_counts', class: Migration20261128000004SagaCounts },
       ],
     },
     debug: false,

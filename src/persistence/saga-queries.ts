@@ -2,7 +2,14 @@
 // filtered, ordered and paged in SQL, and the steps of a page are fetched in
 // one query per table.
 import type { Database } from './database.js';
-import { SagaCompensacionSchema, SagaLogSchema, SagaPasoSchema, type SagaLog, type SagaOutcomeRow } from './entities/index.js';
+import {
+  SagaCompensacionSchema,
+  SagaCountSchema,
+  SagaLogSchema,
+  SagaPasoSchema,
+  type SagaLog,
+  type SagaOutcomeRow,
+} from './entities/index.js';
 
 export interface OutcomeView {
   id: string;
@@ -48,15 +55,17 @@ export class SagaQueries {
       ...(filter.estado === undefined ? {} : { estado: filter.estado }),
       ...(filter.tipo === undefined ? {} : { tipo: filter.tipo }),
     };
-    const [rows, total] = await Promise.all([
+    const [rows, counts] = await Promise.all([
       em.find(SagaLogSchema, where, {
         exclude: ['snapshot', 'datos'],
         orderBy: { fechaInicio: 'desc', id: 'desc' },
         limit: filter.limite,
         offset: (filter.pagina - 1) * filter.limite,
       }),
-      em.fork().count(SagaLogSchema, where),
+      // From the counters the saga log's triggers keep: a few rows, whatever the history.
+      em.fork().find(SagaCountSchema, where),
     ]);
+    const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
     return { sagas: await this.withOutcomes(rows), total };
   }
 

@@ -107,4 +107,21 @@ export const SagaEventSchema = new EntitySchema<SagaEvent>({
   },
 });
 
-export const sagaEntities = [SagaLogSchema, SagaPasoSchema, SagaCompensacionSchema, SagaEventSchema];
+/** Sagas per (tipo, estado), kept by triggers on saga_log (see its migration). */
+export interface SagaCount {
+  tipo: string;
+  estado: string;
+  n: string;
+}
+
+export const SagaCountSchema = new EntitySchema<SagaCount>({
+  name: 'SagaCount',
+  tableName: 'saga_counts',
+  properties: {
+    tipo: { type: 'text', primary: true },
+    estado: { type: 'text', primary: true },
+    n: { type: 'bigint' },
+  },
+});
+
+export const sagaEntities = [SagaLogSchema, SagaPasoSchema, SagaCompensacionSchema, SagaEventSchema, SagaCountSchema];
