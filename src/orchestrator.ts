@@ -12,7 +12,7 @@ import type { Logger } from './log.js';
 import { createMetrics, type SagaMetrics } from './metrics.js';
 import type { ParticipantGateway } from './participants/gateway.js';
 import type { AnySagaDefinition } from './saga/definition.js';
-import { newSaga } from './saga/machine.js';
+import { acceptSaga } from './saga/machine.js';
 import type { SagaState } from './saga/states.js';
 import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
 import { SagaWriter, type SagaWriterOptions, type WriterStats } from './persistence/saga-writer.js';
@@ -131,7 +131,11 @@ export class Orchestrator {
     const sagaId = randomUUID();
     const shard = shardOf(sagaId, this.shardCount);
     const now = this.now();
-    const { snapshot, events } = newSaga(definition, { sagaId, timeoutMinutos: opts.timeoutMinutos, now });
+    const { snapshot, events } = acceptSaga(definition, datos as never, { sagaId, timeoutMinutos: opts.timeoutMinutos, now }, {
+      now,
+      random: Math.random,
+      newId: randomUUID,
+    });
     const key = opts.idempotencyKey ?? null;
     this.startingHere.add(sagaId);
     const created = await this.store

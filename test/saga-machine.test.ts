@@ -1,7 +1,7 @@
 // The saga state machine on its own: no database, no actors, no clock.
 import test from 'ava';
 import type { CallOutcome } from '../src/saga/definition.js';
-import { decide, newSaga, type Decision, type Effect, type SagaMessage, type SagaSnapshot } from '../src/saga/machine.js';
+import { acceptSaga, decide, newSaga, type Decision, type Effect, type SagaMessage, type SagaSnapshot } from '../src/saga/machine.js';
 import { derivedUuid } from '../src/saga/ids.js';
 import { SagaState } from '../src/saga/states.js';
 import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
@@ -71,6 +71,17 @@ test('resume records the intent to call the first step before calling it', (t) =
   t.is(call.idempotencyKey, `${SAGA}:CREAR_CAMPANA:accion`);
   t.like(call.command.body, { id: derivedUuid(SAGA, 'CREAR_CAMPANA'), nombre: 'Campaña Test' });
   t.true(d.effects.some((e) => e.type === 'armDeadline'));
+});
+
+test('an accepted saga is written with its first intent, so its actor calls without writing again', (t) => {
+  const accepted = acceptSaga(def, datos, { sagaId: SAGA, timeoutMinutos: 30, now: T0 }, env());
+  t.is(accepted.snapshot.estado, SagaState.INICIADA);
+  t.true(accepted.snapshot.inFlight, 'the intent to call the first step is in the first write');
+  t.deepEqual(accepted.snapshot.mayHaveEffect, [0]);
+  t.deepEqual(accepted.events.map((e) => e.tipo), ['SagaIniciada']);
+  const d = step(accepted.snapshot, { type: 'resume' });
+  t.false(d.changed, 'nothing more to commit before the call');
+  t.is(callOf(d).idempotencyKey, `${SAGA}:CREAR_CAMPANA:accion`);
 });
 
 test('three successful steps pass through each state to COMPLETADA', (t) => {

@@ -151,6 +151,24 @@ export function newSaga(
   return { snapshot, events: [event] };
 }
 
+/**
+ * A new saga as it is first written: accepted (SagaIniciada) with the intent
+ * to call its first step already recorded. One commit instead of two before
+ * the first call; the actor that runs it finds the call in flight and makes
+ * it without writing again.
+ */
+export function acceptSaga<D>(
+  def: SagaDefinition<D>,
+  datos: D,
+  init: { sagaId: string; timeoutMinutos: number; now: Date },
+  env: DecisionEnv,
+): { snapshot: SagaSnapshot; events: EventRecord[] } {
+  const accepted = newSaga(def, init);
+  const first = decide(def, datos, accepted.snapshot, { type: 'resume' }, env);
+  if (first.pasos.length > 0 || first.compensaciones.length > 0) return accepted; // nothing to start
+  return { snapshot: first.snapshot, events: [...accepted.events, ...first.events] };
+}
+
 export function decide<D>(
   def: SagaDefinition<D>,
   datos: D,
