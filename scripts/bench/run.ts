@@ -41,6 +41,7 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'error' },
     history: { type: 'string', default: '0' },
     memory: { type: 'boolean', default: false },
+    'write-concurrency': { type: 'string' },
   },
 });
 const HISTORY = Number(values.history);
@@ -66,20 +67,25 @@ export interface Figures {
   orchestrator_cpu_s_per_1000: number;
   postgres_cpu_s_per_1000: number;
   peak_rss_mb: number;
+  /** CPU of the participants' process, when the benchmark started it; null otherwise. */
+  participants_cpu_s_per_1000: number | null;
   outcomes_ok: boolean;
   /** Finished sagas already in the log when this configuration ran. */
   history_sagas: number;
 }
 
 const children: ChildProcess[] = [];
+/** Databases created on a server given by DATABASE_URL, dropped at the end. */
+const createdDatabases: { serverUrl: string; name: string }[] = [];
 let embedded: EmbeddedDatabase | undefined;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 try {
   await main();
 } finally {
-  for (const c of children) c.kill('SIGTERM');
-  await embedded?.stop();
+  await Promise.all(children.map((c) => stopProcess(c)));
+  if (embedded) await embedded.stop();
+  else for (const d of createdDatabases) await adminQuery(d.serverUrl, `drop database if exists ${d.name} with (force)`).catch(() => undefined);
 }
 
 async function main(): Promise<void> {
@@ -97,7 +103,7 @@ async function main(): Promise<void> {
   await (await openMigratedDatabase(databaseUrl)).close();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => undefined);
-  const { rows: version } = await pool.query<{ v: string }>('show server_version');
+  const { rows: version } = await pool.query<{ v: string }>("select current_setting('server_version') as v");
 
   // ------------------------------------------------------------ participants
   const participants = await startParticipants(serverUrl);
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
         for (const concurrency of CONCURRENCIES) {
           const tag = `${mode}-${concurrency}-${randomBytes(3).toString('hex')}`;
           say(`… ${mode}, concurrency ${concurrency}${history > 0 ? `, ${history} sagas of history` : ''}`);
-          const { figure, runs } = await measure(pool, system, mode, concurrency, tag);
+          const { figure, runs } = await measure(pool, participants.pid, system, mode, concurrency, tag);
           figure.history_sagas = history;
           const wrong = await checkOutcomes(pool, participants.urls, runs);
           figure.outcomes_ok = wrong.length === 0;
@@ -167,6 +173,7 @@ interface System {
 
 async function measure(
   pool: pg.Pool,
+  participantsPid: number | undefined,
   system: System,
   mode: 'engine' | 'full',
   concurrency: number,
@@ -175,11 +182,13 @@ async function measure(
   const commits0 = await commitsSoFar(pool);
   const pg0 = await postgresCpuSeconds(pool);
   const cpu0 = system.cpu();
+  const part0 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
   const memory = peakRss(system.pid);
   const t0 = performance.now();
   const runs = await drive(system.driver, N, concurrency, tag);
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = system.cpu();
+  const part1 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
   const pg1 = await postgresCpuSeconds(pool);
   const peak = memory.stop();
   const commits1 = await commitsSoFar(pool);
@@ -199,6 +208,7 @@ async function measure(
       orchestrator_cpu_s_per_1000: round(((cpu1 - cpu0) * 1000) / N),
       postgres_cpu_s_per_1000: round(((pg1 - pg0) * 1000) / N),
       peak_rss_mb: round(peak, 0),
+      participants_cpu_s_per_1000: participantsPid === undefined ? null : round(((part1 - part0) * 1000) / N),
       outcomes_ok: false,
       history_sagas: 0,
     },
@@ -206,7 +216,7 @@ async function measure(
 }
 
 function printTable(figures: Figures[]): void {
-  const header = ['mode', 'history', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga', 'orch CPU s/1000', 'PG CPU s/1000', 'peak RSS MB', 'outcomes'];
+  const header = ['mode', 'history', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga', 'orch CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'peak RSS MB', 'outcomes'];
   const rows = figures.map((f) => [
     f.mode,
     f.history_sagas,
@@ -219,6 +229,7 @@ function printTable(figures: Figures[]): void {
     f.commits_per_saga,
     f.orchestrator_cpu_s_per_1000,
     f.postgres_cpu_s_per_1000,
+    f.participants_cpu_s_per_1000 ?? '-',
     f.peak_rss_mb,
     f.outcomes_ok ? 'ok' : 'WRONG',
   ].map(String));
@@ -290,6 +301,7 @@ async function startEngine(databaseUrl: string, urls: ParticipantUrls): Promise<
     log: createLogger(LOG_LEVEL),
     gateway: httpGateway(urls),
     definitions: [crearCampanaCompleta()],
+    ...(values['write-concurrency'] === undefined ? {} : { writer: { concurrency: Number(values['write-concurrency']) } }),
   });
   await orchestrator.start();
   return {
@@ -337,7 +349,14 @@ async function startFull(databaseUrl: string, urls: ParticipantUrls): Promise<Sy
   };
 }
 
-async function startParticipants(serverUrl: string): Promise<{ urls: ParticipantUrls; description: string }> {
+interface Participants {
+  urls: ParticipantUrls;
+  description: string;
+  /** The participants' process, when the benchmark started it (its CPU is reported too). */
+  pid?: number;
+}
+
+async function startParticipants(serverUrl: string): Promise<Participants> {
   const external = values['participants-url'];
   if (external !== undefined) {
     return { urls: { campaigns: external, pagos: external, reporting: external }, description: `external server at ${external}` };
@@ -346,7 +365,7 @@ async function startParticipants(serverUrl: string): Promise<{ urls: Participant
     // The reference services keep their own database, so their commits are not counted as the orchestrator's.
     const campaignsPort = await freePort();
     const appPort = await freePort();
-    startProcess('src/bin/participants.ts', {
+    const child = startProcess('src/bin/participants.ts', {
       DATABASE_URL: await createDatabase(serverUrl, 'saga_bench_participants'),
       CAMPAIGNS_PORT: String(campaignsPort),
       APP_PORT: String(appPort),
@@ -357,7 +376,7 @@ async function startParticipants(serverUrl: string): Promise<{ urls: Participant
     const app = `http://127.0.0.1:${appPort}`;
     await waitHealthy(`${campaigns}/health`);
     await waitHealthy(`${app}/health`);
-    return { urls: { campaigns, pagos: app, reporting: app }, description: 'the reference services (own database)' };
+    return { urls: { campaigns, pagos: app, reporting: app }, description: 'the reference services (own database)', pid: child.pid };
   }
   if (values.participants !== 'stub') throw new Error('--participants is stub or reference');
   const stub = startProcess('scripts/bench/participants-stub.ts', {}, true);
@@ -365,7 +384,7 @@ async function startParticipants(serverUrl: string): Promise<{ urls: Participant
     createInterface({ input: stub.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { url: string }).url));
     stub.once('exit', () => reject(new Error('the participants stub exited')));
   });
-  return { urls: { campaigns: url, pagos: url, reporting: url }, description: 'in-memory stub over HTTP, separate process' };
+  return { urls: { campaigns: url, pagos: url, reporting: url }, description: 'in-memory stub over HTTP, separate process', pid: stub.pid };
 }
 
 function startProcess(script: string, env: Record<string, string>, readStdout = false): ChildProcess {
@@ -382,7 +401,9 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
+  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
+  clearTimeout(hard);
 }
 
 async function waitHealthy(url: string): Promise<void> {
@@ -399,15 +420,20 @@ async function waitHealthy(url: string): Promise<void> {
   throw new Error(`${url} did not become healthy`);
 }
 
-async function createDatabase(serverUrl: string, prefix: string): Promise<string> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+async function adminQuery(serverUrl: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    await client.query(`create database ${name}`);
+    await client.query(sql);
   } finally {
     await client.end();
   }
+}
+
+async function createDatabase(serverUrl: string, prefix: string): Promise<string> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(serverUrl, `create database ${name}`);
+  createdDatabases.push({ serverUrl, name });
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
