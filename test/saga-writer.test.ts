@@ -3,7 +3,8 @@
 // that is refused or broken never takes the others down with it.
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
+import { NEW_SAGA_CHANNEL } from '../src/cluster/notifications.js';
 import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
 import { SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
@@ -67,6 +68,21 @@ test.serial('writes queued together are committed in one transaction, and each i
   t.is(w.stats.transactions, 1);
   const [row] = await env.query<{ n: number }>('select count(*)::int as n from saga_log where id = any($1::uuid[])', [sagas.map((s) => s.id)]);
   t.is(row?.n, 50);
+});
+
+test.serial('each new saga of a batch is announced on the new-saga channel once committed', async (t) => {
+  const listener = new pg.Client({ connectionString: env.databaseUrl });
+  await listener.connect();
+  t.teardown(() => listener.end());
+  const heard: string[] = [];
+  listener.on('notification', (n) => heard.push(n.payload ?? ''));
+  await listener.query(`listen ${NEW_SAGA_CHANNEL}`);
+  const w = writer();
+  const sagas = [create(0), create(3)];
+  await Promise.all(sagas.map((s) => w.write(s)));
+  const until = Date.now() + 5_000;
+  while (heard.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(heard.sort(), sagas.map((s) => `${s.shard}:${s.id}`).sort());
 });
 
 test.serial('in one batch, a write whose lease expired is refused and adds nothing; the others commit', async (t) => {

@@ -133,120 +133,140 @@ export class SagaWriter {
     }
   }
 
-  /** One transaction for `writes`; returns each write's result, in order. */
+  /**
+   * One transaction for `writes`, as one SQL statement (so one round trip: a
+   * single statement is its own transaction); returns each write's result, in order.
+   */
   private async commit(writes: SagaWrite[]): Promise<WriteResult[]> {
-    const results: WriteResult[] = writes.map(() => ({ kind: 'committed' }));
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
-      const transitions = writes.flatMap((w, i) => (w.kind === 'transition' ? [{ w, i }] : []));
-      const creates = writes.flatMap((w, i) => (w.kind === 'create' ? [{ w, i }] : []));
-
-      // The fence, then the version check, for the transitions.
-      let applied: { w: TransitionWrite; i: number }[] = [];
-      if (transitions.length > 0) {
-        const held = await heldLeases(client, transitions.map(({ w }) => w.lease.shard));
-        const unfenced = transitions.filter(({ w, i }) => {
-          const ok = held.has(leaseKey(w.lease));
-          if (!ok) results[i] = { kind: 'fenced' };
-          return ok;
-        });
-        const updated = unfenced.length === 0 ? new Set<string>() : await updateSnapshots(client, unfenced.map(({ w }) => w));
-        applied = unfenced.filter(({ w, i }) => {
-          const ok = updated.has(w.sagaId);
-          if (!ok) results[i] = { kind: 'stale' };
-          return ok;
-        });
-      }
-
-      // New sagas, unless their Idempotency-Key is taken.
-      let inserted: { w: NewSagaWrite; i: number }[] = [];
-      if (creates.length > 0) {
-        const ids = await insertSagas(client, creates.map(({ w }) => w));
-        inserted = creates.filter(({ w, i }) => {
-          const ok = ids.has(w.id);
-          if (!ok) results[i] = { kind: 'duplicateKey' };
-          return ok;
-        });
-      }
-
-      const rows = (pick: (d: Decision) => OutcomeRecord[]) =>
-        applied.flatMap(({ w }) => pick(w.decision).map((r) => outcomeRow(w.sagaId, r)));
-      await insertOutcomes(client, 'saga_pasos', rows((d) => d.pasos));
-      await insertOutcomes(client, 'saga_compensaciones', rows((d) => d.compensaciones));
-      await insertEvents(client, [
-        ...inserted.flatMap(({ w }) => w.events.map((e) => eventRow(w.id, e, null))),
-        ...applied.flatMap(({ w }) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
-      ]);
-      if (inserted.length > 0) {
-        // Delivered on commit to every orchestrator; the one holding the shard runs it.
-        await client.query({
-          name: 'saga_notify',
-          text: 'select pg_notify($1, x) from jsonb_array_elements_text($2::jsonb) x',
-          values: [NEW_SAGA_CHANNEL, JSON.stringify(inserted.map(({ w }) => `${w.shard}:${w.id}`))],
-        });
-      }
-      await client.query('commit');
-      this.stats.transactions += 1;
-      this.stats.writes += writes.length;
-      return results;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+    const transitions = writes.filter((w): w is TransitionWrite => w.kind === 'transition');
+    const creates = writes.filter((w): w is NewSagaWrite => w.kind === 'create');
+    const rowsOf = (pick: (d: Decision) => OutcomeRecord[]) =>
+      transitions.flatMap((w) => pick(w.decision).map((r) => outcomeRow(w.sagaId, r)));
+    const { rows } = await this.pool.query<{ k: 'held' | 'updated' | 'inserted' | 'notified'; v: string }>({
+      name: 'saga_group_commit',
+      text: GROUP_COMMIT_SQL,
+      values: [
+        JSON.stringify(transitions.map(transitionRow)),
+        JSON.stringify(creates.map(createRow)),
+        JSON.stringify(rowsOf((d) => d.pasos)),
+        JSON.stringify(rowsOf((d) => d.compensaciones)),
+        JSON.stringify([
+          ...creates.flatMap((w) => w.events.map((e) => eventRow(w.id, e, null))),
+          ...transitions.flatMap((w) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
+        ]),
+        NEW_SAGA_CHANNEL,
+      ],
+    });
+    const held = new Set<string>();
+    const done = new Set<string>();
+    for (const r of rows) {
+      if (r.k === 'held') held.add(r.v);
+      else if (r.k !== 'notified') done.add(r.v);
     }
+    this.stats.transactions += 1;
+    this.stats.writes += writes.length;
+    return writes.map((w): WriteResult => {
+      if (w.kind === 'create') return done.has(w.id) ? { kind: 'committed' } : { kind: 'duplicateKey' };
+      if (!held.has(leaseKey(w.lease))) return { kind: 'fenced' };
+      return done.has(w.sagaId) ? { kind: 'committed' } : { kind: 'stale' };
+    });
   }
 }
 
 const leaseKey = (l: ShardLease) => `${l.shard}/${l.owner}/${l.epoch}`;
 
-/** The leases among `shards` that are unexpired now, locked until commit. */
-async function heldLeases(client: pg.PoolClient, shards: number[]): Promise<Set<string>> {
-  const { rows } = await client.query<{ shard: number; owner: string; epoch: string }>({
-    name: 'saga_fence',
-    text: `select shard, owner, epoch::text from saga_shards
-           where shard = any($1::int[]) and owner is not null and lease_until > now()
-           order by shard for share`,
-    values: [[...new Set(shards)]],
-  });
-  return new Set(rows.map((r) => leaseKey({ shard: r.shard, owner: r.owner, epoch: Number(r.epoch) })));
+/**
+ * The whole batch. Parameters, each a JSON array: $1 transitions, $2 new sagas,
+ * $3 step rows, $4 compensation rows, $5 events; $6 the new-saga channel.
+ *  - held: the leases of the transitions' shards that are unexpired now, read
+ *    FOR SHARE so a take-over waits for this commit;
+ *  - updated: snapshots whose lease is held and whose version is the expected one;
+ *  - inserted: new sagas whose Idempotency-Key is free;
+ *  - rows and events are written only for sagas in updated or inserted; events
+ *    in each saga's sequence order, so their outbox ids follow it;
+ *  - a NOTIFY per new saga, delivered on commit to every orchestrator.
+ * Data-modifying CTEs run once each, whether or not the final select reads them;
+ * the plain select that notifies runs only as far as it is read, hence its count.
+ */
+const GROUP_COMMIT_SQL = `
+with t as (
+  select * from jsonb_to_recordset($1::jsonb) as t(id uuid, expected int, estado text, snapshot jsonb,
+    error_message text, ahora timestamptz, fecha_fin timestamptz, shard int, owner text, epoch bigint)
+),
+held as (
+  select shard, owner, epoch from saga_shards
+  where shard in (select shard from t) and owner is not null and lease_until > now()
+  order by shard
+  for share
+),
+updated as (
+  update saga_log s
+  set estado = t.estado, snapshot = t.snapshot, version = t.expected + 1, error_message = t.error_message,
+      fecha_actualizacion = t.ahora, fecha_fin = t.fecha_fin
+  from t
+  where s.id = t.id and s.version = t.expected
+    and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)
+  returning s.id
+),
+inserted as (
+  insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, error_message,
+                        idempotency_key, request_hash, fecha_inicio, fecha_actualizacion, fecha_fin, shard)
+  select id, tipo, estado, datos, snapshot, 1, timeout_minutos, fecha_limite, null,
+         idempotency_key, request_hash, ahora, ahora, null, shard
+  from jsonb_to_recordset($2::jsonb) as c(id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
+    timeout_minutos double precision, fecha_limite timestamptz, idempotency_key text, request_hash text,
+    ahora timestamptz, shard int)
+  on conflict do nothing
+  returning id, shard
+),
+pasos as (
+  insert into saga_pasos (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
+  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
+  from jsonb_to_recordset($3::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
+    error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)
+  where saga_id in (select id from updated)
+),
+compensaciones as (
+  insert into saga_compensaciones (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
+  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
+  from jsonb_to_recordset($4::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
+    error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)
+  where saga_id in (select id from updated)
+),
+events as (
+  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
+  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
+  from jsonb_to_recordset($5::jsonb) as e(saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
+    fecha timestamptz, epoch bigint)
+  where saga_id in (select id from updated union all select id from inserted)
+  order by saga_id, secuencia
+),
+notified as (
+  select pg_notify($6::text, shard || ':' || id) from inserted
+)
+select 'held' as k, shard || '/' || owner || '/' || epoch as v from held
+union all select 'updated', id::text from updated
+union all select 'inserted', id::text from inserted
+union all select 'notified', count(*)::text from notified`;
+
+function transitionRow(w: TransitionWrite) {
+  const s = w.decision.snapshot;
+  return {
+    id: w.sagaId,
+    expected: w.expectedVersion,
+    estado: s.estado,
+    snapshot: s,
+    error_message: s.errorMessage,
+    ahora: w.now.toISOString(),
+    fecha_fin: s.finishedAt,
+    shard: w.lease.shard,
+    owner: w.lease.owner,
+    epoch: w.lease.epoch,
+  };
 }
 
-/** Applies each snapshot still at its expected version; returns the ids applied. */
-async function updateSnapshots(client: pg.PoolClient, writes: TransitionWrite[]): Promise<Set<string>> {
-  const rows = writes
-    .map((w) => {
-      const s = w.decision.snapshot;
-      return {
-        id: w.sagaId,
-        expected: w.expectedVersion,
-        estado: s.estado,
-        snapshot: s,
-        error_message: s.errorMessage,
-        ahora: w.now.toISOString(),
-        fecha_fin: s.finishedAt,
-      };
-    })
-    // The same lock order in every transaction.
-    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const { rows: updated } = await client.query<{ id: string }>({
-    name: 'saga_update',
-    text: `update saga_log s
-           set estado = u.estado, snapshot = u.snapshot, version = u.expected + 1,
-               error_message = u.error_message, fecha_actualizacion = u.ahora, fecha_fin = u.fecha_fin
-           from jsonb_to_recordset($1::jsonb) as u(id uuid, expected int, estado text, snapshot jsonb,
-                error_message text, ahora timestamptz, fecha_fin timestamptz)
-           where s.id = u.id and s.version = u.expected
-           returning s.id`,
-    values: [JSON.stringify(rows)],
-  });
-  return new Set(updated.map((r) => r.id));
-}
-
-/** Inserts the new sagas whose Idempotency-Key is free; returns the ids inserted. */
-async function insertSagas(client: pg.PoolClient, writes: NewSagaWrite[]): Promise<Set<string>> {
-  const rows = writes.map((w) => ({
+function createRow(w: NewSagaWrite) {
+  return {
     id: w.id,
     tipo: w.tipo,
     estado: w.snapshot.estado,
@@ -258,22 +278,7 @@ async function insertSagas(client: pg.PoolClient, writes: NewSagaWrite[]): Promi
     request_hash: w.requestHash,
     ahora: w.now.toISOString(),
     shard: w.shard,
-  }));
-  const { rows: inserted } = await client.query<{ id: string }>({
-    name: 'saga_insert',
-    text: `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite,
-                                 error_message, idempotency_key, request_hash, fecha_inicio, fecha_actualizacion,
-                                 fecha_fin, shard)
-           select id, tipo, estado, datos, snapshot, 1, timeout_minutos, fecha_limite,
-                  null, idempotency_key, request_hash, ahora, ahora, null, shard
-           from jsonb_to_recordset($1::jsonb) as u(id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
-                timeout_minutos double precision, fecha_limite timestamptz, idempotency_key text,
-                request_hash text, ahora timestamptz, shard int)
-           on conflict do nothing
-           returning id`,
-    values: [JSON.stringify(rows)],
-  });
-  return new Set(inserted.map((r) => r.id));
+  };
 }
 
 function outcomeRow(sagaId: string, r: OutcomeRecord) {
@@ -290,36 +295,6 @@ function outcomeRow(sagaId: string, r: OutcomeRecord) {
   };
 }
 
-async function insertOutcomes(
-  client: pg.PoolClient,
-  table: 'saga_pasos' | 'saga_compensaciones',
-  rows: ReturnType<typeof outcomeRow>[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query({
-    name: `${table}_insert`,
-    text: `insert into ${table} (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
-           select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
-           from jsonb_to_recordset($1::jsonb) as u(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
-                error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)`,
-    values: [JSON.stringify(rows)],
-  });
-}
-
 function eventRow(sagaId: string, e: EventRecord, epoch: number | null) {
   return { saga_id: sagaId, secuencia: e.secuencia, tipo: e.tipo, estado: e.estado, payload: e.payload, fecha: e.fecha, epoch };
-}
-
-async function insertEvents(client: pg.PoolClient, rows: ReturnType<typeof eventRow>[]): Promise<void> {
-  if (rows.length === 0) return;
-  // Ordered, so the outbox ids of one saga's events follow its sequence.
-  await client.query({
-    name: 'saga_events_insert',
-    text: `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
-           select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
-           from jsonb_to_recordset($1::jsonb) as u(saga_id uuid, secuencia int, tipo text, estado text,
-                payload jsonb, fecha timestamptz, epoch bigint)
-           order by saga_id, secuencia`,
-    values: [JSON.stringify(rows)],
-  });
 }
