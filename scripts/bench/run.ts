@@ -27,6 +27,7 @@ import { drive, engineDriver, fullDriver, type Driver, type SagaRun } from './dr
 import { commitsSoFar, cpuSeconds, peakRss, percentile, postgresCpuSeconds } from './measure.js';
 import { checkOutcomes, type ParticipantUrls } from './outcomes.js';
 import { seedHistory, timeRequests } from './history.js';
+import { adminQuery, waitHealthy } from '../lib/services.js';
 
 const { values } = parseArgs({
   options: {
@@ -404,30 +405,6 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(hard);
-}
-
-async function waitHealthy(url: string): Promise<void> {
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not become healthy`);
-}
-
-async function adminQuery(serverUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 async function createDatabase(serverUrl: string, prefix: string): Promise<string> {

@@ -5,6 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { waitHealthy } from '../lib/services.js';
 
 export interface ManagedProcess {
   name: string;
@@ -104,21 +105,6 @@ export function managedRole(
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
   };
-}
-
-async function waitHealthy(url: string, dead: () => boolean): Promise<void> {
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    if (dead()) throw new Error(`${url}: the process exited during start`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not become healthy`);
 }
 
 /** Lines of `npm run test:chaos` output. */

@@ -16,6 +16,7 @@ import { openMigratedDatabase } from '../../src/roles.js';
 import { freePort } from '../../src/http/server.js';
 import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
+import { adminQuery as adminQueryOn } from '../lib/services.js';
 import { checkInvariants, fingerprint } from './invariants.js';
 import { logCounts, managedRole, say, sleep, type ManagedProcess } from './processes.js';
 
@@ -49,6 +50,8 @@ if (serverUrl === undefined) {
   embedded = await startEmbeddedPostgres({ dataDir, port: pgPort, persistent: true });
   serverUrl = embedded.url;
 }
+const adminUrl: string = serverUrl;
+const adminQuery = (sql: string) => adminQueryOn(adminUrl, sql);
 const dbName = `saga_chaos_${randomBytes(4).toString('hex')}`;
 await adminQuery(`create database ${dbName}`);
 const dbUrl = new URL(serverUrl);
@@ -58,16 +61,6 @@ await (await openMigratedDatabase(databaseUrl)).close();
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
 pool.on('error', () => undefined);
 const query = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await pool.query<R>(sql, params)).rows;
-
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 // ---------------------------------------------------------------- processes
 const participantsPort = await freePort();

@@ -5,8 +5,8 @@
 // refused instead of overwriting. Reads go through MikroORM.
 import type { Database } from './database.js';
 import { SagaLogSchema } from './entities/index.js';
-import type { SagaWriter } from './saga-writer.js';
-import type { Decision, EventRecord, SagaSnapshot } from '../saga/machine.js';
+import type { NewSaga, SagaWriter } from './saga-writer.js';
+import type { Decision, SagaSnapshot } from '../saga/machine.js';
 import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 
@@ -23,17 +23,7 @@ export class FencedError extends Error {
   }
 }
 
-export interface NewSaga {
-  id: string;
-  shard: number;
-  tipo: string;
-  datos: unknown;
-  snapshot: SagaSnapshot;
-  events: EventRecord[];
-  idempotencyKey: string | null;
-  requestHash: string | null;
-  now: Date;
-}
+export type { NewSaga };
 
 export type CreateResult =
   | { kind: 'created' }

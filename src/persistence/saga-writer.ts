@@ -20,8 +20,8 @@ import type { Decision, EventRecord, OutcomeRecord, SagaSnapshot } from '../saga
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL } from '../cluster/notifications.js';
 
-export interface NewSagaWrite {
-  kind: 'create';
+/** A saga just accepted: its first snapshot and event(s), to be inserted. */
+export interface NewSaga {
   id: string;
   shard: number;
   tipo: string;
@@ -32,6 +32,8 @@ export interface NewSagaWrite {
   requestHash: string | null;
   now: Date;
 }
+
+export type NewSagaWrite = NewSaga & { kind: 'create' };
 
 export interface TransitionWrite {
   kind: 'transition';
@@ -188,6 +190,14 @@ const leaseKey = (l: ShardLease) => `${l.shard}/${l.owner}/${l.epoch}`;
  * Data-modifying CTEs run once each, whether or not the final select reads them;
  * the plain select that notifies runs only as far as it is read, hence its count.
  */
+/** Step or compensation rows from parameter $n, for the sagas just updated. */
+const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) => `
+  insert into ${table} (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
+  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
+  from jsonb_to_recordset($${n}::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
+    error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)
+  where saga_id in (select id from updated)`;
+
 const GROUP_COMMIT_SQL = `
 with t as (
   select * from jsonb_to_recordset($1::jsonb) as t(id uuid, expected int, estado text, snapshot jsonb,
@@ -219,20 +229,8 @@ inserted as (
   on conflict do nothing
   returning id, shard
 ),
-pasos as (
-  insert into saga_pasos (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
-  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
-  from jsonb_to_recordset($3::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
-    error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)
-  where saga_id in (select id from updated)
-),
-compensaciones as (
-  insert into saga_compensaciones (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
-  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
-  from jsonb_to_recordset($4::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
-    error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)
-  where saga_id in (select id from updated)
-),
+pasos as (${insertOutcomes('saga_pasos', 3)}),
+compensaciones as (${insertOutcomes('saga_compensaciones', 4)}),
 events as (
   insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
   select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
