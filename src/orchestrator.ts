@@ -13,6 +13,7 @@ import { createMetrics, type SagaMetrics } from './metrics.js';
 import type { ParticipantGateway } from './participants/gateway.js';
 import type { AnySagaDefinition } from './saga/definition.js';
 import { acceptSaga } from './saga/machine.js';
+import { uuidv7 } from './saga/ids.js';
 import type { SagaState } from './saga/states.js';
 import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
 import { SagaWriter, type SagaWriterOptions, type WriterStats } from './persistence/saga-writer.js';
@@ -128,13 +129,13 @@ export class Orchestrator {
     const definition = this.definitions.get(tipo);
     if (definition === undefined) throw new Error(`unknown saga tipo ${tipo}`);
     if (this.shardCount === 0) throw new Error('the orchestrator is not started');
-    const sagaId = randomUUID();
+    const sagaId = uuidv7();
     const shard = shardOf(sagaId, this.shardCount);
     const now = this.now();
     const { snapshot, events } = acceptSaga(definition, datos as never, { sagaId, timeoutMinutos: opts.timeoutMinutos, now }, {
       now,
       random: Math.random,
-      newId: randomUUID,
+      newId: uuidv7,
     });
     const key = opts.idempotencyKey ?? null;
     this.startingHere.add(sagaId);
@@ -238,7 +239,7 @@ export class Orchestrator {
         log: this.deps.log,
         now: this.now,
         random: Math.random,
-        newId: randomUUID,
+        newId: uuidv7,
         commitRetryMs: this.deps.commitRetryMs ?? 1_000,
         metrics: this.metrics,
         lease,

@@ -1,7 +1,7 @@
 /** The shard a saga belongs to: fixed for its whole life, derived from its id. */
 export function shardOf(sagaId: string, shardCount: number): number {
-  // The first 32 bits of a random UUID are uniformly distributed.
-  return Number.parseInt(sagaId.slice(0, 8), 16) % shardCount;
+  // The last 32 bits are random in both random (v4) and time-ordered (v7) UUIDs.
+  return Number.parseInt(sagaId.slice(-8), 16) % shardCount;
 }
 
 /** A lease held by this process: the right to write the sagas of one shard. */
