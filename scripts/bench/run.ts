@@ -13,6 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -278,15 +280,20 @@ async function memoryRun(databaseUrl: string, urls: ParticipantUrls): Promise<vo
     const concurrency = CONCURRENCIES[values.concurrency === undefined ? 2 : 0] ?? 200;
     const step = Math.max(1, Math.floor(N / 10));
     const points: { done: number; rssMb: number; heapMb: number; actors: number }[] = [];
+    // A full collection before each reading, so a reading is what is retained
+    // rather than where V8 happened to be in its collection cycle.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
     await drive(system.driver, N, concurrency, `memory-${randomBytes(3).toString('hex')}`, (done) => {
       if (done % step !== 0) return;
+      gc();
       const m = process.memoryUsage();
       void system.actors().then((actors) => points.push({ done, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, actors }));
     });
     await new Promise((r) => setTimeout(r, 200));
     say(`\nmemory, engine mode, concurrency ${concurrency}`);
-    say('| sagas done | RSS MB | heap used MB | live saga actors |');
-    say('|------------|--------|--------------|------------------|');
+    say('| sagas done | RSS MB (after a full GC) | heap used MB | live saga actors |');
+    say('|------------|--------------------------|--------------|------------------|');
     for (const p of points) say(`| ${p.done} | ${p.rssMb.toFixed(0)} | ${p.heapMb.toFixed(0)} | ${p.actors} |`);
   } finally {
     await system.stop();
