@@ -334,10 +334,19 @@ try {
     [all],
   );
 
+  // Why sagas failed, with ids and numbers blanked out so that alike reasons group together.
+  const reasons = await query<{ reason: string; n: number }>(
+    `select regexp_replace(regexp_replace(coalesce(error_message, '?'), '[0-9a-f]{8}-[0-9a-f-]{27}', ':id', 'g'), '[0-9]+', 'N', 'g') as reason,
+            count(*)::int as n
+     from saga_log where id = any($1) and estado <> 'COMPLETADA' group by 1 order by 2 desc limit 5`,
+    [all],
+  );
+
   report.push(
     '',
     'Chaos run',
     `  sagas run            ${all.length} (${outcomes.map((o) => `${o.estado} ${o.n}`).join(', ')})`,
+    ...reasons.map((r) => `    ${String(r.n).padStart(4)} × ${r.reason.slice(0, 110)}`),
     `  orchestrator kills   ${counts.kills} (SIGKILL), pauses ${counts.pauses} (SIGSTOP past the lease)`,
     `  participant faults   ${counts.faultRules} rules (10% 5xx, late answers past the ${CALL_TIMEOUT_MS} ms call timeout), ${counts.participantOutages} outage(s)`,
     `  database faults      ${counts.backendTerminations} backend termination(s), ${counts.postgresRestarts} PostgreSQL restart(s)`,
