@@ -22,7 +22,7 @@ import { createPool } from './persistence/pool.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
 import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js';
 import { LeaseManager } from './cluster/lease-manager.js';
-import { NotificationListener } from './cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, NotificationListener } from './cluster/notifications.js';
 import { shardOf, type ShardLease } from './cluster/shards.js';
 
 export interface ClusterOptions {
@@ -99,6 +99,7 @@ export class Orchestrator {
       onLost: (shard) => this.shardLost(shard),
     });
     this.listener = new NotificationListener(
+      NEW_SAGA_CHANNEL,
       url,
       deps.log,
       (payload) => this.notified(payload),

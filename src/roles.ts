@@ -12,6 +12,7 @@ import { createPool } from './persistence/pool.js';
 import { SagaQueries } from './persistence/saga-queries.js';
 import { crearCampanaCompleta } from './sagas/crear-campana-completa/definition.js';
 import { bffApi } from './http/bff-api.js';
+import { SagaCompletions } from './http/saga-completions.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { OutboxRelay } from './events/outbox-relay.js';
@@ -95,11 +96,14 @@ export async function startOrchestratorRole(
 
 export async function startBffRole(config: Config, databaseUrl: string, log: Logger): Promise<Role> {
   const db = await openMigratedDatabase(databaseUrl);
-  const app = bffApi({ db, queries: new SagaQueries(db), orchestratorUrl: config.ORCHESTRATOR_URL, log });
+  const completions = new SagaCompletions(databaseUrl, log);
+  await completions.start();
+  const app = bffApi({ db, queries: new SagaQueries(db), orchestratorUrl: config.ORCHESTRATOR_URL, log, completions });
   const server = await listen(app, config.BFF_PORT, config.HOST);
   return {
     urls: { bff: server.url },
     async stop() {
+      await completions.stop();
       await server.close();
       await db.close();
     },

@@ -6,6 +6,7 @@ import { bffApi } from '../src/http/bff-api.js';
 import { listen } from '../src/http/server.js';
 import { openDatabase } from '../src/persistence/database.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
+import { SagaCompletions } from '../src/http/saga-completions.js';
 import { derivedUuid } from '../src/saga/ids.js';
 import { seedRequest } from './fixtures/requests.js';
 import { events, waitForEstado } from './helpers/sagas.js';
@@ -81,6 +82,9 @@ async function runSaga(body: unknown): Promise<StatusView> {
 }
 
 const resource = (path: string) => http<{ estado: string }>('GET', path);
+
+/** Completions that are never started: for BFFs built by hand whose tests do not wait. */
+const idle = () => new SagaCompletions(env.databaseUrl, createLogger('silent'));
 
 test.serial('POST answers 200 with the contract fields as soon as the saga is recorded', async (t) => {
   const { status, body } = await post(seedRequest());
@@ -182,6 +186,36 @@ test.serial('a saga past timeout_minutos fails and compensates, and the late pay
   t.is((await resource(`${app}/pagos/${derivedUuid(s.saga_id, 'PROCESAR_PAGO')}`)).status, 404);
   const after = (await http<StatusView>('GET', `${bff}/saga/${s.saga_id}/status`)).body;
   t.deepEqual(after, s, 'a terminal saga never changes');
+});
+
+test.serial('status with esperar_ms answers once the saga has ended, without polling', async (t) => {
+  // The payment takes a second, so the saga is still running when the client asks.
+  await http('POST', `${app}/__faults`, { route: 'POST /pagos', delayMs: 1_000, times: 1 });
+  const started = await post(seedRequest());
+  const t0 = Date.now();
+  const res = await http<StatusView>('GET', `${bff}/saga/${started.body.saga_id}/status?esperar_ms=30000`);
+  t.is(res.status, 200);
+  t.is(res.body.estado, 'COMPLETADA', 'one request, answered with the final state');
+  t.is(res.body.pasos.length, 3);
+  t.true(Date.now() - t0 < 25_000, 'woken by the end of the saga, not by its deadline');
+});
+
+test.serial('status with an esperar_ms that runs out answers the state the saga is in', async (t) => {
+  await http('POST', `${app}/__faults`, { route: 'POST /pagos', delayMs: 3_000, times: 1 });
+  const started = await post(seedRequest());
+  const res = await http<StatusView>('GET', `${bff}/saga/${started.body.saga_id}/status?esperar_ms=200`);
+  t.is(res.status, 200);
+  t.true(['INICIADA', 'CAMPAÑA_CREADA'].includes(res.body.estado), res.body.estado);
+  t.is(await waitForEstado(env, started.body.saga_id), 'COMPLETADA');
+});
+
+test.serial('an esperar_ms that is not a whole number of ms up to 30000 is a 400 naming it', async (t) => {
+  const { body } = await post(seedRequest());
+  for (const bad of ['abc', '-1', '30001', '1.5']) {
+    const res = await http('GET', `${bff}/saga/${body.saga_id}/status?esperar_ms=${bad}`);
+    t.is(res.status, 400, bad);
+    t.like(res.body, { error: 'validacion', detalle: [{ campo: 'esperar_ms' }] });
+  }
 });
 
 test.serial('the same Idempotency-Key returns the same saga instead of starting another', async (t) => {
@@ -322,7 +356,7 @@ test.serial('health answers 503 when the database is unreachable', async (t) => 
   const db = await openDatabase(env.databaseUrl);
   await db.close();
   const server = await listen(
-    bffApi({ db, queries: new SagaQueries(db), orchestratorUrl: 'http://127.0.0.1:9', log: createLogger('silent') }),
+    bffApi({ db, queries: new SagaQueries(db), orchestratorUrl: 'http://127.0.0.1:9', log: createLogger('silent'), completions: idle() }),
     0,
   );
   try {
@@ -336,7 +370,13 @@ test.serial('health answers 503 when the database is unreachable', async (t) => 
 
 test.serial('an unreachable orchestrator is a 503 with a JSON error, not a 500', async (t) => {
   const server = await listen(
-    bffApi({ db: env.db, queries: new SagaQueries(env.db), orchestratorUrl: 'http://127.0.0.1:9', log: createLogger('silent') }),
+    bffApi({
+      db: env.db,
+      queries: new SagaQueries(env.db),
+      orchestratorUrl: 'http://127.0.0.1:9',
+      log: createLogger('silent'),
+      completions: idle(),
+    }),
     0,
   );
   try {

@@ -1,7 +1,9 @@
 // The two ways the benchmark starts sagas and learns that they ended.
 //  - engine: in this process, through the Orchestrator library, as a library
 //    user would; the end is the saga actor's "done" callback.
-//  - full: HTTP POST to the BFF, then polling GET /saga/{id}/status.
+//  - full: HTTP POST to the BFF, then GET /saga/{id}/status?esperar_ms=…,
+//    which the BFF answers when the saga ends (or, with a poll interval,
+//    plain polling of the status).
 import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
 import { TIPO_CREAR_CAMPANA_COMPLETA } from '../../src/sagas/crear-campana-completa/definition.js';
 import type { CrearCampanaCompletaRequest } from '../../src/sagas/crear-campana-completa/request.js';
@@ -59,7 +61,9 @@ export function engineDriver(orchestrator: Orchestrator): Driver {
   };
 }
 
-export function fullDriver(bffUrl: string, pollMs: number): Driver {
+/** `pollMs` undefined: wait for the end with esperar_ms; otherwise poll every `pollMs`. */
+export function fullDriver(bffUrl: string, pollMs: number | undefined): Driver {
+  const query = pollMs === undefined ? '?esperar_ms=30000' : '';
   return {
     async runOne(body) {
       const t0 = performance.now();
@@ -74,8 +78,8 @@ export function fullDriver(bffUrl: string, pollMs: number): Driver {
       }
       const sagaId = created.saga_id;
       for (;;) {
-        await new Promise((r) => setTimeout(r, pollMs));
-        const status = await fetch(`${bffUrl}/saga/${sagaId}/status`);
+        if (pollMs !== undefined) await new Promise((r) => setTimeout(r, pollMs));
+        const status = await fetch(`${bffUrl}/saga/${sagaId}/status${query}`);
         const { estado } = (await status.json()) as { estado?: string };
         if (estado !== undefined && TERMINAL_STATES.includes(estado as never)) {
           return { sagaId, latencyMs: performance.now() - t0 };

@@ -4,7 +4,8 @@
 // Runs N three-step sagas (10% of them refused at the report, so they
 // compensate two steps) at concurrency 1, 50 and 200 after a warm-up, in two
 // modes: the engine alone (sagas started in this process through the
-// Orchestrator library) and the full path (HTTP to the BFF, polling status).
+// Orchestrator library) and the full path (HTTP to the BFF, then a status
+// request that waits for the end; `--poll-ms N` polls instead).
 // Prints one table; refuses to print figures if any saga ended wrong.
 //
 // It is a benchmark, not a test: nothing in `npm test` depends on its timings.
@@ -40,7 +41,7 @@ const { values } = parseArgs({
     participants: { type: 'string', default: 'stub' },
     'participants-url': { type: 'string' },
     warmup: { type: 'string', default: '300' },
-    'poll-ms': { type: 'string', default: '20' },
+    'poll-ms': { type: 'string' },
     'log-level': { type: 'string', default: 'error' },
     history: { type: 'string', default: '0' },
     memory: { type: 'boolean', default: false },
@@ -347,7 +348,7 @@ async function startFull(databaseUrl: string, urls: ParticipantUrls): Promise<Sy
   await waitHealthy(`http://127.0.0.1:${bffPort}/health`);
   const pid = orchestrator.pid ?? 0;
   return {
-    driver: fullDriver(`http://127.0.0.1:${bffPort}`, Number(values['poll-ms'])),
+    driver: fullDriver(`http://127.0.0.1:${bffPort}`, values['poll-ms'] === undefined ? undefined : Number(values['poll-ms'])),
     actors: () => Promise.resolve(0),
     cpu: () => cpuSeconds(pid),
     pid,

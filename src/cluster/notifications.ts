@@ -1,11 +1,15 @@
-// New sagas reach the process that holds their shard at once: the creating
-// transaction sends a NOTIFY, and every orchestrator LISTENs. The connection is
-// re-opened when it drops; notifications missed meanwhile are caught by the
-// periodic sweep (and one right after reconnecting).
+// PostgreSQL notifications between processes, sent on commit by the saga-log
+// writer. New sagas reach the process that holds their shard at once (every
+// orchestrator LISTENs on NEW_SAGA_CHANNEL), and a BFF learns that a saga has
+// ended (SAGA_FINISHED_CHANNEL). The connection is re-opened when it drops;
+// what was missed meanwhile is the listener's to catch up on (`onReconnected`).
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
+/** Payload `shard:sagaId`: a saga was recorded. */
 export const NEW_SAGA_CHANNEL = 'saga_nueva';
+/** Payload `sagaId`: a saga reached a terminal state. */
+export const SAGA_FINISHED_CHANNEL = 'saga_terminada';
 
 export class NotificationListener {
   private client: pg.Client | undefined;
@@ -13,6 +17,7 @@ export class NotificationListener {
   private retry: NodeJS.Timeout | undefined;
 
   constructor(
+    private readonly channel: string,
     private readonly url: string,
     private readonly log: Logger,
     private readonly onNotification: (payload: string) => void,
@@ -33,13 +38,13 @@ export class NotificationListener {
   private async connect(reconnecting: boolean): Promise<void> {
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (n) => {
-      if (n.channel === NEW_SAGA_CHANNEL && n.payload !== undefined) this.onNotification(n.payload);
+      if (n.channel === this.channel && n.payload !== undefined) this.onNotification(n.payload);
     });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'notification connection lost'));
     client.on('end', () => this.scheduleReconnect());
     try {
       await client.connect();
-      await client.query(`listen ${NEW_SAGA_CHANNEL}`);
+      await client.query(`listen ${this.channel}`);
     } catch (err) {
       await client.end().catch(() => undefined);
       if (!reconnecting) throw err;

@@ -8,13 +8,14 @@ import type { Logger } from '../log.js';
 import type { Database } from '../persistence/database.js';
 import type { SagaQueries } from '../persistence/saga-queries.js';
 import { crearCampanaCompletaSchema } from '../sagas/crear-campana-completa/request.js';
-import { ALL_STATES } from '../saga/states.js';
+import { ALL_STATES, TERMINAL_STATES, type SagaState } from '../saga/states.js';
 import { readJsonBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
 import { jsonErrors } from './errors.js';
 import { healthRoute } from './health.js';
 import { CREATE_PATH, idempotencyKeyHeader } from './orchestrator-api.js';
 import { parseOrThrow } from './validation.js';
+import type { SagaCompletions } from './saga-completions.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -34,7 +35,16 @@ const listQuerySchema = z.object({
   limite: intParam(10, 1, 100),
 });
 
-export function bffApi(deps: { db: Database; queries: SagaQueries; orchestratorUrl: string; log: Logger }): Koa {
+/** `?esperar_ms=N` on status: wait up to N ms (at most 30 s) for the saga to end. */
+const statusQuerySchema = z.object({ esperar_ms: intParam(0, 0, 30_000) });
+
+export function bffApi(deps: {
+  db: Database;
+  queries: SagaQueries;
+  orchestratorUrl: string;
+  log: Logger;
+  completions: SagaCompletions;
+}): Koa {
   const router = new Router();
   healthRoute(router, 'bff', deps.db);
 
@@ -49,9 +59,22 @@ export function bffApi(deps: { db: Database; queries: SagaQueries; orchestratorU
 
   router.get('/saga/:sagaId/status', async (ctx) => {
     const { sagaId } = ctx.params;
-    const view = sagaId !== undefined && UUID.test(sagaId) ? await deps.queries.status(sagaId) : null;
-    if (view === null) throw notFound(`SAGA ${sagaId ?? ''} no encontrada`);
-    ctx.body = view;
+    if (sagaId === undefined || !UUID.test(sagaId)) throw notFound(`SAGA ${sagaId ?? ''} no encontrada`);
+    const { esperar_ms: waitMs } = parseOrThrow(statusQuerySchema, ctx.query);
+    // A client may wait for the end instead of polling: registered before the
+    // read, so a saga that ends in between still wakes it.
+    const wait = waitMs > 0 ? deps.completions.wait(sagaId, waitMs) : undefined;
+    try {
+      let view = await deps.queries.status(sagaId);
+      if (view === null) throw notFound(`SAGA ${sagaId} no encontrada`);
+      if (wait !== undefined && !TERMINAL_STATES.includes(view.estado as SagaState)) {
+        await wait.done;
+        view = (await deps.queries.status(sagaId)) ?? view;
+      }
+      ctx.body = view;
+    } finally {
+      wait?.cancel();
+    }
   });
 
   router.get(['/saga', '/saga/'], async (ctx) => {

@@ -18,7 +18,8 @@
 import type pg from 'pg';
 import type { Decision, EventRecord, OutcomeRecord, SagaSnapshot } from '../saga/machine.js';
 import type { ShardLease } from '../cluster/shards.js';
-import { NEW_SAGA_CHANNEL } from '../cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, SAGA_FINISHED_CHANNEL } from '../cluster/notifications.js';
+import { TERMINAL_STATES } from '../saga/states.js';
 
 /** A saga just accepted: its first snapshot and event(s), to be inserted. */
 export interface NewSaga {
@@ -157,6 +158,8 @@ export class SagaWriter {
           ...transitions.flatMap((w) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
         ]),
         NEW_SAGA_CHANNEL,
+        SAGA_FINISHED_CHANNEL,
+        TERMINAL_STATES,
       ],
     });
     const held = new Set<string>();
@@ -179,14 +182,16 @@ const leaseKey = (l: ShardLease) => `${l.shard}/${l.owner}/${l.epoch}`;
 
 /**
  * The whole batch. Parameters, each a JSON array: $1 transitions, $2 new sagas,
- * $3 step rows, $4 compensation rows, $5 events; $6 the new-saga channel.
+ * $3 step rows, $4 compensation rows, $5 events; $6 the new-saga channel,
+ * $7 the finished-saga channel, $8 the terminal states.
  *  - held: the leases of the transitions' shards that are unexpired now, read
  *    FOR SHARE so a take-over waits for this commit;
  *  - updated: snapshots whose lease is held and whose version is the expected one;
  *  - inserted: new sagas whose Idempotency-Key is free;
  *  - rows and events are written only for sagas in updated or inserted; events
  *    in each saga's sequence order, so their outbox ids follow it;
- *  - a NOTIFY per new saga, delivered on commit to every orchestrator.
+ *  - a NOTIFY per new saga, delivered on commit to every orchestrator, and one
+ *    per saga that reached a terminal state (BFFs answer their waiting clients).
  * Data-modifying CTEs run once each, whether or not the final select reads them;
  * the plain select that notifies runs only as far as it is read, hence its count.
  */
@@ -216,7 +221,7 @@ updated as (
   from t
   where s.id = t.id and s.version = t.expected
     and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)
-  returning s.id
+  returning s.id, s.estado
 ),
 inserted as (
   insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, error_message,
@@ -241,6 +246,8 @@ events as (
 ),
 notified as (
   select pg_notify($6::text, shard || ':' || id) from inserted
+  union all
+  select pg_notify($7::text, id::text) from updated where estado = any($8::text[])
 )
 select 'held' as k, shard || '/' || owner || '/' || epoch as v from held
 union all select 'updated', id::text from updated
