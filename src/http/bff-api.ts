@@ -16,6 +16,7 @@ import { healthRoute } from './health.js';
 import { CREATE_PATH, idempotencyKeyHeader } from './orchestrator-api.js';
 import { parseOrThrow } from './validation.js';
 import type { SagaCompletions } from './saga-completions.js';
+import { httpClient, type HttpClient } from './client.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -46,13 +47,14 @@ export function bffApi(deps: {
   completions: SagaCompletions;
 }): Koa {
   const router = new Router();
+  const client = httpClient();
   healthRoute(router, 'bff', deps.db);
 
   router.post(CREATE_PATH, async (ctx) => {
     const key = idempotencyKeyHeader(ctx.get('idempotency-key'));
     // Checked here so that a bad request costs the orchestrator nothing.
     const body = parseOrThrow(crearCampanaCompletaSchema, await readJsonBody(ctx));
-    const forwarded = await forward(deps.orchestratorUrl, body, key, deps.log);
+    const forwarded = await forward(client, deps.orchestratorUrl, body, key, deps.log);
     ctx.status = forwarded.status;
     ctx.body = forwarded.body;
   });
@@ -96,19 +98,20 @@ export function bffApi(deps: {
 }
 
 async function forward(
+  client: HttpClient,
   orchestratorUrl: string,
   body: unknown,
   key: string | undefined,
   log: Logger,
 ): Promise<{ status: number; body: unknown }> {
   try {
-    const res = await fetch(new URL(CREATE_PATH, orchestratorUrl), {
+    const res = await client.request(new URL(CREATE_PATH, orchestratorUrl), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
+      headers: key === undefined ? {} : { 'idempotency-key': key },
+      json: body,
+      timeoutMs: 10_000,
     });
-    return { status: res.status, body: await res.json() };
+    return { status: res.status, body: JSON.parse(res.text) as unknown };
   } catch (err) {
     log.error({ err }, 'orchestrator unreachable');
     throw new HttpError(503, 'orquestador_no_disponible', 'El orquestador no está disponible; reintente');
