@@ -188,6 +188,16 @@ test.serial('a saga past timeout_minutos fails and compensates, and the late pay
   t.deepEqual(after, s, 'a terminal saga never changes');
 });
 
+test.serial('status and the list describe a saga in exactly the same words', async (t) => {
+  const body = seedRequest();
+  body.reporte.tipo_reporte = 'inexistente'; // steps, compensations, an error: every field filled
+  const s = await runSaga(body);
+  const list = await http<{ sagas: StatusView[] }>('GET', `${bff}/saga/?estado=COMPENSADA&limite=100`);
+  t.deepEqual(list.body.sagas.find((x) => x.saga_id === s.saga_id), s);
+  t.regex(s.fecha_inicio, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  t.is(s.compensaciones.length, 2);
+});
+
 test.serial('status with esperar_ms answers once the saga has ended, without polling', async (t) => {
   // The payment takes a second, so the saga is still running when the client asks.
   await http('POST', `${app}/__faults`, { route: 'POST /pagos', delayMs: 1_000, times: 1 });

@@ -38,15 +38,32 @@ export interface ListFilter {
   limite: number;
 }
 
+/** A timestamp as JavaScript's toISOString writes it (UTC, milliseconds, Z). */
+const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+const outcomes = (table: string) => `coalesce((
+    select json_agg(json_build_object('id', o.id, 'tipo', o.tipo, 'exitoso', o.exitoso, 'error', o.error,
+                                      'fecha_ejecucion', ${iso('o.fecha_ejecucion')}, 'resultado', o.resultado)
+                    order by o.orden)
+    from ${table} o where o.saga_id = l.id), '[]'::json)`;
+
+const STATUS_SQL = `
+  select l.id as saga_id, l.estado, l.tipo,
+         ${outcomes('saga_pasos')} as pasos,
+         ${outcomes('saga_compensaciones')} as compensaciones,
+         ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message
+  from saga_log l where l.id = ?`;
+
 export class SagaQueries {
   constructor(private readonly db: Database) {}
 
+  /**
+   * One saga in the contract's shape, in one query: clients poll or wait on
+   * this route, so it costs one round trip and no entity hydration.
+   */
   async status(sagaId: string): Promise<SagaView | null> {
-    const em = this.db.em.fork();
-    const saga = await em.findOne(SagaLogSchema, { id: sagaId }, { exclude: ['snapshot', 'datos'] });
-    if (!saga) return null;
-    const [view] = await this.withOutcomes([saga]);
-    return view ?? null;
+    const rows = await this.db.em.getConnection().execute<SagaView[]>(STATUS_SQL, [sagaId], 'all');
+    return rows[0] ?? null;
   }
 
   async list(filter: ListFilter): Promise<{ sagas: SagaView[]; total: number }> {
