@@ -79,18 +79,24 @@ test.serial('a saga whose timeout_minutos expired while no orchestrator ran fail
   await fetch(`${participants.pagos}/__faults`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ route: 'POST /pagos', delayMs: 2_000, times: 1 }),
+    // The payment hangs: the saga waits in CAMPAÑA_CREADA until the process is killed.
+    body: JSON.stringify({ route: 'POST /pagos', delayMs: 10_000, times: 1 }),
   });
   const first = await orchestratorProcess(participants);
   const res = await fetch(`${first.url}/saga/crear-campana-completa`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...seedRequest(), timeout_minutos: 0.02 }), // 1.2 s
+    // 3 s: room for a freshly started process on a busy machine to create the campaign first.
+    body: JSON.stringify({ ...seedRequest(), timeout_minutos: 0.05 }),
   });
   const { saga_id: sagaId } = (await res.json()) as { saga_id: string };
   await waitForEstado(env, sagaId, ['CAMPAÑA_CREADA']);
   await first.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 1_500)); // the deadline passes with nobody running
+  // The deadline passes with nobody running.
+  await waitFor(async () => {
+    const [row] = await env.query<{ passed: boolean }>('select fecha_limite < now() as passed from saga_log where id = $1', [sagaId]);
+    return row?.passed === true;
+  });
 
   await orchestratorProcess(participants);
   t.is(await waitForEstado(env, sagaId), 'COMPENSADA');
