@@ -46,6 +46,8 @@ const { values } = parseArgs({
     history: { type: 'string', default: '0' },
     memory: { type: 'boolean', default: false },
     'write-concurrency': { type: 'string' },
+    /** Child processes (orchestrator, BFF, participants) write V8 CPU profiles here. */
+    'profile-dir': { type: 'string' },
   },
 });
 const HISTORY = Number(values.history);
@@ -398,7 +400,8 @@ async function startParticipants(serverUrl: string): Promise<Participants> {
 
 function startProcess(script: string, env: Record<string, string>, readStdout = false): ChildProcess {
   // An unread pipe would fill and block a process that logs: only read what we need.
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const profile = values['profile-dir'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values['profile-dir']}`];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', readStdout ? 'pipe' : 'ignore', 'inherit'],
   });
