@@ -1,15 +1,8 @@
-// The read side of the saga log, in the shape of the BFF contract. Lists are
-// filtered, ordered and paged in SQL, and the steps of a page are fetched in
-// one query per table.
+// The read side of the saga log, in the shape of the BFF contract. Status and
+// lists render a saga with the same SQL (its steps and compensations as
+// json_agg), one query each; lists are filtered, ordered and paged in SQL.
 import type { Database } from './database.js';
-import {
-  SagaCompensacionSchema,
-  SagaCountSchema,
-  SagaLogSchema,
-  SagaPasoSchema,
-  type SagaLog,
-  type SagaOutcomeRow,
-} from './entities/index.js';
+import { SagaCountSchema } from './entities/index.js';
 
 export interface OutcomeView {
   id: string;
@@ -47,12 +40,26 @@ const outcomes = (table: string) => `coalesce((
                     order by o.orden)
     from ${table} o where o.saga_id = l.id), '[]'::json)`;
 
-const STATUS_SQL = `
-  select l.id as saga_id, l.estado, l.tipo,
+/** A saga in the contract's shape, from saga_log aliased `l`. */
+const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.tipo,
          ${outcomes('saga_pasos')} as pasos,
          ${outcomes('saga_compensaciones')} as compensaciones,
-         ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message
-  from saga_log l where l.id = ?`;
+         ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message`;
+
+const STATUS_SQL = `select ${VIEW_COLUMNS} from saga_log l where l.id = ?`;
+
+/**
+ * A page, newest first. The page's ids are chosen first, so the steps are
+ * rendered for its rows only, not for the rows an OFFSET skips.
+ */
+const listSql = (conditions: string[]) => `
+  with page as (
+    select id, fecha_inicio from saga_log
+    ${conditions.length === 0 ? '' : `where ${conditions.join(' and ')}`}
+    order by fecha_inicio desc, id desc limit ? offset ?
+  )
+  select ${VIEW_COLUMNS} from page p join saga_log l on l.id = p.id
+  order by p.fecha_inicio desc, p.id desc`;
 
 export class SagaQueries {
   constructor(private readonly db: Database) {}
@@ -67,60 +74,18 @@ export class SagaQueries {
   }
 
   async list(filter: ListFilter): Promise<{ sagas: SagaView[]; total: number }> {
-    const em = this.db.em.fork();
     const where = {
       ...(filter.estado === undefined ? {} : { estado: filter.estado }),
       ...(filter.tipo === undefined ? {} : { tipo: filter.tipo }),
     };
-    const [rows, counts] = await Promise.all([
-      em.find(SagaLogSchema, where, {
-        exclude: ['snapshot', 'datos'],
-        orderBy: { fechaInicio: 'desc', id: 'desc' },
-        limit: filter.limite,
-        offset: (filter.pagina - 1) * filter.limite,
-      }),
+    const conditions = Object.keys(where).map((column) => `${column} = ?`);
+    const params = [...Object.values(where), filter.limite, (filter.pagina - 1) * filter.limite];
+    const [sagas, counts] = await Promise.all([
+      this.db.em.getConnection().execute<SagaView[]>(listSql(conditions), params, 'all'),
       // From the counters the saga log's triggers keep: a few rows, whatever the history.
-      em.fork().find(SagaCountSchema, where),
+      this.db.em.fork().find(SagaCountSchema, where),
     ]);
     const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
-    return { sagas: await this.withOutcomes(rows), total };
-  }
-
-  private async withOutcomes(sagas: Omit<SagaLog, 'snapshot' | 'datos'>[]): Promise<SagaView[]> {
-    if (sagas.length === 0) return [];
-    const sagaId = { $in: sagas.map((s) => s.id) };
-    const em = this.db.em.fork();
-    const [pasos, compensaciones] = await Promise.all([
-      em.find(SagaPasoSchema, { sagaId }, { orderBy: { orden: 'asc' } }),
-      em.fork().find(SagaCompensacionSchema, { sagaId }, { orderBy: { orden: 'asc' } }),
-    ]);
-    const bySaga = (rows: SagaOutcomeRow[]) => {
-      const m = new Map<string, OutcomeView[]>();
-      for (const r of rows) {
-        const list = m.get(r.sagaId) ?? [];
-        list.push({
-          id: r.id,
-          tipo: r.tipo,
-          exitoso: r.exitoso,
-          error: r.error,
-          fecha_ejecucion: r.fechaEjecucion.toISOString(),
-          resultado: r.resultado ?? null,
-        });
-        m.set(r.sagaId, list);
-      }
-      return m;
-    };
-    const pasosBy = bySaga(pasos);
-    const compBy = bySaga(compensaciones);
-    return sagas.map((s) => ({
-      saga_id: s.id,
-      estado: s.estado,
-      tipo: s.tipo,
-      pasos: pasosBy.get(s.id) ?? [],
-      compensaciones: compBy.get(s.id) ?? [],
-      fecha_inicio: s.fechaInicio.toISOString(),
-      fecha_fin: s.fechaFin?.toISOString() ?? null,
-      error_message: s.errorMessage,
-    }));
+    return { sagas, total };
   }
 }
