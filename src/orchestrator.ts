@@ -16,7 +16,7 @@ import { acceptSaga } from './saga/machine.js';
 import { uuidv7 } from './saga/ids.js';
 import type { SagaState } from './saga/states.js';
 import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
-import { SagaWriter, type SagaWriterOptions, type WriterStats } from './persistence/saga-writer.js';
+import { SagaWriter, type SagaWriterOptions } from './persistence/saga-writer.js';
 import type { Database } from './persistence/database.js';
 import { createPool } from './persistence/pool.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
@@ -64,7 +64,6 @@ export class Orchestrator {
   private readonly doneListeners = new Set<(sagaId: string) => void>();
   private readonly pool: pg.Pool;
   private readonly writePool: pg.Pool;
-  private readonly writer: SagaWriter;
   private readonly leases: LeaseManager;
   private readonly listener: NotificationListener;
   private readonly sweepMs: number;
@@ -86,8 +85,7 @@ export class Orchestrator {
     this.pool = createPool(url, 3, deps.log);
     // The saga log's writes: one connection per group-commit transaction in flight.
     this.writePool = createPool(url, deps.writer?.concurrency ?? 1, deps.log);
-    this.writer = new SagaWriter(this.writePool, deps.writer);
-    this.store = new SagaStore(deps.db, this.writer);
+    this.store = new SagaStore(deps.db, new SagaWriter(this.writePool, deps.writer));
     const leaseMs = cluster.leaseMs ?? 10_000;
     this.leases = new LeaseManager({
       pool: this.pool,
@@ -176,11 +174,6 @@ export class Orchestrator {
       }
     }
     return count;
-  }
-
-  /** Transactions and writes of the group commit so far. */
-  writerStats(): WriterStats {
-    return { ...this.writer.stats };
   }
 
   /** The shards this process holds now. */
