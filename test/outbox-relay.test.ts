@@ -4,15 +4,11 @@ import type pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { OutboxRelay, PublishError, type OutboxRow } from '../src/events/outbox-relay.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
-import { createLogger } from '../src/log.js';
-import { createPool } from '../src/persistence/pool.js';
-import { openMigratedDatabase } from '../src/roles.js';
-import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
+import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
 import { FakeBroker, fakePulsarModule, fakeProducer } from './fakes/pulsar.js';
 
 // One database for this file; the tests that use it run serially and start from empty tables.
-let server: TestServer | undefined;
-let dropDatabase: (() => Promise<void>) | undefined;
+let database: MigratedDatabase | undefined;
 let pool: pg.Pool | undefined;
 
 function db(): pg.Pool {
@@ -21,18 +17,12 @@ function db(): pg.Pool {
 }
 
 test.before(async () => {
-  server = await startTestServer();
-  const created = await createDatabase(server.adminUrl, 'relay');
-  dropDatabase = created.drop;
-  // The real schema, from the migrations.
-  await (await openMigratedDatabase(created.url)).close();
-  pool = createPool(created.url, 10, createLogger('silent'));
+  database = await migratedDatabase('relay', 10);
+  pool = database.pool;
 });
 
 test.after.always(async () => {
-  await pool?.end();
-  await dropDatabase?.();
-  await server?.stop();
+  await database?.close();
 });
 
 test.beforeEach(async () => {

@@ -6,15 +6,12 @@ import type Koa from 'koa';
 import type pg from 'pg';
 import { listen, type RunningServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
-import { createPool } from '../src/persistence/pool.js';
-import { openMigratedDatabase } from '../src/roles.js';
 import { aeropartnersApp, campaignsApp, type ParticipantOptions } from '../src/participants/services/apps.js';
-import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
+import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
 
 const log = createLogger('silent');
 
-let server: TestServer | undefined;
-let dropDatabase: (() => Promise<void>) | undefined;
+let database: MigratedDatabase | undefined;
 let pool: pg.Pool;
 let campaigns: RunningServer;
 let aero: RunningServer;
@@ -30,22 +27,17 @@ async function start(
 }
 
 test.before(async () => {
-  server = await startTestServer();
-  const created = await createDatabase(server.adminUrl, 'participants');
-  dropDatabase = created.drop;
-  await (await openMigratedDatabase(created.url)).close();
   // The pool the services use in production: a connection cut at teardown
   // (the database is dropped with force) is logged, not an uncaught error.
-  pool = createPool(created.url, 30, log);
+  database = await migratedDatabase('participants', 30);
+  pool = database.pool;
   campaigns = await start(campaignsApp);
   aero = await start(aeropartnersApp);
 });
 
 test.after.always(async () => {
   await Promise.allSettled(started.map((s) => s.close()));
-  await pool?.end();
-  await dropDatabase?.();
-  await server?.stop();
+  await database?.close();
 });
 
 interface Reply {

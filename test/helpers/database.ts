@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../../src/http/server.js';
+import { createLogger } from '../../src/log.js';
+import { createPool } from '../../src/persistence/pool.js';
+import { openMigratedDatabase } from '../../src/roles.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 
 export interface TestServer {
@@ -45,5 +48,35 @@ export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T
     return await fn(client);
   } finally {
     await client.end();
+  }
+}
+
+export interface MigratedDatabase {
+  url: string;
+  /** The production pool (lost connections are logged, not thrown). */
+  pool: pg.Pool;
+  /** Ends the pool, drops the database, stops an embedded server. */
+  close(): Promise<void>;
+}
+
+/** For files that talk SQL directly: a fresh database, migrated like production, behind a pool. */
+export async function migratedDatabase(prefix: string, poolMax: number): Promise<MigratedDatabase> {
+  const server = await startTestServer();
+  try {
+    const created = await createDatabase(server.adminUrl, prefix);
+    await (await openMigratedDatabase(created.url)).close();
+    const pool = createPool(created.url, poolMax, createLogger('silent'));
+    return {
+      url: created.url,
+      pool,
+      async close() {
+        await pool.end();
+        await created.drop();
+        await server.stop();
+      },
+    };
+  } catch (err) {
+    await server.stop();
+    throw err;
   }
 }
