@@ -2,7 +2,7 @@
 // as the compensation of the saga's first step.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { ResourceRow, ResourceSpec } from './resources.js';
+import { resourceTables, type ResourceRow, type ResourceSpec } from './resources.js';
 
 /**
  * A date (2026-01-31) or a date-time, with or without its offset: the seed's
@@ -50,7 +50,7 @@ export const campaignSpec: ResourceSpec<typeof campaignSchema, CampaignRow> = {
   recurso: 'campaña',
   basePath: '/api/campaigns',
   compensacion: 'cancel',
-  tables: { recursos: 'campanas', anulados: 'campanas_anulados', idempotencia: 'campanas_idempotencia', efectos: 'campanas_efectos' },
+  tables: resourceTables('campanas'),
   estados: { creado: CampaignEstado.ACTIVA, compensado: CampaignEstado.CANCELADA },
   compensadoEn: 'cancelado_en',
   schema: campaignSchema,

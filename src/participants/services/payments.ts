@@ -3,7 +3,7 @@
 // the service does not handle, is refused with a 422.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { ResourceRow, ResourceSpec } from './resources.js';
+import { resourceTables, type ResourceRow, type ResourceSpec } from './resources.js';
 
 export const MONEDAS_SOPORTADAS: readonly string[] = [
   'USD', 'EUR', 'COP', 'MXN', 'ARS', 'BRL', 'CLP', 'PEN', 'GBP', 'CAD',
@@ -42,7 +42,7 @@ export function paymentSpec(montoMaximo: number): ResourceSpec<typeof paymentSch
     recurso: 'pago',
     basePath: '/pagos',
     compensacion: 'revertir',
-    tables: { recursos: 'pagos', anulados: 'pagos_anulados', idempotencia: 'pagos_idempotencia', efectos: 'pagos_efectos' },
+    tables: resourceTables('pagos'),
     estados: { creado: PaymentEstado.PROCESADO, compensado: PaymentEstado.REVERTIDO },
     compensadoEn: 'revertido_en',
     schema: paymentSchema,

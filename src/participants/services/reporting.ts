@@ -2,7 +2,7 @@
 // as the compensation. Only the report types it offers can be requested.
 import type pg from 'pg';
 import { z } from 'zod';
-import type { ResourceRow, ResourceSpec } from './resources.js';
+import { resourceTables, type ResourceRow, type ResourceSpec } from './resources.js';
 
 export const TIPOS_REPORTE: readonly string[] = [
   'metricas_generales',
@@ -37,7 +37,7 @@ export const reportSpec: ResourceSpec<typeof reportSchema, ReportRow> = {
   recurso: 'reporte',
   basePath: '/reporting',
   compensacion: 'cancel',
-  tables: { recursos: 'reportes', anulados: 'reportes_anulados', idempotencia: 'reportes_idempotencia', efectos: 'reportes_efectos' },
+  tables: resourceTables('reportes'),
   estados: { creado: ReportEstado.GENERADO, compensado: ReportEstado.CANCELADO },
   compensadoEn: 'cancelado_en',
   schema: reportSchema,

@@ -20,6 +20,20 @@ export interface ResourceRow {
   solicitud_hash: string;
 }
 
+export interface ResourceTables {
+  recursos: string;
+  /** Ids compensated before they were created: their create is refused. */
+  anulados: string;
+  idempotencia: string;
+  /** Append-only log of every effect applied. */
+  efectos: string;
+}
+
+/** A service's tables, named after its resources table as the participants migration creates them. */
+export function resourceTables(recursos: string): ResourceTables {
+  return { recursos, anulados: `${recursos}_anulados`, idempotencia: `${recursos}_idempotencia`, efectos: `${recursos}_efectos` };
+}
+
 export interface ResourceSpec<S extends z.ZodType<{ id?: string | null | undefined }>, R extends ResourceRow> {
   /** Service name, as in logs and /__stats. */
   servicio: string;
@@ -29,14 +43,7 @@ export interface ResourceSpec<S extends z.ZodType<{ id?: string | null | undefin
   basePath: string;
   /** Last path segment of the compensation, e.g. "cancel" or "revertir". */
   compensacion: string;
-  tables: {
-    recursos: string;
-    /** Ids compensated before they were created: their create is refused. */
-    anulados: string;
-    idempotencia: string;
-    /** Append-only log of every effect applied. */
-    efectos: string;
-  };
+  tables: ResourceTables;
   estados: { creado: string; compensado: string };
   /** Timestamp column set by the compensation, e.g. "cancelado_en". */
   compensadoEn: string;
