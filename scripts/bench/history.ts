@@ -6,6 +6,14 @@ import type pg from 'pg';
 
 const CHUNK = 50_000;
 
+/**
+ * A version-7 UUID for time `t`, as the orchestrator mints them (src/saga/ids.ts):
+ * 48 bits of Unix milliseconds, then random bits. Written in SQL because
+ * uuidv7() only exists from PostgreSQL 18.
+ */
+const uuidv7At = (t: string) => `(lpad(to_hex((extract(epoch from ${t}) * 1000)::bigint), 12, '0') || '7'
+  || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid`;
+
 export async function seedHistory(pool: pg.Pool, n: number, progress: (done: number) => void): Promise<void> {
   const { rows } = await pool.query<{ id: string }>(
     `select id from saga_log where estado = 'COMPLETADA' order by fecha_inicio limit 1`,
@@ -14,13 +22,14 @@ export async function seedHistory(pool: pg.Pool, n: number, progress: (done: num
   if (model === undefined) throw new Error('no finished saga to model the history on');
   for (let done = 0; done < n; done += CHUNK) {
     const size = Math.min(CHUNK, n - done);
-    // Older than anything the benchmark runs: 1 ms apart, ending a day ago.
+    // Older than anything the benchmark runs: 1 ms apart, ending a day ago, with
+    // time-ordered ids like the orchestrator's, so new sagas land at the indexes' edge as in production.
     await pool.query(
       `with model as (select * from saga_log where id = $1),
        gen as (
-         select gen_random_uuid() as id, g,
-                now() - interval '1 day' - (($2::bigint + $3::bigint - g) * interval '1 millisecond') as t
-         from generate_series($2::bigint + 1, $2::bigint + $3::bigint) g
+         select ${uuidv7At('t')} as id, g, t
+         from generate_series($2::bigint + 1, $2::bigint + $3::bigint) g,
+              lateral (select now() - interval '1 day' - (($2::bigint + $3::bigint - g) * interval '1 millisecond') as t) ts
        ),
        sagas as (
          insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite,
@@ -34,7 +43,7 @@ export async function seedHistory(pool: pg.Pool, n: number, progress: (done: num
        ),
        pasos as (
          insert into saga_pasos (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
-         select gen_random_uuid(), s.id, p.orden, p.tipo, p.exitoso, p.error, p.resultado, p.intentos,
+         select ${uuidv7At('s.fecha_inicio')}, s.id, p.orden, p.tipo, p.exitoso, p.error, p.resultado, p.intentos,
                 s.fecha_inicio + p.orden * interval '50 milliseconds'
          from sagas s, saga_pasos p where p.saga_id = $1
        )
