@@ -25,7 +25,8 @@ import { Orchestrator } from '../../src/orchestrator.js';
 import { httpGateway } from '../../src/participants/gateway.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 import { openMigratedDatabase } from '../../src/roles.js';
-import { crearCampanaCompleta } from '../../src/sagas/crear-campana-completa/definition.js';
+import { crearCampanaCompleta } from '../../src/sagas/crear-campana-completa/index.js';
+import type { AnySagaType } from '../../src/saga/saga-type.js';
 import { drive, engineDriver, fullDriver, type Driver, type SagaRun } from './drivers.js';
 import { commitsSoFar, cpuSeconds, peakRss, percentile, postgresCpuSeconds } from './measure.js';
 import { checkOutcomes, type ParticipantUrls } from './outcomes.js';
@@ -310,8 +311,8 @@ async function startEngine(databaseUrl: string, urls: ParticipantUrls): Promise<
   const orchestrator = new Orchestrator({
     db,
     log: createLogger(LOG_LEVEL),
-    gateway: httpGateway(urls),
-    definitions: [crearCampanaCompleta()],
+    gateway: httpGateway({ ...urls }),
+    types: [crearCampanaCompleta() as unknown as AnySagaType],
     ...(values['write-concurrency'] === undefined ? {} : { writer: { concurrency: Number(values['write-concurrency']) } }),
   });
   await orchestrator.start();

@@ -18,18 +18,9 @@ await run('all', async (config, log) => {
     const faults = config.PARTICIPANT_FAULTS !== 'off';
     const participants = await startParticipantsRole(config, databaseUrl, log, { faults });
     parts.push(participants);
-    const orchestrator = await startOrchestratorRole(
-      {
-        ...config,
-        CAMPAIGNS_URL: participants.urls.campaigns!,
-        PAGOS_URL: participants.urls.pagos!,
-        REPORTING_URL: participants.urls.reporting!,
-      },
-      databaseUrl,
-      log,
-    );
+    const orchestrator = await startOrchestratorRole(config, databaseUrl, log, { participantEnv: participants.participantEnv });
     parts.push(orchestrator);
-    const bff = await startBffRole({ ...config, ORCHESTRATOR_URL: orchestrator.urls.orchestrator! }, databaseUrl, log);
+    const bff = await startBffRole(config, databaseUrl, log);
     parts.push(bff);
 
     const lines = [

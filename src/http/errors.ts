@@ -15,6 +15,10 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     readonly detalle: string | FieldProblem[],
+    /** More fields for the body (e.g. the saga id of an unknown outcome), beside error and detalle. */
+    readonly extra: Record<string, unknown> = {},
+    /** Response headers, e.g. Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(typeof detalle === 'string' ? detalle : code);
   }
@@ -33,6 +37,7 @@ export function jsonErrors(log: Logger) {
       }
     } catch (err) {
       const { status, body } = toErrorAnswer(err);
+      if (err instanceof HttpError) ctx.set(err.headers);
       if (status >= 500) log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
       ctx.status = status;
       ctx.body = body;
@@ -41,7 +46,7 @@ export function jsonErrors(log: Logger) {
 }
 
 function toErrorAnswer(err: unknown): { status: number; body: { error: string; detalle: unknown } } {
-  if (err instanceof HttpError) return { status: err.status, body: { error: err.code, detalle: err.detalle } };
+  if (err instanceof HttpError) return { status: err.status, body: { ...err.extra, error: err.code, detalle: err.detalle } };
   // Errors raised by Koa itself (ctx.throw) carry a status and `expose` for 4xx.
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   const status = typeof e.status === 'number' && e.status >= 400 && e.status < 600 ? e.status : 500;

@@ -1,15 +1,34 @@
 import { Migration } from '@mikro-orm/migrations';
 
+/** The reference participants' tables, in their own schema `participantes`. */
+const TABLES = ['campanas', 'pagos', 'reportes'].flatMap((t) => [t, `${t}_efectos`, `${t}_anulados`, `${t}_idempotencia`]);
+
 /**
- * The reference participants' own tables (they stand for other teams' services and
- * share only the database server with the orchestrator). Each service has its
- * resources, its tombstones (ids compensated before they were created, whose late
- * create must be refused) and its Idempotency-Key answers.
+ * The reference participants' own tables (they stand for other teams' services
+ * and share only the database server with the orchestrator), in their own
+ * schema, applied by their role only. Each service has its resources, its
+ * tombstones (ids compensated before they were created, whose late create must
+ * be refused) and its Idempotency-Key answers.
+ *
+ * Earlier versions created these tables in the orchestrator's schema (public)
+ * from the orchestrator's migrations; where they exist there, they are moved,
+ * data and all, instead of being created.
  */
 export class Migration20261128000002Participants extends Migration {
   override up(): void {
+    this.addSql('create schema if not exists participantes');
+    this.addSql(`do $$
+      declare t text;
+      begin
+        foreach t in array array[${TABLES.map((t) => `'${t}'`).join(', ')}] loop
+          if to_regclass('public.' || t) is not null and to_regclass('participantes.' || t) is null then
+            execute format('alter table public.%I set schema participantes', t);
+          end if;
+        end loop;
+      end $$`);
+
     this.addSql(`
-      create table campanas (
+      create table if not exists participantes.campanas (
         id uuid primary key,
         estado text not null check (estado in ('ACTIVA', 'CANCELADA')),
         nombre text not null,
@@ -29,7 +48,7 @@ export class Migration20261128000002Participants extends Migration {
       )`);
 
     this.addSql(`
-      create table pagos (
+      create table if not exists participantes.pagos (
         id uuid primary key,
         estado text not null check (estado in ('PROCESADO', 'REVERTIDO')),
         id_afiliado text not null,
@@ -44,7 +63,7 @@ export class Migration20261128000002Participants extends Migration {
       )`);
 
     this.addSql(`
-      create table reportes (
+      create table if not exists participantes.reportes (
         id uuid primary key,
         estado text not null check (estado in ('GENERADO', 'CANCELADO')),
         tipo_reporte text not null,
@@ -60,21 +79,21 @@ export class Migration20261128000002Participants extends Migration {
       // Every effect applied, appended in the transaction that applies it: the
       // chaos suite checks from it that no effect ever happened twice.
       this.addSql(`
-        create table ${prefix}_efectos (
+        create table if not exists participantes.${prefix}_efectos (
           id bigserial primary key,
           recurso_id uuid not null,
           accion text not null,
           aplicado_en timestamptz not null default now()
         )`);
       this.addSql(`
-        create table ${prefix}_anulados (
+        create table if not exists participantes.${prefix}_anulados (
           id uuid primary key,
           anulado_en timestamptz not null default now()
         )`);
       // One row per key, inserted first in the request's transaction; status and
       // respuesta are written in that same transaction, so a committed row has both.
       this.addSql(`
-        create table ${prefix}_idempotencia (
+        create table if not exists participantes.${prefix}_idempotencia (
           clave text primary key,
           request_hash text not null,
           metodo text not null,
