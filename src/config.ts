@@ -37,6 +37,8 @@ const schema = z.object({
   SAGA_COMPENSATION_BUDGET_MS: z.coerce.number().int().min(0).default(30 * 60_000),
   /** How long an operator request waits for its order to be decided before answering 202. */
   OPERATOR_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Megabytes of request bodies a BFF or orchestrator reads at once; past it, 503 with Retry-After. */
+  BODY_BUDGET_MB: z.coerce.number().positive().default(64),
   /** on: the contract routes need a token too (see README, "Authentication"). */
   AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
 });

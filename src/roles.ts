@@ -25,6 +25,7 @@ import { bffApi } from './http/bff-api.js';
 import { SagaChanges } from './http/saga-changes.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
+import { BodyBudget } from './http/body.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import { createPulsarProducer, RELAY_PRODUCER_NAME, type PulsarModule } from './events/pulsar.js';
 
@@ -126,6 +127,7 @@ export async function startOrchestratorRole(
     orchestrator,
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
+    bodyBudget: new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
   });
   const server = await listen(app, config.PORT, config.HOST);
   const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
@@ -167,6 +169,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     start: (req) => intake.start(req, (sagaId) => shardOf(sagaId, shardCount)),
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
+    bodyBudget: new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
   });
   const server = await listen(app, config.BFF_PORT, config.HOST);
   return {

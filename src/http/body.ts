@@ -16,12 +16,24 @@ export const MAX_DEPTH = 32;
 /** Bytes of request bodies being read at once, across the process. */
 export class BodyBudget {
   private used = 0;
+  private most = 0;
+  /** Bodies refused because the budget was full. */
+  refused = 0;
   constructor(readonly limitBytes: number) {}
 
   take(bytes: number): boolean {
-    if (this.used + bytes > this.limitBytes) return false;
+    if (this.used + bytes > this.limitBytes) {
+      this.refused += 1;
+      return false;
+    }
     this.used += bytes;
+    this.most = Math.max(this.most, this.used);
     return true;
+  }
+
+  /** The most bytes ever held at once. */
+  peak(): number {
+    return this.most;
   }
 
   give(bytes: number): void {
@@ -33,7 +45,7 @@ export class BodyBudget {
   }
 }
 
-/** The process's budget: 64 MB of bodies in flight, then new bodies wait outside. */
+/** A process's default budget: 64 MB of bodies being read, then new bodies wait outside. */
 export const defaultBodyBudget = new BodyBudget(64 * 1024 * 1024);
 
 export async function readJsonBody(

@@ -20,7 +20,7 @@ import { IntakeOutcomeUnknown } from '../saga-intake.js';
 import { OrderDesk, type Decided } from '../operator/orders.js';
 import { Lotes } from '../operator/lotes.js';
 import { verifyToken, type Operator, type Rol } from '../operator/tokens.js';
-import { hasUnstorable, readJsonBody } from './body.js';
+import { BodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
 import { healthRoute } from './health.js';
 import { parseOrThrow } from './validation.js';
@@ -41,6 +41,8 @@ export interface SagaApiDeps {
   orderWaitMs: number;
   /** Contract routes need a token too (cliente, operador or lector; creating needs cliente or operador). */
   authContract: boolean;
+  /** Bytes of request bodies this app reads at once (past it: 503 with Retry-After). */
+  bodyBudget?: BodyBudget;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -127,6 +129,8 @@ export function sagaApi(deps: SagaApiDeps): Router {
   const listQuery = filters.extend({ pagina: intParam(1, 1, 1_000_000), limite: intParam(10, 1, 100) });
   const auth = authenticate(deps.pool);
   const contract = (...roles: Rol[]) => (deps.authContract ? auth(...roles) : pass);
+  const budget = deps.bodyBudget;
+  const readJsonBody = (ctx: Context) => readBody(ctx, budget === undefined ? {} : { budget });
 
   // Query parameters PostgreSQL could not compare, on every route.
   router.use(async (ctx, next) => {

@@ -38,7 +38,10 @@ export const crearCampanaCompletaSchema = z.object({
   }),
   reporte: z.object({
     tipo_reporte: text,
-    filtros: z.record(z.string(), z.unknown()).optional(),
+    filtros: z
+      .record(z.string(), z.unknown())
+      .refine((f) => JSON.stringify(f).length <= 16_384, 'debe ocupar como máximo 16 KB')
+      .optional(),
   }),
   timeout_minutos: z.number().positive().finite().max(MAX_TIMEOUT_MINUTOS).default(30),
 });
