@@ -1,6 +1,6 @@
 // The orchestrator's metrics, in Prometheus format on GET /metrics: sagas
 // started and finished, step and compensation outcomes and latency, operator
-// actions, parked sagas, and sagas by state (from the saga_counts counters,
+// actions, parked sagas, and sagas by state (from the trigger-kept counters,
 // never a count over the whole log).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './persistence/database.js';
@@ -64,12 +64,12 @@ export function createMetrics(db: Database): SagaMetrics {
   const sql = <R>(text: string) => db.em.getConnection().execute<R[]>(text);
   new Gauge({
     name: 'saga_estado',
-    help: 'Sagas in the saga log by tipo and state (from the saga_counts counters)',
+    help: 'Sagas in the saga log by tipo and state (from the trigger-kept counters, never a count over the log)',
     labelNames: ['tipo', 'estado'] as const,
     registers: [registry],
     async collect() {
       const rows = await sql<{ tipo: string; estado: string; n: string }>(
-        'select tipo, estado, sum(n) as n from saga_counts group by tipo, estado',
+        'select tipo, estado, n from saga_totals',
       );
       this.reset();
       for (const r of rows) this.set({ tipo: r.tipo, estado: r.estado }, Number(r.n));

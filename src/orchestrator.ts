@@ -16,6 +16,7 @@ import { DefinitionRegistry, versionKey } from './saga/registry.js';
 import type { AnySagaType } from './saga/saga-type.js';
 import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
 import { registerDefinitions } from './persistence/definitions.js';
+import { foldCounts } from './persistence/counts.js';
 import { SagaWriter, type SagaWriterOptions } from './persistence/saga-writer.js';
 import type { Database } from './persistence/database.js';
 import { createPool } from './persistence/pool.js';
@@ -69,6 +70,7 @@ export class Orchestrator {
   private readonly listener: NotificationListener;
   private readonly sweepMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private foldTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Sagas being recorded by this process: their own NOTIFY is not news here. */
   private readonly startingHere = new Set<string>();
@@ -124,6 +126,12 @@ export class Orchestrator {
       this.sweepTimer = setTimeout(() => void this.sweep().finally(sweepLater), this.sweepMs);
     };
     sweepLater();
+    // The list's counters: the writers append deltas, one process at a time folds them.
+    const foldLater = () => {
+      if (this.stopped) return;
+      this.foldTimer = setTimeout(() => void foldCounts(this.pool, this.deps.log).finally(foldLater), 1_000);
+    };
+    foldLater();
   }
 
   /**
@@ -201,6 +209,7 @@ export class Orchestrator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.sweepTimer);
+    clearTimeout(this.foldTimer);
     await this.listener.stop();
     await this.leases.stop();
     stopActor(this.system);

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../src/cluster/notifications.js';
 import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
+import { foldCounts } from '../src/persistence/counts.js';
 import { PermanentWriteError, SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
 import { campaignV1 } from './fixtures/sagas.js';
 import { decide, newSaga } from '../src/saga/machine.js';
@@ -209,8 +210,62 @@ test.serial('the per-estado counters the list total reads agree with the log aft
     'select tipo, estado, count(*)::int as n from saga_log group by tipo, estado order by tipo, estado',
   );
   const kept = await env.query<{ tipo: string; estado: string; n: number }>(
-    'select tipo, estado, n::int from saga_counts where n <> 0 order by tipo, estado',
+    'select tipo, estado, n::int from saga_totals where n <> 0 order by tipo, estado',
   );
   t.true(counted.length > 0);
   t.deepEqual(kept, counted);
+});
+
+test.serial('after a fold, the counters alone agree with the log and no delta is left', async (t) => {
+  const folded = await foldCounts(pool!);
+  t.true(folded > 0, 'the writes above left deltas');
+  t.is((await env.query('select 1 from saga_count_deltas')).length, 0);
+  const counted = await env.query<{ tipo: string; estado: string; n: number }>(
+    'select tipo, estado, count(*)::int as n from saga_log group by tipo, estado order by tipo, estado',
+  );
+  const kept = await env.query<{ tipo: string; estado: string; n: number }>(
+    'select tipo, estado, n::int from saga_counts where n <> 0 order by tipo, estado',
+  );
+  t.deepEqual(kept, counted);
+});
+
+test.serial('two writers whose batches create and move sagas between the same states never deadlock', async (t) => {
+  // Two processes' writers, on connections of their own. One commits batches of
+  // new sagas with transitions PAGO_PROCESADO -> REPORTE_GENERADO, the other
+  // batches of transitions INICIADA -> PAGO_PROCESADO: the counters of the
+  // same states change in both, in different statements of each batch.
+  const other = createPool(env.databaseUrl, 1, env.log);
+  t.teardown(() => other.end());
+  const a = writer();
+  const b = new SagaWriter(other);
+  const prepared = Array.from({ length: 400 }, () => create(0));
+  await Promise.all(prepared.map((s) => a.write(s)));
+  const intents = prepared.map((s) => firstTransition(s, HELD));
+  await Promise.all(intents.map((f) => a.write(f)));
+  const move = (f: TransitionWrite, from: number, estado: string): TransitionWrite => ({
+    ...f,
+    expectedVersion: from,
+    decision: { ...f.decision, events: [], pasos: [], snapshot: { ...f.decision.snapshot, estado } },
+  });
+  // Half of them go to PAGO_PROCESADO first.
+  const paid = intents.filter((_, i) => i % 2 === 0);
+  const fresh = intents.filter((_, i) => i % 2 === 1);
+  await Promise.all(paid.map((f) => a.write(move(f, 2, 'PAGO_PROCESADO'))));
+  const deadlocks = async () =>
+    Number((await env.query<{ n: string }>('select deadlocks as n from pg_stat_database where datname = current_database()'))[0]!.n);
+  const before = await deadlocks();
+  for (let round = 0; round < 20; round++) {
+    await Promise.all([
+      ...paid.slice(round * 10, round * 10 + 10).map((f) => a.write(move(f, 3, 'REPORTE_GENERADO'))),
+      ...Array.from({ length: 10 }, () => a.write(create(0))),
+      ...fresh.slice(round * 10, round * 10 + 10).map((f) => b.write(move(f, 2, 'PAGO_PROCESADO'))),
+    ]);
+  }
+  await new Promise((r) => setTimeout(r, 1_500)); // statistics reach pg_stat_database within a second
+  t.is(await deadlocks(), before, 'no transaction was chosen as a deadlock victim');
+  const moved = await env.query<{ estado: string; n: number }>(
+    `select estado, count(*)::int as n from saga_log where id = any($1::uuid[]) group by estado order by estado`,
+    [intents.map((f) => f.sagaId)],
+  );
+  t.deepEqual(moved, [{ estado: 'PAGO_PROCESADO', n: 200 }, { estado: 'REPORTE_GENERADO', n: 200 }], 'every transition committed');
 });

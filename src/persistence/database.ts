@@ -8,7 +8,7 @@ import { Migration20261128000001SagaLog } from '../../migrations/Migration202611
 import { Migration20261128000003Shards } from '../../migrations/Migration20261128000003_shards.js';
 import { Migration20261128000004SagaCounts } from '../../migrations/Migration20261128000004_saga_counts.js';
 import { Migration20261128000005OperationsAndVersions } from '../../migrations/Migration20261128000005_operations_and_versions.js';
-import { sagaEntities } from './entities/index.js';
+import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migration20261128000006_saga_count_deltas.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -31,6 +31,7 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
     { name: 'Migration20261128000004_saga_counts', class: Migration20261128000004SagaCounts },
     { name: 'Migration20261128000005_operations_and_versions', class: Migration20261128000005OperationsAndVersions },
+    { name: 'Migration20261128000006_saga_count_deltas', class: Migration20261128000006SagaCountDeltas },
   ],
 };
 
@@ -38,7 +39,7 @@ export async function openDatabase(url: string, opts: { poolMax?: number; migrat
   const migrations = opts.migrations ?? SAGA_LOG_MIGRATIONS;
   return MikroORM.init({
     clientUrl: url,
-    entities: sagaEntities,
+    entities: [],
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
     pool: { min: 0, max: opts.poolMax ?? 20 },

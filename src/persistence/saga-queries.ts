@@ -252,7 +252,7 @@ export class SagaQueries {
     if (simple) {
       // The counters the saga log's triggers keep: a few rows, whatever the history.
       const rows = await conn.execute<{ n: string | null }[]>(
-        `select sum(n) as n from saga_counts ${where(conditions.map((c) => c.replace('l.', '')))}`,
+        `select sum(n) as n from saga_totals ${where(conditions.map((c) => c.replace('l.', '')))}`,
         params,
         'all',
       );
