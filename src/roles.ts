@@ -60,6 +60,8 @@ export function policyOptions(config: Config): PolicyOptions {
 export interface SagaTypeOptions {
   /** The saga types to serve (default: every type under src/sagas, on the configuration's policies). */
   types?: AnySagaType[];
+  /** The bytes of request bodies read at once (default: BODY_BUDGET_MB). */
+  bodyBudget?: BodyBudget;
 }
 
 export interface OrchestratorRoleOptions extends SagaTypeOptions {
@@ -127,7 +129,7 @@ export async function startOrchestratorRole(
     orchestrator,
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
-    bodyBudget: new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
   });
   const server = await listen(app, config.PORT, config.HOST);
   const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
@@ -169,7 +171,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     start: (req) => intake.start(req, (sagaId) => shardOf(sagaId, shardCount)),
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
-    bodyBudget: new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
   });
   const server = await listen(app, config.BFF_PORT, config.HOST);
   return {

@@ -33,7 +33,7 @@ export async function startResourceService(opts: ResourceServiceOptions): Promis
   const effects: [string, string][] = [];
   let failures: number[] = [];
   const router = new Router();
-  const once = async (ctx: Koa.Context, act: () => { status: number; body: unknown }) => {
+  const once = (ctx: Koa.Context, act: () => { status: number; body: unknown }) => {
     const key = ctx.get('idempotency-key');
     const seen = key === '' ? undefined : answered.get(key);
     const answer = seen ?? act();
@@ -43,7 +43,7 @@ export async function startResourceService(opts: ResourceServiceOptions): Promis
   };
   router.post(opts.basePath, async (ctx) => {
     const body = (await readJsonBody(ctx)) as { id: string };
-    await once(ctx, () => {
+    once(ctx, () => {
       const status = failures.shift();
       if (status !== undefined) return { status, body: { error: 'falla', detalle: `respuesta ${status} de prueba` } };
       if (tombstones.has(body.id)) return { status: 409, body: { error: 'anulado', detalle: 'ya fue deshecho' } };
@@ -54,9 +54,9 @@ export async function startResourceService(opts: ResourceServiceOptions): Promis
       return { status: 201, body: { id: body.id, estado: 'ACTIVO' } };
     });
   });
-  router.patch(`${opts.basePath}/:id/${opts.compensation}`, async (ctx) => {
+  router.patch(`${opts.basePath}/:id/${opts.compensation}`, (ctx) => {
     const id = ctx.params.id!;
-    await once(ctx, () => {
+    once(ctx, () => {
       const r = resources.get(id);
       if (r === undefined) {
         tombstones.add(id);
