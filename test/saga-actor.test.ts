@@ -27,7 +27,7 @@ let changes: SagaChanges;
 /** Sagas whose actor reported done and was stopped. */
 const finished = new Set<string>();
 
-const POLICIES = { backoffScale: 0.01, callTimeoutMs: 60_000, stepBudgetMs: 500, compensationBudgetMs: 800 };
+const POLICIES = { backoffScale: 0.01, callTimeoutMs: 60_000, stepBudgetMs: 1_500, compensationBudgetMs: 3_000 };
 
 /** The campaign saga under another tipo, on other policies, its steps optionally changed. */
 function variant(tipo: string, policies: typeof POLICIES, patch: (s: StepDefinition<never>, i: number) => StepDefinition<never> = (s) => s): AnySagaType {
