@@ -3,8 +3,9 @@ import { Migration } from '@mikro-orm/migrations';
 /**
  * Versioned definitions and the operator layer.
  *  - saga_log gains the definition version a saga runs on (existing sagas ran
- *    on version 1), whether an operator paused it, why it was parked, and when
- *    it should next change (a saga past that is stuck).
+ *    on version 1), whether an operator paused it, why it was parked, when it
+ *    should next change (a saga past that is stuck), and the lease epoch its
+ *    last transition was written under.
  *  - saga_compensaciones may hold several outcomes of one compensation (a
  *    retry after COMPENSACION_FALLIDA), and marks those done by hand.
  *  - saga_ordenes: operator orders waiting for the saga's actor (a mailbox);
@@ -22,7 +23,9 @@ export class Migration20261128000005OperationsAndVersions extends Migration {
       add column version_definicion integer not null default 1,
       add column pausada boolean not null default false,
       add column aparcada text,
-      add column esperado_antes timestamptz`);
+      add column esperado_antes timestamptz,
+      -- the lease epoch of the last transition written (null until one is): never goes down
+      add column epoch bigint`);
     this.addSql(`create index saga_log_esperado_idx on saga_log (esperado_antes) where estado not in ${terminal}`);
     this.addSql(`create index saga_log_aparcadas_idx on saga_log (fecha_inicio desc, id desc) where aparcada is not null`);
     this.addSql(`create index saga_log_version_activas_idx on saga_log (tipo, version_definicion) where estado not in ${terminal}`);

@@ -266,7 +266,7 @@ updated as (
   update saga_log s
   set estado = t.estado, snapshot = t.snapshot, version = t.expected + 1, error_message = t.error_message,
       fecha_actualizacion = t.ahora, fecha_fin = t.fecha_fin, version_definicion = t.version_definicion,
-      pausada = t.pausada, aparcada = t.aparcada, esperado_antes = t.esperado_antes
+      pausada = t.pausada, aparcada = t.aparcada, esperado_antes = t.esperado_antes, epoch = t.epoch
   from t
   where s.id = t.id and s.version = t.expected
     and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)
