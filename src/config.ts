@@ -35,6 +35,15 @@ const schema = z.object({
   SAGA_STEP_BUDGET_MS: z.coerce.number().int().min(0).default(5 * 60_000),
   /** How long a compensation retries before it is declared failed (COMPENSACION_FALLIDA). */
   SAGA_COMPENSATION_BUDGET_MS: z.coerce.number().int().min(0).default(30 * 60_000),
+  /**
+   * Per step or compensation, by its tipo: `CANCELAR_CAMPANA=60000,PROCESAR_PAGO=900000`. Overrides the two
+   * budgets above for the calls named.
+   */
+  SAGA_RETRY_BUDGETS_MS: z
+    .string()
+    .default('')
+    .refine((raw) => retryBudgets(raw) !== null, 'debe ser TIPO=ms[,TIPO=ms…] con ms un entero no negativo')
+    .transform((raw) => retryBudgets(raw) ?? {}),
   /** How long an operator request waits for its order to be decided before answering 202. */
   OPERATOR_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Megabytes of request bodies a BFF or orchestrator reads at once; past it, 503 with Retry-After. */
@@ -42,6 +51,17 @@ const schema = z.object({
   /** on: the contract routes need a token too (see README, "Authentication"). */
   AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
 });
+
+/** `TIPO=ms,TIPO=ms` as a record, or null when malformed. */
+function retryBudgets(raw: string): Record<string, number> | null {
+  const out: Record<string, number> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([A-Za-z0-9_]+)=(\d{1,12})$/.exec(part);
+    if (m === null) return null;
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
 
 export type Config = z.infer<typeof schema>;
 

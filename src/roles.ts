@@ -54,6 +54,7 @@ export function policyOptions(config: Config): PolicyOptions {
     callTimeoutMs: config.CALL_TIMEOUT_MS,
     stepBudgetMs: config.SAGA_STEP_BUDGET_MS,
     compensationBudgetMs: config.SAGA_COMPENSATION_BUDGET_MS,
+    budgetsMs: config.SAGA_RETRY_BUDGETS_MS,
   };
 }
 

@@ -48,6 +48,8 @@ export interface PolicyOptions {
   stepBudgetMs?: number;
   /** How long a compensation keeps retrying before it is declared failed (default 30 minutes). */
   compensationBudgetMs?: number;
+  /** Budgets of single steps or compensations, by tipo (e.g. CANCELAR_CAMPANA), over the two above. */
+  budgetsMs?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -77,4 +79,32 @@ export function defaultPolicies(opts: PolicyOptions = {}): { step: CallPolicy; c
       },
     },
   };
+}
+
+/**
+ * The saga type with the steps and compensations named in `budgetsMs` (by
+ * tipo) retrying for that long instead of their policy's budget.
+ */
+export function withRetryBudgets<D>(type: SagaType<D>, budgetsMs: Readonly<Record<string, number>> = {}): SagaType<D> {
+  if (Object.keys(budgetsMs).length === 0) return type;
+  const budgeted = (tipo: string, policy: CallPolicy): CallPolicy => {
+    const ms = budgetsMs[tipo];
+    return ms === undefined ? policy : { ...policy, retry: { ...policy.retry, budgetMs: ms } };
+  };
+  return {
+    ...type,
+    versions: type.versions.map((def) => ({
+      ...def,
+      steps: def.steps.map((st) => ({
+        ...st,
+        policy: budgeted(st.tipo, st.policy),
+        compensation: { ...st.compensation, policy: budgeted(st.compensation.tipo, st.compensation.policy) },
+      })),
+    })),
+  };
+}
+
+/** The step and compensation tipos of a saga type, every version. */
+export function callTipos(type: SagaType<never>): string[] {
+  return type.versions.flatMap((def) => def.steps.flatMap((st) => [st.tipo, st.compensation.tipo]));
 }
