@@ -50,6 +50,13 @@ const schema = z.object({
   BODY_BUDGET_MB: z.coerce.number().positive().default(64),
   /** on: the contract routes need a token too (see README, "Authentication"). */
   AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
+  /**
+   * How the reference participants recognise a repeated request. recurso (default): a create or undo of a
+   * resource id they already hold has no second effect, key or not. clave: only a repeated Idempotency-Key is
+   * recognised, as with many real payment APIs; the chaos suite runs them so, so that its check of "one
+   * effect per call" depends on the orchestrator's keys.
+   */
+  PARTICIPANT_DEDUPE: z.enum(['recurso', 'clave']).default('recurso'),
 });
 
 /** `TIPO=ms,TIPO=ms` as a record, or null when malformed. */

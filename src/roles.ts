@@ -196,7 +196,7 @@ export async function startParticipantsRole(
   // The participants own their schema and apply its migrations themselves.
   await migrateParticipants(databaseUrl);
   const pool = participantPool(databaseUrl, 10, log);
-  const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO };
+  const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO, dedupe: config.PARTICIPANT_DEDUPE };
   const servers: RunningServer[] = [];
   try {
     servers.push(await listen(campaignsApp(common), config.CAMPAIGNS_PORT, config.HOST));

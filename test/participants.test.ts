@@ -400,6 +400,28 @@ test('pagos: a create repeated with the same id answers the resource, with other
   t.is(await count('pagos', 'id = $1', [id]), 1);
 });
 
+test('pagos: deduplicating by key only, a create or undo repeated without its key is applied again; under its key once', async (t) => {
+  const keyOnly = await start(aeropartnersApp, { dedupe: 'clave' });
+  const effects = (id: string, accion: string) => count('pagos_efectos', 'recurso_id = $1 and accion = $2', [id, accion]);
+  const id = randomUUID();
+  const body = paymentBody({ id });
+  const headers = key();
+  t.is((await call(keyOnly, 'POST', '/pagos', body, headers)).status, 201);
+  t.is((await call(keyOnly, 'POST', '/pagos', body, headers)).headers.get('idempotent-replayed'), 'true');
+  t.is(await effects(id, 'crear'), 1, 'the same key: one charge');
+  t.is((await call(keyOnly, 'POST', '/pagos', body)).status, 201);
+  t.is(await effects(id, 'crear'), 2, 'no key: charged again, as a service that only knows keys would');
+
+  const undoKey = key();
+  t.is((await call(keyOnly, 'PATCH', `/pagos/${id}/revertir`, undefined, undoKey)).status, 200);
+  t.is((await call(keyOnly, 'PATCH', `/pagos/${id}/revertir`, undefined, undoKey)).status, 200);
+  t.is(await effects(id, 'compensar'), 1);
+  t.is((await call(keyOnly, 'PATCH', `/pagos/${id}/revertir`, undefined, key())).status, 200);
+  t.is(await effects(id, 'compensar'), 2);
+  // A late create of what was undone is still refused.
+  t.is((await call(keyOnly, 'POST', '/pagos', body)).status, 409);
+});
+
 test('pagos: a create racing the compensation of the same id ends either compensated or refused', async (t) => {
   for (let i = 0; i < 15; i++) {
     const id = randomUUID();

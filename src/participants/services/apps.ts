@@ -10,7 +10,7 @@ import { campaignSpec } from './campaigns.js';
 import { FaultInjector, faultInjection } from './faults.js';
 import { DEFAULT_PAGOS_MONTO_MAXIMO, paymentSpec } from './payments.js';
 import { reportSpec } from './reporting.js';
-import { ResourceService, type ResourceStats } from './resources.js';
+import { ResourceService, type Dedupe, type ResourceStats } from './resources.js';
 
 export interface ParticipantOptions {
   pool: pg.Pool;
@@ -19,6 +19,8 @@ export interface ParticipantOptions {
   faults: boolean;
   /** Payments above this amount are refused with a 422 (default 1 000 000). */
   pagosMontoMaximo?: number;
+  /** How a repeated request is recognised (default `recurso`; see ResourceService). */
+  dedupe?: Dedupe;
 }
 
 interface AnyService {
@@ -30,7 +32,7 @@ interface AnyService {
 /** Campaigns: /api/campaigns, /health, /__stats and (with faults) /__faults. */
 export function campaignsApp(opts: ParticipantOptions): Koa {
   const log = opts.log.child({ app: 'campaigns' });
-  return participantApp('campaigns', opts, log, [new ResourceService(campaignSpec, opts.pool, log)]);
+  return participantApp('campaigns', opts, log, [new ResourceService(campaignSpec, opts.pool, log, opts.dedupe)]);
 }
 
 /** Payments and Reporting: /pagos, /reporting, /health, /__stats and (with faults) /__faults. */
@@ -38,8 +40,8 @@ export function aeropartnersApp(opts: ParticipantOptions): Koa {
   const log = opts.log.child({ app: 'aeropartners' });
   const montoMaximo = opts.pagosMontoMaximo ?? DEFAULT_PAGOS_MONTO_MAXIMO;
   return participantApp('aeropartners', opts, log, [
-    new ResourceService(paymentSpec(montoMaximo), opts.pool, log),
-    new ResourceService(reportSpec, opts.pool, log),
+    new ResourceService(paymentSpec(montoMaximo), opts.pool, log, opts.dedupe),
+    new ResourceService(reportSpec, opts.pool, log, opts.dedupe),
   ]);
 }
 

@@ -68,6 +68,15 @@ const notFound = (recurso: string, id: string, extra = ''): Answer => ({
   body: { error: 'no_encontrado', detalle: `No existe ${recurso} con id ${id}${extra}` },
 });
 
+/**
+ * How a service recognises a request it has already applied. `recurso`: by the
+ * resource id as well as by the Idempotency-Key, so a repeated create or undo
+ * has no second effect, key or not. `clave`: by the Idempotency-Key only, as
+ * many real payment APIs do: a create or undo repeated without the key (or
+ * under another) is applied again, and the effect log shows it twice.
+ */
+export type Dedupe = 'recurso' | 'clave';
+
 /** Serialises every create and compensation of one id (a transaction-scoped advisory lock). */
 async function lockId(client: pg.PoolClient, table: string, id: string): Promise<void> {
   await client.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`${table}:${id.toLowerCase()}`]);
@@ -80,6 +89,7 @@ export class ResourceService<S extends z.ZodType<{ id?: string | null | undefine
     private readonly spec: ResourceSpec<S, R>,
     private readonly pool: pg.Pool,
     log: Logger,
+    private readonly dedupe: Dedupe = 'recurso',
   ) {
     this.log = log.child({ servicio: spec.servicio });
   }
@@ -126,6 +136,7 @@ export class ResourceService<S extends z.ZodType<{ id?: string | null | undefine
     if (existing !== undefined) {
       // The same create again (a retry under another key, or none): the resource as it is.
       if (existing.estado === spec.estados.compensado) return anulado(spec.recurso, id);
+      if (this.dedupe === 'clave') return this.applyAgain(client, id, 'creado_en', 'crear', 201);
       if (existing.solicitud_hash === solicitudHash) return { status: 200, body: spec.toJson(existing) };
       return {
         status: 409,
@@ -163,7 +174,9 @@ export class ResourceService<S extends z.ZodType<{ id?: string | null | undefine
       this.log.warn({ id }, 'compensation of an unknown id: tombstone recorded');
       return notFound(spec.recurso, id, '; queda anulado y no podrá crearse');
     }
-    if (row.estado === spec.estados.compensado) return { status: 200, body: spec.toJson(row) };
+    if (row.estado === spec.estados.compensado) {
+      return this.dedupe === 'clave' ? this.applyAgain(client, id, spec.compensadoEn, 'compensar', 200) : { status: 200, body: spec.toJson(row) };
+    }
     const updated = await client.query<R>(
       `update ${spec.tables.recursos} set estado = $2, ${spec.compensadoEn} = now() where id = $1 returning *`,
       [id, spec.estados.compensado],
@@ -171,6 +184,14 @@ export class ResourceService<S extends z.ZodType<{ id?: string | null | undefine
     await this.recordEffect(client, id, 'compensar');
     this.log.info({ id }, `${spec.recurso} compensated`);
     return { status: 200, body: spec.toJson(updated.rows[0]!) };
+  }
+
+  /** Keyed only (`clave`): the same effect once more, as a service that does not look the resource up would. */
+  private async applyAgain(client: pg.PoolClient, id: string, column: string, accion: 'crear' | 'compensar', status: number): Promise<Answer> {
+    const updated = await client.query<R>(`update ${this.spec.tables.recursos} set ${column} = now() where id = $1 returning *`, [id]);
+    await this.recordEffect(client, id, accion);
+    this.log.info({ id, accion }, `${this.spec.recurso}: ${accion} applied again (no Idempotency-Key match)`);
+    return { status, body: this.spec.toJson(updated.rows[0]!) };
   }
 
   private async recordEffect(client: pg.PoolClient, id: string, accion: 'crear' | 'compensar'): Promise<void> {
