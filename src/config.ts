@@ -1,6 +1,7 @@
 // Every setting comes from the environment; this is the only file that reads process.env.
 import { z } from 'zod';
 import type { AnySagaType } from './saga/saga-type.js';
+import { isFault, parseFaults } from './faults.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalUrl = z.string().url().optional();
@@ -57,6 +58,12 @@ const schema = z.object({
    * effect per call" depends on the orchestrator's keys.
    */
   PARTICIPANT_DEDUPE: z.enum(['recurso', 'clave']).default('recurso'),
+  /** Bugs switched on for the chaos suite to catch (src/faults.ts); never in production. */
+  SAGA_FAULTS: z
+    .string()
+    .default('')
+    .refine((raw) => raw.split(',').every((n) => n.trim() === '' || isFault(n.trim())), 'nombra una falla desconocida (src/faults.ts)')
+    .transform((raw) => parseFaults(raw)),
 });
 
 /** `TIPO=ms,TIPO=ms` as a record, or null when malformed. */

@@ -26,6 +26,7 @@ import { LeaseManager } from './cluster/lease-manager.js';
 import { NEW_SAGA_CHANNEL, NotificationListener, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
 import { shardOf, type ShardLease } from './cluster/shards.js';
 import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
+import { NO_FAULTS, type Faults } from './faults.js';
 
 export interface ClusterOptions {
   /** How long a shard lease lasts without renewal (default 10 s). */
@@ -50,6 +51,8 @@ export interface OrchestratorDeps {
   cluster?: ClusterOptions;
   /** Group commit of the saga log: batch size and transactions in flight. */
   writer?: SagaWriterOptions;
+  /** Bugs switched on for the chaos suite (src/faults.ts); none unless SAGA_FAULTS names them. */
+  faults?: Faults;
 }
 
 export type { StartResult } from './saga-intake.js';
@@ -90,8 +93,9 @@ export class Orchestrator {
     this.pool = createPool(url, 4, deps.log);
     // The saga log's writes: one connection per group-commit transaction in flight.
     this.writePool = createPool(url, deps.writer?.concurrency ?? 1, deps.log);
-    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, deps.writer));
-    this.intake = new SagaIntake({ store: this.store, registry: this.registry, types: deps.types, log: deps.log, now: this.now });
+    const faults = deps.faults ?? NO_FAULTS;
+    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, { ...deps.writer, faults }));
+    this.intake = new SagaIntake({ store: this.store, registry: this.registry, types: deps.types, log: deps.log, now: this.now, faults });
     const leaseMs = cluster.leaseMs ?? 10_000;
     this.leases = new LeaseManager({
       pool: this.pool,
@@ -102,6 +106,7 @@ export class Orchestrator {
       versions: this.registry.keys(),
       onAcquired: (lease) => this.shardAcquired(lease),
       onLost: (shard) => this.shardLost(shard),
+      faults,
     });
     this.listener = new NotificationListener(
       [NEW_SAGA_CHANNEL, SAGA_ORDER_CHANNEL],
@@ -252,6 +257,7 @@ export class Orchestrator {
         now: this.now,
         random: Math.random,
         newId: uuidv7,
+        faults: this.deps.faults,
         commitRetryMs: this.deps.commitRetryMs ?? 1_000,
         metrics: this.metrics,
         lease,
@@ -271,6 +277,11 @@ export class Orchestrator {
     );
     this.supervisors.set(lease.shard, supervisor);
     const ids = await this.store.activeSagaIds(lease.shard).catch(() => []);
+    if (this.deps.faults?.has('no-takeover-resume') === true) {
+      // The fault: what was unfinished here is neither resumed nor swept.
+      for (const sagaId of ids) this.leftAlone.add(sagaId);
+      return;
+    }
     for (const sagaId of ids) if (!this.leftAlone.has(sagaId)) tell(supervisor, { type: 'run', sagaId });
     const withOrders = await this.store.sagasWithOrders([lease.shard]).catch(() => []);
     for (const { sagaId } of withOrders) tell(supervisor, { type: 'run', sagaId, orders: true });

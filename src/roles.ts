@@ -28,6 +28,7 @@ import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import { createPulsarProducer, RELAY_PRODUCER_NAME, type PulsarModule } from './events/pulsar.js';
+import { FAULTS, type Faults } from './faults.js';
 
 export interface Role {
   /** Base URLs this role serves, by name. */
@@ -87,6 +88,11 @@ async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): P
   return { pool: createPool(databaseUrl, 5, log), queries: new SagaQueries(db), changes };
 }
 
+/** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS). */
+function warnFaults(faults: Faults, log: Logger): void {
+  for (const f of faults) log.warn({ fault: f }, `SAGA_FAULTS: ${f} is ON: ${FAULTS[f]}. Never in production.`);
+}
+
 export async function startOrchestratorRole(
   config: Config,
   databaseUrl: string,
@@ -106,12 +112,14 @@ export async function startOrchestratorRole(
           config.PULSAR_PRODUCER_NAME ?? `${RELAY_PRODUCER_NAME}-${hostname()}`,
           opts.pulsarModule === undefined ? {} : { loadModule: opts.pulsarModule },
         );
+  warnFaults(config.SAGA_FAULTS, log);
   const db = await openMigratedDatabase(databaseUrl);
   const orchestrator = new Orchestrator({
     db,
     log,
-    gateway: opts.gateway ?? httpGateway(participantUrls(types, opts.participantEnv)),
+    gateway: opts.gateway ?? httpGateway(participantUrls(types, opts.participantEnv), config.SAGA_FAULTS),
     types,
+    faults: config.SAGA_FAULTS,
     cluster: {
       leaseMs: config.SHARD_LEASE_MS,
       ...(config.SHARD_RENEW_MS === undefined ? {} : { renewMs: config.SHARD_RENEW_MS }),
@@ -131,6 +139,7 @@ export async function startOrchestratorRole(
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
     bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    faults: config.SAGA_FAULTS,
   });
   const server = await listen(app, config.PORT, config.HOST);
   const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
@@ -155,13 +164,15 @@ export async function startOrchestratorRole(
 
 export async function startBffRole(config: Config, databaseUrl: string, log: Logger, opts: SagaTypeOptions = {}): Promise<Role> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
+  warnFaults(config.SAGA_FAULTS, log);
   const db = await openMigratedDatabase(databaseUrl);
   const parts = await sagaRouteParts(db, databaseUrl, log);
   // New sagas are recorded here, through the same group-commit writer as the orchestrators'.
   const writePool = createPool(databaseUrl, 1, log);
   const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
   await registerDefinitions(parts.pool, registry);
-  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool)), registry, types, log });
+  const faults = config.SAGA_FAULTS;
+  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { faults })), registry, types, log, faults });
   const { rows } = await parts.pool.query<{ n: number }>('select count(*)::int as n from saga_shards');
   const shardCount = rows[0]?.n ?? 0;
   const app = bffApi({
@@ -173,6 +184,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
     bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    faults,
   });
   const server = await listen(app, config.BFF_PORT, config.HOST);
   return {

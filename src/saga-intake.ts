@@ -10,6 +10,7 @@ import { uuidv7 } from './saga/ids.js';
 import type { DefinitionRegistry } from './saga/registry.js';
 import type { AnySagaType } from './saga/saga-type.js';
 import type { SagaStore, StoredSaga } from './persistence/saga-store.js';
+import type { Faults } from './faults.js';
 
 export interface StartRequest {
   tipo: string;
@@ -45,6 +46,8 @@ export class SagaIntake {
       types: readonly AnySagaType[];
       log: Logger;
       now?: () => Date;
+      /** Bugs switched on for the chaos suite (src/faults.ts): ignore-idempotency-key. */
+      faults?: Faults;
     },
   ) {
     this.types = new Map(deps.types.map((t) => [t.tipo, t]));
@@ -67,7 +70,7 @@ export class SagaIntake {
       { sagaId, timeoutMinutos: req.timeoutMinutos, now },
       { now, random: Math.random, newId: uuidv7 },
     );
-    const key = req.idempotencyKey ?? null;
+    const key = this.deps.faults?.has('ignore-idempotency-key') === true ? null : (req.idempotencyKey ?? null);
     const created = await this.deps.store
       .create({
       id: sagaId,

@@ -15,6 +15,7 @@ import { FencedError, StaleSagaError, type SagaStore, type StoredSaga } from '..
 import { PermanentWriteError } from '../persistence/saga-writer.js';
 import { storableText } from '../persistence/storable.js';
 import type { ShardLease } from '../cluster/shards.js';
+import type { Faults } from '../faults.js';
 import { spawnActor, tell, type ActorContext, type ActorRef, type AnyActorRef } from './nact.js';
 
 /** What every saga actor shares: its ports to the world. */
@@ -29,6 +30,8 @@ export interface SagaRuntime {
   metrics: SagaMetrics;
   /** Delay before a message whose commit failed (database down) is handled again. */
   commitRetryMs: number;
+  /** Bugs switched on for the chaos suite (src/faults.ts), handed to the machine. */
+  faults?: Faults;
   /** The lease of the shard this actor's saga belongs to; every commit is checked against it. */
   lease: ShardLease;
   /** A commit was refused because the lease is gone: the whole shard must stop. */
@@ -182,6 +185,7 @@ async function step(
       now,
       random: rt.random,
       newId: rt.newId,
+      faults: rt.faults,
     });
   } catch (err) {
     rt.log.error({ err, saga_id: sagaId, msg: msg.type }, 'saga handler failed');

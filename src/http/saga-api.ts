@@ -25,6 +25,7 @@ import { HttpError, notFound } from './errors.js';
 import { healthRoute } from './health.js';
 import { parseOrThrow } from './validation.js';
 import type { SagaChanges } from './saga-changes.js';
+import type { Faults } from '../faults.js';
 
 export interface SagaApiDeps {
   service: string;
@@ -43,6 +44,8 @@ export interface SagaApiDeps {
   authContract: boolean;
   /** Bytes of request bodies this app reads at once (past it: 503 with Retry-After). */
   bodyBudget?: BodyBudget;
+  /** Bugs switched on for the chaos suite (src/faults.ts): unknown-outcome-as-unavailable. */
+  faults?: Faults;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -156,7 +159,7 @@ export function sagaApi(deps: SagaApiDeps): Router {
       try {
         result = await deps.start({ tipo: type.tipo, datos, timeoutMinutos, ...(key === undefined ? {} : { idempotencyKey: key }) });
       } catch (err) {
-        throw intakeFailure(err, deps.log);
+        throw intakeFailure(err, deps.log, deps.faults?.has('unknown-outcome-as-unavailable') === true);
       }
       ctx.body = startedBody(result);
     });
@@ -346,8 +349,8 @@ function authenticate(pool: pg.Pool) {
     };
 }
 
-function intakeFailure(err: unknown, log: Logger): HttpError {
-  if (err instanceof IntakeOutcomeUnknown) {
+function intakeFailure(err: unknown, log: Logger, hideUnknown: boolean): HttpError {
+  if (err instanceof IntakeOutcomeUnknown && !hideUnknown) {
     log.error({ err: err.cause, saga_id: err.sagaId }, 'saga intake: outcome unknown');
     return new HttpError(
       503,

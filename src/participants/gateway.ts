@@ -10,6 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import { httpClient, RequestTimeout } from '../http/client.js';
 import type { CallOutcome, Json, ParticipantCommand } from '../saga/definition.js';
 import { storableText, storableValue } from '../persistence/storable.js';
+import { NO_FAULTS, type Faults } from '../faults.js';
 
 export interface CallOptions {
   idempotencyKey: string;
@@ -27,8 +28,9 @@ const RETRYABLE_4XX = new Set([408, 409, 425, 429]);
 const MISCONFIGURED = new Set([401, 403, 407]);
 
 /** `baseUrls`: each participant name the definitions use, and its base URL. */
-export function httpGateway(baseUrls: Readonly<Record<string, string>>): ParticipantGateway {
+export function httpGateway(baseUrls: Readonly<Record<string, string>>, faults: Faults = NO_FAULTS): ParticipantGateway {
   const client = httpClient();
+  const dropKey = faults.has('drop-idempotency-key');
   return {
     async call(command, opts) {
       const base = baseUrls[command.participant];
@@ -38,7 +40,7 @@ export function httpGateway(baseUrls: Readonly<Record<string, string>>): Partici
       try {
         response = await client.request(url, {
           method: command.method,
-          headers: { 'idempotency-key': opts.idempotencyKey },
+          headers: dropKey ? {} : { 'idempotency-key': opts.idempotencyKey },
           json: command.body,
           timeoutMs: opts.timeoutMs,
         });

@@ -29,6 +29,7 @@ import type { OperationRecord } from '../saga/operations.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
 import { storableJson } from './storable.js';
+import { NO_FAULTS, type Faults } from '../faults.js';
 
 /** A saga just accepted: its first snapshot and event(s), to be inserted. */
 export interface NewSaga {
@@ -92,6 +93,8 @@ export interface SagaWriterOptions {
   maxBatch?: number;
   /** Transactions in flight at once. */
   concurrency?: number;
+  /** Bugs switched on for the chaos suite (src/faults.ts): no-fence, outbox-after-commit. */
+  faults?: Faults;
 }
 
 interface Pending {
@@ -112,6 +115,7 @@ export class SagaWriter {
   private scheduled = false;
   private readonly maxBatch: number;
   private readonly concurrency: number;
+  private readonly faults: Faults;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -119,6 +123,7 @@ export class SagaWriter {
   ) {
     this.maxBatch = opts.maxBatch ?? 500;
     this.concurrency = opts.concurrency ?? 1;
+    this.faults = opts.faults ?? NO_FAULTS;
   }
 
   /** Queues a write; resolves once it is committed (or refused), rejects if its transaction failed. */
@@ -177,18 +182,21 @@ export class SagaWriter {
     const creates = writes.filter((w): w is NewSagaWrite => w.kind === 'create');
     const rowsOf = (pick: (d: Decision) => OutcomeRecord[]) =>
       transitions.flatMap((w) => pick(w.decision).map((r) => outcomeRow(w.sagaId, r)));
+    const events = [
+      ...creates.flatMap((w) => w.events.map((e) => eventRow(w.id, e, null))),
+      ...transitions.flatMap((w) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
+    ];
+    const eventsLater = this.faults.has('outbox-after-commit');
+    const fenced = !this.faults.has('no-fence');
     const { rows } = await this.pool.query<{ k: 'held' | 'done' | 'notified'; v: string }>({
-      name: 'saga_group_commit',
-      text: GROUP_COMMIT_SQL,
+      name: fenced ? 'saga_group_commit' : 'saga_group_commit_unfenced',
+      text: fenced ? GROUP_COMMIT_SQL : UNFENCED_GROUP_COMMIT_SQL,
       values: [
         storableJson(transitions.map(transitionRow)),
         storableJson(creates.map(createRow)),
         storableJson(rowsOf((d) => d.pasos)),
         storableJson(rowsOf((d) => d.compensaciones)),
-        storableJson([
-          ...creates.flatMap((w) => w.events.map((e) => eventRow(w.id, e, null))),
-          ...transitions.flatMap((w) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
-        ]),
+        storableJson(eventsLater ? [] : events),
         storableJson(creates.flatMap(claveRows)),
         storableJson(transitions.flatMap((w) => w.decision.operaciones.map((o) => operationRow(w.sagaId, o)))),
         NEW_SAGA_CHANNEL,
@@ -203,11 +211,25 @@ export class SagaWriter {
     }
     this.stats.transactions += 1;
     this.stats.writes += writes.length;
+    if (eventsLater) this.writeEventsLater(events.filter((e) => done.has(e.saga_id)));
     return writes.map((w): WriteResult => {
       if (w.kind === 'create') return done.has(w.id) ? { kind: 'committed' } : { kind: 'duplicateKey' };
       if (done.has(w.sagaId)) return { kind: 'committed' };
       return held.has(leaseKey(w.lease)) ? { kind: 'stale' } : { kind: 'fenced' };
     });
+  }
+
+  /**
+   * The `outbox-after-commit` fault: the events of committed writes go in a
+   * transaction of their own, a moment after the writes were acknowledged, and
+   * nobody waits for it (a dual write: a crash or a lost connection meanwhile
+   * loses them).
+   */
+  private writeEventsLater(events: ReturnType<typeof eventRow>[]): void {
+    if (events.length === 0) return;
+    setTimeout(() => {
+      this.pool.query(LATE_EVENTS_SQL, [storableJson(events)]).catch(() => undefined);
+    }, 200);
   }
 }
 
@@ -334,6 +356,20 @@ union all select 'done', id::text from recommitted
 union all select 'done', id::text from inserted
 union all select 'done', id::text from recreated
 union all select 'notified', count(*)::text from (select 1 from announced union all select 1 from changed) n`;
+
+/** The `no-fence` fault: snapshots are updated whether or not the lease is held. */
+const UNFENCED_GROUP_COMMIT_SQL = GROUP_COMMIT_SQL.replace(
+  `    and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)\n`,
+  '',
+);
+if (UNFENCED_GROUP_COMMIT_SQL === GROUP_COMMIT_SQL) throw new Error('the no-fence fault no longer matches the group commit SQL');
+
+const LATE_EVENTS_SQL = `
+  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
+  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
+  from jsonb_to_recordset($1::jsonb) as e(saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
+    fecha timestamptz, epoch bigint)
+  order by saga_id, secuencia`;
 
 function transitionRow(w: TransitionWrite) {
   const s = w.decision.snapshot;

@@ -11,6 +11,7 @@ import { derivedUuid, idempotencyKey } from './ids.js';
 import type { OperatorOrder, OperationRecord } from './operations.js';
 import type { CompensationEntry, SagaSnapshot } from './snapshot.js';
 import { Lifecycle } from './states.js';
+import type { Fault, Faults } from '../faults.js';
 
 export type { SagaSnapshot, Phase, CompensationStatus, CompensationEntry } from './snapshot.js';
 
@@ -96,6 +97,8 @@ export interface DecisionEnv {
   now: Date;
   random: () => number;
   newId: () => string;
+  /** Bugs switched on for the chaos suite (src/faults.ts); absent or empty everywhere else. */
+  faults?: Faults;
 }
 
 export const EVENT = {
@@ -273,7 +276,7 @@ class Draft<D> {
       this.effects.push({ type: 'stop' });
       return;
     }
-    if (s.phase === 'forward' && !s.paused?.deadlineStopped) {
+    if (s.phase === 'forward' && !s.paused?.deadlineStopped && !this.fault('forget-deadline-on-resume')) {
       const left = Date.parse(s.deadline) - this.nowMs();
       if (left <= 0) {
         this.deadlineReached();
@@ -390,7 +393,9 @@ class Draft<D> {
   private cancelOrder(order: OperatorOrder): void {
     const s = this.s;
     if (s.phase === 'compensating') return this.refuse(order, 'La SAGA ya está compensando');
-    if (s.phase === 'finished') return this.refuse(order, `La SAGA ya terminó (${s.estado}); no se puede cancelar`);
+    if (s.phase === 'finished' && !this.fault('cancel-after-end')) {
+      return this.refuse(order, `La SAGA ya terminó (${s.estado}); no se puede cancelar`);
+    }
     const cancel = { motivo: order.motivo, quien: order.quien };
     // Cancelling undoes: it lifts a pause or a park so the compensations can run.
     s.paused = null;
@@ -612,8 +617,10 @@ class Draft<D> {
     s.cancel = null;
     this.emit(EVENT.fallida, { error: reason });
     const position = new Map(this.def.steps.map((st, i) => [st.tipo, i]));
-    s.compensations = [...s.mayHaveEffect]
-      .sort((a, b) => (position.get(b) ?? 0) - (position.get(a) ?? 0))
+    const undo = this.fault('forget-unknown-outcomes') ? s.mayHaveEffect.filter((t) => t in s.results) : s.mayHaveEffect;
+    const direction = this.fault('compensate-forward') ? -1 : 1;
+    s.compensations = [...undo]
+      .sort((a, b) => direction * ((position.get(b) ?? 0) - (position.get(a) ?? 0)))
       .map((step): CompensationEntry => ({ step, tipo: this.stepOf(step).compensation.tipo, estado: 'pendiente' }));
     s.phase = 'compensating';
     s.estado = Lifecycle.COMPENSANDO;
@@ -743,6 +750,10 @@ class Draft<D> {
       manual: opts.manual === true,
       fechaEjecucion: this.env.now.toISOString(),
     };
+  }
+
+  private fault(name: Fault): boolean {
+    return this.env.faults?.has(name) === true;
   }
 
   private nowMs(): number {

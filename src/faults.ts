@@ -1,0 +1,37 @@
+// Bugs that can be switched on in the real code path, one at a time, so that
+// the chaos suite can show each of its invariants catching the fault it is
+// about (scripts/chaos/injections.ts says which). Every one is off unless
+// SAGA_FAULTS names it, and a process with any on says so at start. Each entry
+// is the bug as it would appear in a change that broke the guarantee.
+export const FAULTS = {
+  'drop-idempotency-key': 'the participant gateway sends no Idempotency-Key with its calls',
+  'no-fence': 'the saga-log writer does not check the shard lease, and a process that lost a lease keeps running its sagas',
+  'compensate-forward': 'the compensation plan undoes the steps in the order they ran instead of the reverse',
+  'forget-unknown-outcomes': 'the compensation plan leaves out the steps whose call had an unknown outcome (a timeout)',
+  'outbox-after-commit': 'events are written to the outbox after the snapshot commits, in a transaction of their own, a little later',
+  'no-takeover-resume': 'a process that takes over a shard does not resume the unfinished sagas it finds there',
+  'cancel-after-end': 'an operator cancel is accepted on a saga that already ended, and compensates it',
+  'forget-deadline-on-resume': 'a resumed saga does not check or re-arm its timeout_minutos deadline',
+  'ignore-idempotency-key': 'a new saga is recorded without the Idempotency-Key of its request',
+  'unknown-outcome-as-unavailable': 'a POST whose write has an unknown outcome is answered 503 no_disponible, without the saga id',
+} as const;
+
+export type Fault = keyof typeof FAULTS;
+
+/** The faults switched on in a process (usually none). */
+export type Faults = ReadonlySet<Fault>;
+
+export const NO_FAULTS: Faults = new Set<Fault>();
+
+export const isFault = (name: string): name is Fault => Object.hasOwn(FAULTS, name);
+
+/** `SAGA_FAULTS` as a set; an unknown name is a configuration error. */
+export function parseFaults(raw: string | undefined): Faults {
+  const names = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const unknown = names.filter((n) => !isFault(n));
+  if (unknown.length > 0) throw new Error(`unknown fault(s) ${unknown.join(', ')}; known: ${Object.keys(FAULTS).join(', ')}`);
+  return new Set(names as Fault[]);
+}
