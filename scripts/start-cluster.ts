@@ -1,16 +1,21 @@
-// `npm run start:cluster [-- --orchestrators N]`: a local cluster on one
-// PostgreSQL, each role its own process: N orchestrators (default 2) sharing the
-// shards, the BFF and the participant services. Without DATABASE_URL it runs on
-// the embedded PostgreSQL of `npm start` (./.data/pg).
+// `npm run start:cluster [-- --orchestrators N] [--bffs M]`: a local cluster on
+// one PostgreSQL, each role its own process: N orchestrators (default 2)
+// sharing the shards, M BFFs (default 1) and the participant services. Without
+// DATABASE_URL it runs on the embedded PostgreSQL of `npm start` (./.data/pg).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.js';
 import { openMigratedDatabase } from '../src/roles.js';
+import { clusterRoles } from './lib/cluster.js';
 
-const { values } = parseArgs({ options: { orchestrators: { type: 'string', default: '2' } } });
-const count = Number(values.orchestrators);
-if (!Number.isInteger(count) || count < 1) throw new Error('--orchestrators must be a positive integer');
+const { values } = parseArgs({
+  options: { orchestrators: { type: 'string', default: '2' }, bffs: { type: 'string', default: '1' } },
+});
+const orchestrators = Number(values.orchestrators);
+const bffs = Number(values.bffs);
+if (!Number.isInteger(orchestrators) || orchestrators < 1) throw new Error('--orchestrators must be a positive integer');
+if (!Number.isInteger(bffs) || bffs < 1) throw new Error('--bffs must be a positive integer');
 
 const config = loadConfig();
 let embedded: EmbeddedDatabase | undefined;
@@ -22,39 +27,39 @@ if (databaseUrl === undefined) {
 // Migrate once up front so the processes do not queue on the migration lock.
 await (await openMigratedDatabase(databaseUrl)).close();
 
+const host = '127.0.0.1';
+// Orchestrators on PORT, PORT+1, …; BFFs on BFF_PORT, BFF_PORT-1, … (8091…, 8090, 8089…).
+const roles = clusterRoles({
+  host,
+  orchestrators,
+  bffs,
+  orchestratorPort: (i) => config.PORT + i,
+  bffPort: (i) => config.BFF_PORT - i,
+  campaignsPort: config.CAMPAIGNS_PORT,
+  appPort: config.APP_PORT,
+  env: { DATABASE_URL: databaseUrl },
+  participantsEnv: { PARTICIPANT_FAULTS: config.PARTICIPANT_FAULTS ?? 'on' },
+});
+
 const children: ChildProcess[] = [];
-function role(name: string, script: string, env: Record<string, string>): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${script}.ts`], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
+for (const role of roles) {
+  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${role.script}.ts`], {
+    env: { ...process.env, ...role.env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  child.on('exit', (code, signal) => console.error(`${name} exited (${signal ?? code})`));
+  child.on('exit', (code, signal) => console.error(`${role.name} exited (${signal ?? code})`));
   children.push(child);
 }
 
-const host = '127.0.0.1';
-const participants = { CAMPAIGNS_PORT: String(config.CAMPAIGNS_PORT), APP_PORT: String(config.APP_PORT) };
-role('participants', 'participants', { ...participants, PARTICIPANT_FAULTS: config.PARTICIPANT_FAULTS ?? 'on' });
-const orchestratorUrls: string[] = [];
-for (let i = 0; i < count; i++) {
-  const port = config.PORT + i;
-  orchestratorUrls.push(`http://${host}:${port}`);
-  role(`orchestrator-${i + 1}`, 'orchestrator', {
-    PORT: String(port),
-    CAMPAIGNS_URL: `http://${host}:${config.CAMPAIGNS_PORT}`,
-    PAGOS_URL: `http://${host}:${config.APP_PORT}`,
-    REPORTING_URL: `http://${host}:${config.APP_PORT}`,
-  });
-}
-role('bff', 'bff', { BFF_PORT: String(config.BFF_PORT), ORCHESTRATOR_URL: orchestratorUrls[0]! });
-
+const at = (script: string) => roles.filter((r) => r.script === script);
 process.stdout.write(
   [
     '',
-    `Local cluster: ${count} orchestrator process(es) sharing 32 shards (lease ${config.SHARD_LEASE_MS} ms)`,
-    `  BFF           http://${host}:${config.BFF_PORT}`,
-    ...orchestratorUrls.map((u, i) => `  Orchestrator ${i + 1} ${u}`),
-    `  Participants  http://${host}:${config.CAMPAIGNS_PORT}/api/campaigns, http://${host}:${config.APP_PORT}/pagos, /reporting`,
+    `Local cluster: ${orchestrators} orchestrator process(es) sharing 32 shards (lease ${config.SHARD_LEASE_MS} ms), ${bffs} BFF(s)`,
+    ...at('bff').map((r) => `  ${r.name.padEnd(15)} http://${host}:${r.port}   (pid ${children[roles.indexOf(r)]?.pid ?? '?'})`),
+    ...at('orchestrator').map((r) => `  ${r.name.padEnd(15)} http://${host}:${r.port}   (pid ${children[roles.indexOf(r)]?.pid ?? '?'})`),
+    `  participants    http://${host}:${config.CAMPAIGNS_PORT}/api/campaigns, http://${host}:${config.APP_PORT}/pagos, /reporting`,
+    '  Any BFF records new sagas and reads them; a client whose BFF is gone retries on another with the same Idempotency-Key.',
     '',
   ].join('\n') + '\n',
 );
@@ -67,7 +72,7 @@ async function shutdown(): Promise<void> {
     children.map(
       (c) =>
         new Promise<void>((resolve) => {
-          if (c.exitCode !== null) return resolve();
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
           c.once('exit', () => resolve());
           c.kill('SIGTERM');
         }),
