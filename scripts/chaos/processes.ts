@@ -1,11 +1,12 @@
-// The processes of a chaos run: the participant services and K orchestrators,
-// each a real child process that can be killed, paused and restarted on its port.
+// Process handling for a chaos run: each role (participants, orchestrators,
+// BFFs) a real child process that can be killed, paused and restarted, with
+// its errors kept in a file for a post-mortem.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitHealthy } from '../lib/services.js';
+import type { RoleSpec } from '../lib/cluster.js';
 
 export interface ManagedProcess {
   name: string;
@@ -17,17 +18,16 @@ export interface ManagedProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
   pause(): void;
   resume(): void;
+  /** Settings for the next start, over the role's own (e.g. a shorter retry budget). */
+  setEnv(extra: Record<string, string>): void;
 }
 
 /** Counts of the warnings that matter for the report, read from every process's log. */
-export const logCounts = { fencedWrites: 0, leasesLost: 0 };
+export const logCounts = { fencedWrites: 0, leasesLost: 0, faultsAnnounced: 0 };
 
-export function managedRole(
-  name: string,
-  script: 'orchestrator' | 'participants',
-  port: number,
-  env: Record<string, string>,
-): ManagedProcess {
+/** A role of the cluster description as a process this run controls. */
+export function managedRole({ name, script, port, env: roleEnv }: RoleSpec, logDir: string): ManagedProcess {
+  let env: Record<string, string> = roleEnv;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let starting = false;
@@ -53,17 +53,18 @@ export function managedRole(
     child = c;
     exited = new Promise((resolve) => c.once('exit', () => resolve()));
     // Kept for a post-mortem: errors on stdout (pino), crashes on stderr.
-    const errors = createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.errors.log`), { flags: 'a' });
+    const errors = createWriteStream(path.join(logDir, `${name}.errors.log`), { flags: 'a' });
     createInterface({ input: c.stdout }).on('line', (line) => {
       if (line.includes('"level":50') || line.includes('"level":60')) errors.write(`${line}\n`);
       if (line.includes('write refused: shard lease lost')) logCounts.fencedWrites += 1;
       if (line.includes('"lease lost"')) logCounts.leasesLost += 1;
+      if (line.includes('SAGA_FAULTS:')) logCounts.faultsAnnounced += 1;
       if (line.includes(`"msg":"${script} listening"`)) {
         const found = (JSON.parse(line) as Record<string, unknown>)[script];
         if (typeof found === 'string') announced(found);
       }
     });
-    c.stderr.pipe(createWriteStream(path.join(tmpdir(), `saga-chaos-${name}.stderr.log`), { flags: 'a' }));
+    c.stderr.pipe(createWriteStream(path.join(logDir, `${name}.stderr.log`), { flags: 'a' }));
     if (port === 0) {
       url = await Promise.race([
         listening,
@@ -104,6 +105,9 @@ export function managedRole(
     },
     pause: () => child?.kill('SIGSTOP'),
     resume: () => child?.kill('SIGCONT'),
+    setEnv(extra) {
+      env = { ...roleEnv, ...extra };
+    },
   };
 }
 
