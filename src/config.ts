@@ -16,7 +16,12 @@ const schema = z.object({
   BFF_PORT: port.default(8090),
   CAMPAIGNS_PORT: port.default(8080),
   APP_PORT: port.default(8000),
-  HOST: z.string().default('0.0.0.0'),
+  /**
+   * The address every role listens on. Loopback by default: the participants'
+   * fault injection and statistics must not be open to the network unless
+   * asked for (HOST=0.0.0.0, as the container image sets).
+   */
+  HOST: z.string().default('127.0.0.1'),
   EMBEDDED_PG_DIR: z.string().default('.data/pg'),
   EMBEDDED_PG_PORT: port.default(54329),
   PARTICIPANT_FAULTS: z.enum(['on', 'off']).optional(),

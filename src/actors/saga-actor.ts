@@ -103,10 +103,10 @@ async function handle(
   const sagaId = ctx.name;
   if (state.done) return state;
   if (state.saga === null && (await load(rt, state, sagaId, msg, ctx)) !== 'loaded') return state;
-  if (msg.type === 'resume' || msg.type === 'ordersWaiting') {
-    // Orders first: an operator who paused or cancelled must be obeyed before anything else is called.
-    await takeOrders(rt, state, ctx);
-    if (msg.type === 'ordersWaiting' || state.done) return state;
+  // Orders first: an operator who paused or cancelled must be obeyed before anything else is called.
+  if (msg.type === 'ordersWaiting' || (msg.type === 'resume' && msg.orders === true)) await takeOrders(rt, state, ctx);
+  if (msg.type === 'ordersWaiting' || state.done) return state;
+  if (msg.type === 'resume') {
     // A saga just recorded (by this process or another) and not written since:
     // nobody has acted on its first intent, so that call is its first attempt.
     const fresh = msg.fresh === true && state.saga?.version === 1;

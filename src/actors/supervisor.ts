@@ -40,7 +40,7 @@ export function spawnSupervisor(
             return state;
           }
           const child = spawnSagaActor(ctx.self, msg.sagaId, rt, msg.saga ?? null);
-          tell<SagaActorMessage>(child, { type: 'resume', fresh: msg.fresh === true });
+          tell<SagaActorMessage>(child, { type: 'resume', fresh: msg.fresh === true, orders: msg.orders === true });
           return state;
         }
         case 'done': {

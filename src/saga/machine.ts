@@ -26,9 +26,10 @@ export type SagaMessage =
   /**
    * The actor (re)starts: issue or schedule whatever is due. `fresh`: the saga
    * was just accepted and nobody has acted on its first intent yet, so the
-   * call in flight is its first attempt, not an interrupted one.
+   * call in flight is its first attempt, not an interrupted one. `orders`:
+   * operator orders wait in the mailbox (the actor takes them first).
    */
-  | { type: 'resume'; fresh?: boolean }
+  | { type: 'resume'; fresh?: boolean; orders?: boolean }
   | { type: 'callCompleted'; call: CallRef; outcome: CallOutcome }
   | { type: 'retryDue'; call: CallRef }
   | { type: 'deadlineReached' }
