@@ -1,7 +1,7 @@
 // The two ways the benchmark starts sagas and learns that they ended.
 //  - engine: in this process, through the Orchestrator library, as a library
 //    user would; the end is the saga actor's "done" callback.
-//  - full: HTTP POST to the BFF, then GET /saga/{id}/status?esperar_ms=…,
+//  - full: HTTP POST to a BFF, then GET /saga/{id}/status?esperar_ms=…,
 //    which the BFF answers when the saga ends (or, with a poll interval,
 //    plain polling of the status).
 import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
@@ -61,11 +61,16 @@ export function engineDriver(orchestrator: Orchestrator): Driver {
   };
 }
 
-/** `pollMs` undefined: wait for the end with esperar_ms; otherwise poll every `pollMs`. */
-export function fullDriver(bffUrl: string, pollMs: number | undefined): Driver {
+/**
+ * Sagas go to the BFFs in turn (each saga's status too). `pollMs` undefined:
+ * wait for the end with esperar_ms; otherwise poll every `pollMs`.
+ */
+export function fullDriver(bffUrls: readonly string[], pollMs: number | undefined): Driver {
   const query = pollMs === undefined ? '?esperar_ms=30000' : '';
+  let next = 0;
   return {
     async runOne(body) {
+      const bffUrl = bffUrls[next++ % bffUrls.length]!;
       const t0 = performance.now();
       const res = await fetch(`${bffUrl}/saga/crear-campana-completa`, {
         method: 'POST',

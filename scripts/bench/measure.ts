@@ -65,6 +65,18 @@ export async function commitsSoFar(pool: pg.Pool): Promise<number> {
   }
 }
 
+/** Deadlocks PostgreSQL has detected in the benchmark's database so far (pg_stat_database.deadlocks). */
+export async function deadlocksSoFar(pool: pg.Pool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_stat_clear_snapshot()');
+    const { rows } = await client.query<{ n: string }>('select deadlocks::text as n from pg_stat_database where datname = current_database()');
+    return Number(rows[0]?.n ?? 0);
+  } finally {
+    client.release();
+  }
+}
+
 export function rssMb(pid: number): number {
   if (pid === process.pid) return process.memoryUsage.rss() / 2 ** 20;
   try {

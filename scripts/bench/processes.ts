@@ -1,0 +1,220 @@
+// Process handling for the benchmark: its own PostgreSQL (or databases of its
+// own on DATABASE_URL), the participants (a stub process, the reference
+// services, or an external server), and the system under test: the engine in
+// this process, or the full path as processes (N orchestrators, M BFFs).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { freePort } from '../../src/http/server.js';
+import { createLogger } from '../../src/log.js';
+import { Orchestrator } from '../../src/orchestrator.js';
+import { httpGateway } from '../../src/participants/gateway.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
+import { openMigratedDatabase } from '../../src/roles.js';
+import { crearCampanaCompleta } from '../../src/sagas/crear-campana-completa/index.js';
+import type { AnySagaType } from '../../src/saga/saga-type.js';
+import { adminQuery, waitHealthy } from '../lib/services.js';
+import { engineDriver, fullDriver, type Driver } from './drivers.js';
+import { cpuSeconds } from './measure.js';
+import type { ParticipantUrls } from './outcomes.js';
+
+export interface ProcessOptions {
+  logLevel: string;
+  /** Child processes write V8 CPU profiles here. */
+  profileDir?: string;
+}
+
+/** What a measurement runs against. */
+export interface System {
+  driver: Driver;
+  /** Live saga actors (engine mode; 0 where it cannot be asked). */
+  actors(): Promise<number>;
+  /** CPU seconds so far of the orchestrator(s), and of the BFF(s) (null: there is none). */
+  cpu(): { orchestrator: number; bff: number | null };
+  /** The processes whose memory is reported (the orchestrators). */
+  pids: number[];
+  stop(): Promise<void>;
+}
+
+export interface Participants {
+  urls: ParticipantUrls;
+  description: string;
+  /** The participants' process, when the benchmark started it (its CPU is reported too). */
+  pid?: number;
+}
+
+const children: ChildProcess[] = [];
+/** Databases created on a server given by DATABASE_URL, dropped at the end. */
+const createdDatabases: { serverUrl: string; name: string }[] = [];
+let embedded: EmbeddedDatabase | undefined;
+
+/** A PostgreSQL server: DATABASE_URL's, or an embedded one removed at the end. */
+export async function postgresServer(): Promise<{ serverUrl: string; embedded: boolean }> {
+  const given = process.env.DATABASE_URL;
+  if (given !== undefined && given !== '') return { serverUrl: given, embedded: false };
+  embedded = await startEmbeddedPostgres({
+    dataDir: path.join(os.tmpdir(), `saga-bench-${randomBytes(4).toString('hex')}`),
+    port: await freePort(),
+    persistent: false,
+  });
+  return { serverUrl: embedded.url, embedded: true };
+}
+
+export async function createDatabase(serverUrl: string, prefix: string): Promise<string> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(serverUrl, `create database ${name}`);
+  createdDatabases.push({ serverUrl, name });
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Stops every child process and the embedded server, or drops the databases created on DATABASE_URL. */
+export async function cleanUp(): Promise<void> {
+  await Promise.all(children.map((c) => stopProcess(c)));
+  if (embedded) await embedded.stop();
+  else for (const d of createdDatabases) await adminQuery(d.serverUrl, `drop database if exists ${d.name} with (force)`).catch(() => undefined);
+}
+
+export function startProcess(script: string, env: Record<string, string>, opts: ProcessOptions, readStdout = false): ChildProcess {
+  // An unread pipe would fill and block a process that logs: only read what we need.
+  const profile = opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', readStdout ? 'pipe' : 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(hard);
+}
+
+/** The engine in this process, through the Orchestrator library, as a library user would run it. */
+export async function startEngine(databaseUrl: string, urls: ParticipantUrls, opts: ProcessOptions & { writeConcurrency?: number }): Promise<System> {
+  const db = await openMigratedDatabase(databaseUrl);
+  const orchestrator = new Orchestrator({
+    db,
+    log: createLogger(opts.logLevel),
+    gateway: httpGateway({ ...urls }),
+    types: [crearCampanaCompleta() as unknown as AnySagaType],
+    ...(opts.writeConcurrency === undefined ? {} : { writer: { concurrency: opts.writeConcurrency } }),
+  });
+  await orchestrator.start();
+  return {
+    driver: engineDriver(orchestrator),
+    actors: () => orchestrator.activeActors(),
+    cpu: () => {
+      const u = process.cpuUsage();
+      return { orchestrator: (u.user + u.system) / 1e6, bff: null };
+    },
+    pids: [process.pid],
+    async stop() {
+      await orchestrator.stop();
+      await db.close();
+    },
+  };
+}
+
+/** The full path: `orchestrators` orchestrator processes sharing the shards, and `bffs` BFF processes clients spread over. */
+export async function startFull(
+  databaseUrl: string,
+  urls: ParticipantUrls,
+  shape: { orchestrators: number; bffs: number; pollMs?: number },
+  opts: ProcessOptions,
+): Promise<System> {
+  const common = { DATABASE_URL: databaseUrl, LOG_LEVEL: opts.logLevel, HOST: '127.0.0.1' };
+  const orchestrators: ChildProcess[] = [];
+  for (let i = 0; i < shape.orchestrators; i++) {
+    const port = await freePort();
+    orchestrators.push(
+      startProcess('src/bin/orchestrator.ts', { ...common, PORT: String(port), CAMPAIGNS_URL: urls.campaigns, PAGOS_URL: urls.pagos, REPORTING_URL: urls.reporting }, opts),
+    );
+    await waitHealthy(`http://127.0.0.1:${port}/health`);
+  }
+  const bffs: ChildProcess[] = [];
+  const bffUrls: string[] = [];
+  for (let i = 0; i < shape.bffs; i++) {
+    const port = await freePort();
+    bffs.push(startProcess('src/bin/bff.ts', { ...common, BFF_PORT: String(port) }, opts));
+    bffUrls.push(`http://127.0.0.1:${port}`);
+    await waitHealthy(`http://127.0.0.1:${port}/health`);
+  }
+  await sharesTaken(databaseUrl, shape.orchestrators);
+  const sum = (ps: ChildProcess[]) => ps.reduce((s, p) => s + cpuSeconds(p.pid ?? 0), 0);
+  return {
+    driver: fullDriver(bffUrls, shape.pollMs),
+    actors: () => Promise.resolve(0),
+    cpu: () => ({ orchestrator: sum(orchestrators), bff: sum(bffs) }),
+    pids: orchestrators.map((o) => o.pid ?? 0),
+    async stop() {
+      await Promise.all([...bffs, ...orchestrators].map((c) => stopProcess(c)));
+    },
+  };
+}
+
+/** Waits (at most a minute) until each of `n` orchestrators holds its fair share of the shards. */
+async function sharesTaken(databaseUrl: string, n: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    for (const until = Date.now() + 60_000; Date.now() < until; ) {
+      const { rows } = await client.query<{ owner: string; n: number }>(
+        'select owner, count(*)::int as n from saga_shards where owner is not null and lease_until > now() group by owner',
+      );
+      const total = rows.reduce((s, r) => s + r.n, 0);
+      if (rows.length === n && rows.every((r) => r.n >= Math.floor(total / n))) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`the ${n} orchestrators did not share the shards within a minute`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The participants: an external server, the reference services (a database of their own), or the in-memory stub. */
+export async function startParticipants(
+  serverUrl: string,
+  kind: { participants: string; url?: string },
+  opts: ProcessOptions,
+): Promise<Participants> {
+  if (kind.url !== undefined) {
+    return { urls: { campaigns: kind.url, pagos: kind.url, reporting: kind.url }, description: `external server at ${kind.url}` };
+  }
+  if (kind.participants === 'reference') {
+    const campaignsPort = await freePort();
+    const appPort = await freePort();
+    const child = startProcess(
+      'src/bin/participants.ts',
+      {
+        DATABASE_URL: await createDatabase(serverUrl, 'saga_bench_participants'),
+        CAMPAIGNS_PORT: String(campaignsPort),
+        APP_PORT: String(appPort),
+        LOG_LEVEL: 'warn',
+        HOST: '127.0.0.1',
+      },
+      opts,
+    );
+    const campaigns = `http://127.0.0.1:${campaignsPort}`;
+    const app = `http://127.0.0.1:${appPort}`;
+    await waitHealthy(`${campaigns}/health`);
+    await waitHealthy(`${app}/health`);
+    return { urls: { campaigns, pagos: app, reporting: app }, description: 'the reference services (own database)', ...(child.pid === undefined ? {} : { pid: child.pid }) };
+  }
+  if (kind.participants !== 'stub') throw new Error('--participants is stub or reference');
+  const stub = startProcess('scripts/bench/participants-stub.ts', {}, opts, true);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: stub.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { url: string }).url));
+    stub.once('exit', () => reject(new Error('the participants stub exited')));
+  });
+  return { urls: { campaigns: url, pagos: url, reporting: url }, description: 'in-memory stub over HTTP, separate process', ...(stub.pid === undefined ? {} : { pid: stub.pid }) };
+}

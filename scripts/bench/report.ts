@@ -1,0 +1,69 @@
+// The benchmark's figures, as one table on the terminal and as JSON.
+import { writeFile } from 'node:fs/promises';
+
+export interface Figures {
+  mode: 'engine' | 'full';
+  /** Orchestrator and BFF processes (full mode; engine mode is one orchestrator in-process, no BFF). */
+  orchestrators: number;
+  bffs: number;
+  concurrency: number;
+  n: number;
+  sagas_per_second: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  commits_per_saga: number;
+  /** CPU of every orchestrator (in engine mode the benchmark process itself, driver included). */
+  orchestrator_cpu_s_per_1000: number;
+  /** CPU of every BFF process (full mode); null in engine mode. */
+  bff_cpu_s_per_1000: number | null;
+  postgres_cpu_s_per_1000: number;
+  /** Peak resident memory of the largest orchestrator. */
+  peak_rss_mb: number;
+  /** CPU of the participants' process, when the benchmark started it; null otherwise. */
+  participants_cpu_s_per_1000: number | null;
+  /** Deadlocks PostgreSQL detected in the benchmark's database during the measurement. */
+  deadlocks: number;
+  outcomes_ok: boolean;
+  /** Finished sagas already in the log when this configuration ran. */
+  history_sagas: number;
+}
+
+export function printTable(figures: Figures[], say: (line: string) => void): void {
+  const header = [
+    'mode', 'orch', 'BFFs', 'history', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga',
+    'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
+  ];
+  const rows = figures.map((f) =>
+    [
+      f.mode,
+      f.orchestrators,
+      f.mode === 'engine' ? '-' : f.bffs,
+      f.history_sagas,
+      f.concurrency,
+      f.n,
+      f.sagas_per_second,
+      f.p50_ms,
+      f.p95_ms,
+      f.p99_ms,
+      f.commits_per_saga,
+      f.orchestrator_cpu_s_per_1000,
+      f.bff_cpu_s_per_1000 ?? '-',
+      f.postgres_cpu_s_per_1000,
+      f.participants_cpu_s_per_1000 ?? '-',
+      f.peak_rss_mb,
+      f.deadlocks,
+      f.outcomes_ok ? 'ok' : 'WRONG',
+    ].map(String),
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  say('');
+  say(line(header));
+  say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) say(line(r));
+}
+
+export async function writeJson(file: string, figures: Figures[]): Promise<void> {
+  await writeFile(file, `${JSON.stringify(figures, null, 2)}\n`);
+}

@@ -1,0 +1,187 @@
+// What the benchmark runs and measures: each mode at each concurrency after a
+// warm-up, its figures, and the check that every saga ended where it should;
+// the list queries over a long history; memory against the number of sagas.
+import { randomBytes } from 'node:crypto';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type pg from 'pg';
+import { freePort } from '../../src/http/server.js';
+import { waitHealthy } from '../lib/services.js';
+import { drive, type SagaRun } from './drivers.js';
+import { seedHistory, timeRequests } from './history.js';
+import { commitsSoFar, cpuSeconds, deadlocksSoFar, peakRss, percentile, postgresCpuSeconds } from './measure.js';
+import { checkOutcomes } from './outcomes.js';
+import { startEngine, startFull, startProcess, stopProcess, type Participants, type ProcessOptions, type System } from './processes.js';
+import type { Figures } from './report.js';
+
+export interface Settings extends ProcessOptions {
+  n: number;
+  warmup: number;
+  modes: readonly ('engine' | 'full')[];
+  concurrencies: readonly number[];
+  /** Full mode: orchestrator and BFF processes. */
+  orchestrators: number;
+  bffs: number;
+  pollMs?: number;
+  writeConcurrency?: number;
+  history: number;
+}
+
+export interface Results {
+  figures: Figures[];
+  /** Sagas that ended wrong (at most 20 per configuration): no figures are valid then. */
+  problems: string[];
+}
+
+/** Every mode at every concurrency, on an empty log and then (with --history) after seeding a long one. */
+export async function runAll(s: Settings, databaseUrl: string, pool: pg.Pool, participants: Participants, say: (l: string) => void): Promise<Results> {
+  const results: Results = { figures: [], problems: [] };
+  await runSet(s, databaseUrl, pool, participants, 0, results, say);
+  if (s.history > 0) {
+    const t0 = Date.now();
+    await seedHistory(pool, s.history, (done) => say(`  history: ${done} finished sagas written`));
+    say(`  history seeded in ${Math.round((Date.now() - t0) / 1000)} s`);
+    await timeListQueries(s, databaseUrl, say);
+    await runSet(s, databaseUrl, pool, participants, s.history, results, say);
+  }
+  return results;
+}
+
+async function runSet(
+  s: Settings,
+  databaseUrl: string,
+  pool: pg.Pool,
+  participants: Participants,
+  history: number,
+  results: Results,
+  say: (l: string) => void,
+): Promise<void> {
+  for (const mode of s.modes) {
+    const system =
+      mode === 'engine'
+        ? await startEngine(databaseUrl, participants.urls, { ...s, ...(s.writeConcurrency === undefined ? {} : { writeConcurrency: s.writeConcurrency }) })
+        : await startFull(databaseUrl, participants.urls, { orchestrators: s.orchestrators, bffs: s.bffs, ...(s.pollMs === undefined ? {} : { pollMs: s.pollMs }) }, s);
+    try {
+      await drive(system.driver, s.warmup, 50, `${mode}-warmup-${randomBytes(3).toString('hex')}`);
+      for (const concurrency of s.concurrencies) {
+        const tag = `${mode}-${concurrency}-${randomBytes(3).toString('hex')}`;
+        const shape = mode === 'full' ? `, ${s.orchestrators} orchestrator(s), ${s.bffs} BFF(s)` : '';
+        say(`… ${mode}${shape}, concurrency ${concurrency}${history > 0 ? `, ${history} sagas of history` : ''}`);
+        const { figure, runs } = await measure(s, pool, participants.pid, system, mode, concurrency, tag);
+        figure.history_sagas = history;
+        const wrong = await checkOutcomes(pool, participants.urls, runs);
+        figure.outcomes_ok = wrong.length === 0;
+        results.problems.push(...wrong.map((p) => `${mode} c=${concurrency}: ${p}`));
+        results.figures.push(figure);
+      }
+    } finally {
+      await system.stop();
+    }
+  }
+}
+
+async function measure(
+  s: Settings,
+  pool: pg.Pool,
+  participantsPid: number | undefined,
+  system: System,
+  mode: 'engine' | 'full',
+  concurrency: number,
+  tag: string,
+): Promise<{ figure: Figures; runs: SagaRun[] }> {
+  const commits0 = await commitsSoFar(pool);
+  const deadlocks0 = await deadlocksSoFar(pool);
+  const pg0 = await postgresCpuSeconds(pool);
+  const cpu0 = system.cpu();
+  const part0 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
+  const memory = system.pids.map((pid) => peakRss(pid));
+  const t0 = performance.now();
+  const runs = await drive(system.driver, s.n, concurrency, tag);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = system.cpu();
+  const part1 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
+  const pg1 = await postgresCpuSeconds(pool);
+  const peak = Math.max(...memory.map((m) => m.stop()));
+  const commits1 = await commitsSoFar(pool);
+  const deadlocks1 = await deadlocksSoFar(pool);
+  const latencies = runs.map((r) => r.latencyMs).sort((a, b) => a - b);
+  const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+  const per1000 = (seconds: number) => round((seconds * 1000) / s.n);
+  return {
+    runs,
+    figure: {
+      mode,
+      orchestrators: mode === 'engine' ? 1 : s.orchestrators,
+      bffs: mode === 'engine' ? 0 : s.bffs,
+      concurrency,
+      n: s.n,
+      sagas_per_second: round(s.n / seconds, 1),
+      p50_ms: round(percentile(latencies, 50), 1),
+      p95_ms: round(percentile(latencies, 95), 1),
+      p99_ms: round(percentile(latencies, 99), 1),
+      commits_per_saga: round((commits1 - commits0) / s.n),
+      orchestrator_cpu_s_per_1000: per1000(cpu1.orchestrator - cpu0.orchestrator),
+      bff_cpu_s_per_1000: cpu1.bff === null || cpu0.bff === null ? null : per1000(cpu1.bff - cpu0.bff),
+      postgres_cpu_s_per_1000: per1000(pg1 - pg0),
+      peak_rss_mb: round(peak, 0),
+      participants_cpu_s_per_1000: participantsPid === undefined ? null : per1000(part1 - part0),
+      deadlocks: deadlocks1 - deadlocks0,
+      outcomes_ok: false,
+      history_sagas: 0,
+    },
+  };
+}
+
+/** List queries on a BFF over the long history: a deep page, and searches by business data. */
+async function timeListQueries(s: Settings, databaseUrl: string, say: (l: string) => void): Promise<void> {
+  const port = await freePort();
+  const bff = startProcess('src/bin/bff.ts', { DATABASE_URL: databaseUrl, BFF_PORT: String(port), LOG_LEVEL: s.logLevel, HOST: '127.0.0.1' }, s);
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/health`);
+    const f = (x: number) => x.toFixed(1);
+    for (const query of [
+      'estado=COMPLETADA&pagina=500&limite=10',
+      `id_afiliado=afiliado_${Math.floor(s.history / 3) % 10000}`,
+      `referencia_pago=ref_${Math.floor(s.history / 2)}`,
+      `id_afiliado=afiliado_7&estado=COMPLETADA&pagina=3&limite=10`,
+    ]) {
+      const url = `http://127.0.0.1:${port}/saga/?${query}`;
+      await timeRequests(url, 3); // warm: connections, plans, cache
+      const ms = await timeRequests(url, 100);
+      say(`  GET /saga/?${query} over the history: p50 ${f(percentile(ms, 50))} ms, p99 ${f(percentile(ms, 99))} ms, max ${f(ms[ms.length - 1] ?? 0)} ms (100 requests)`);
+    }
+  } finally {
+    await stopProcess(bff);
+  }
+}
+
+/**
+ * Memory against history: N sagas (use --n 100000) at `concurrency`, engine
+ * mode, with the orchestrator's resident memory and its live actors reported
+ * at each tenth of the run.
+ */
+export async function memoryRun(s: Settings, databaseUrl: string, participants: Participants, concurrency: number, say: (l: string) => void): Promise<void> {
+  const system = await startEngine(databaseUrl, participants.urls, s);
+  try {
+    await drive(system.driver, s.warmup, 50, 'memory-warmup');
+    const step = Math.max(1, Math.floor(s.n / 10));
+    const points: { done: number; rssMb: number; heapMb: number; actors: number }[] = [];
+    // A full collection before each reading, so a reading is what is retained
+    // rather than where V8 happened to be in its collection cycle.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    await drive(system.driver, s.n, concurrency, `memory-${randomBytes(3).toString('hex')}`, (done) => {
+      if (done % step !== 0) return;
+      gc();
+      const m = process.memoryUsage();
+      void system.actors().then((actors) => points.push({ done, rssMb: m.rss / 2 ** 20, heapMb: m.heapUsed / 2 ** 20, actors }));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    say(`\nmemory, engine mode, concurrency ${concurrency}`);
+    say('| sagas done | RSS MB (after a full GC) | heap used MB | live saga actors |');
+    say('|------------|--------------------------|--------------|------------------|');
+    for (const p of points) say(`| ${p.done} | ${p.rssMb.toFixed(0)} | ${p.heapMb.toFixed(0)} | ${p.actors} |`);
+  } finally {
+    await system.stop();
+  }
+}
