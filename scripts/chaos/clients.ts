@@ -79,11 +79,18 @@ export interface KeylessRecord {
 }
 
 /** A POST without an Idempotency-Key, retried the way the README tells clients to. */
-export async function postWithoutKey(bffs: () => string[], route: string, ref: string, body: unknown, ledger: Ledger): Promise<KeylessRecord> {
+export async function postWithoutKey(
+  bffs: () => string[],
+  route: string,
+  ref: string,
+  body: unknown,
+  ledger: Ledger,
+  first = 0,
+): Promise<KeylessRecord> {
   const rec: KeylessRecord = { ref, sagaId: null, posts: 0, answers: [], unknown: 0, unknownWithId: 0, otherServerErrors: 0 };
   const t0 = Date.now();
   for (let attempt = 0; Date.now() - t0 < 120_000; attempt++) {
-    const bff = pick(bffs, attempt);
+    const bff = pick(bffs, first + attempt);
     if (bff === undefined) {
       await sleep(200);
       continue;

@@ -46,7 +46,7 @@ const SHORT = values.short;
 const SIZE = {
   sagas: Number(values.sagas ?? (SHORT ? 150 : 800)),
   concurrency: Number(values.concurrency ?? (SHORT ? 40 : 200)),
-  keyless: SHORT ? 20 : 80,
+  keylessPauseMs: SHORT ? 1_000 : 300,
 };
 const ORCHESTRATORS = Number(values.orchestrators);
 const LEASE_MS = 2_000;

@@ -1,7 +1,8 @@
 // Deadlines that pass while no orchestrator runs: sagas with a tiny
-// timeout_minutos whose payment is slow to arrive, then every orchestrator
-// killed past their deadline and started again. They must fail and undo what
-// they did; the payment that arrives late must be refused, not left live.
+// timeout_minutos whose payment is made but answered late (past the call
+// timeout: an unknown outcome), then every orchestrator killed past their
+// deadline and started again. They must fail and undo what they did,
+// the payment whose answer never came included.
 import { postWithKey } from '../clients.js';
 import { runPool, sleep, type RunContext, type Stage } from '../context.js';
 import type { Check } from '../ledger.js';
@@ -10,10 +11,10 @@ import { say } from '../processes.js';
 export async function deadlines(ctx: RunContext, { cluster: cl, disruptions: dis }: Stage): Promise<void> {
   const { ledger } = ctx;
   say('deadlines passing while every orchestrator is down');
-  // The payment arrives at the participant 4 s late: its call times out, the deadline (1.8 s) passes meanwhile.
+  // The payment is made at once and answered 4 s late: its call times out, the deadline (1.8 s) passes meanwhile.
   // (The first rule that matches a request decides: this one goes before the 10% ones.)
   await dis.clearFaults();
-  await dis.faultRule(ctx.participants.app, { route: 'POST /pagos', delayMs: 4_000, times: 1_000 });
+  await dis.faultRule(ctx.participants.app, { route: 'POST /pagos', delayMs: 4_000, delayPhase: 'response', times: 1_000 });
   await dis.baseFaults();
   const refs: string[] = [];
   await runPool(10, 10, async (i) => {

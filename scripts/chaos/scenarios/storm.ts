@@ -15,7 +15,8 @@ import type { TerminalRecords } from '../terminal-records.js';
 export interface StormSize {
   sagas: number;
   concurrency: number;
-  keyless: number;
+  /** Each of the two keyless clients waits this long between its requests. */
+  keylessPauseMs: number;
 }
 
 export async function storm(ctx: RunContext, stage: Stage, size: StormSize, terminal: TerminalRecords): Promise<void> {
@@ -32,29 +33,37 @@ export async function storm(ctx: RunContext, stage: Stage, size: StormSize, term
   const noKey: Promise<KeylessRecord>[] = [];
   let keylessCount = 0;
   const keylessOne = () => {
-    const { ref, body } = ledger.request('storm-sin-clave', keylessCount, Ledger.kindOf(keylessCount));
-    keylessCount += 1;
-    const rec = postWithoutKey(cl.liveBffs, ctx.route, ref, body, ledger);
+    const i = keylessCount++;
+    const { ref, body } = ledger.request('storm-sin-clave', i, Ledger.kindOf(i));
+    const rec = postWithoutKey(cl.liveBffs, ctx.route, ref, body, ledger, i);
     noKey.push(rec);
     return rec;
   };
+  // They also keep every BFF's connections in use, so that a cut finds them open.
   const keyless = Promise.all(
     Array.from({ length: 2 }, async () => {
-      while (storming && keylessCount < size.keyless) {
+      while (storming) {
         await keylessOne();
-        await sleep(500);
+        await sleep(size.keylessPauseMs);
       }
     }),
   );
   const answersLostDuringIntake = async () => {
     const cut = dis.loseAnswers();
     await sleep(50);
-    for (let i = 0; i < 6; i++) void keylessOne();
+    for (let i = 0; i < 10; i++) void keylessOne();
     await cut;
   };
 
   const chaos = (async () => {
-    const plan = [() => dis.splitBrain(), () => dis.participantOutage(), answersLostDuringIntake, () => dis.databaseFaults(), answersLostDuringIntake];
+    const plan = [
+      () => dis.splitBrain(),
+      answersLostDuringIntake,
+      () => dis.participantOutage(),
+      answersLostDuringIntake,
+      () => dis.databaseFaults(),
+      answersLostDuringIntake,
+    ];
     for (let round = 0; plan.length > 0; round++) {
       await sleep(ctx.short ? 700 : 1_000);
       if (round % 3 === 2) await plan.shift()!();
@@ -76,7 +85,7 @@ export async function storm(ctx: RunContext, stage: Stage, size: StormSize, term
   })();
 
   // Sagas with a key, spread over the storm rather than all at its start.
-  const paceMs = ctx.short ? 25_000 / size.sagas : 40_000 / size.sagas;
+  const paceMs = ctx.short ? 30_000 / size.sagas : 50_000 / size.sagas;
   await runPool(size.sagas, size.concurrency, async (i) => {
     await sleep(i * paceMs - (Date.now() - t0));
     const { body } = ledger.request('storm', i, Ledger.kindOf(i));
