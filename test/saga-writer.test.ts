@@ -129,6 +129,38 @@ test.serial('a lease of an older epoch or another owner is refused', async (t) =
   t.is(await versionOf(saga.id), 1);
 });
 
+test.serial('two writes of one saga in one batch: only the rows of the write that commits are written', async (t) => {
+  const w = writer();
+  const saga = create(0);
+  await w.write(saga);
+  const first = firstTransition(saga, HELD);
+  await w.write(first);
+  const inFlight = first.decision.snapshot;
+  const now = new Date();
+  const at = { now, random: () => 0.5, newId: randomUUID };
+  const call = { phase: 'forward' as const, step: inFlight.step!, attempt: inFlight.attempt };
+  // The process that held the shard before (an older epoch) hears the call succeed: a step row and events.
+  const stale = decide(def, seedDatos(), inFlight, { type: 'callCompleted', call, outcome: { kind: 'ok', status: 201, resultado: { id: 'c-1' } } }, at);
+  // The new owner resumes the same call as interrupted: it schedules a retry, with no row and no event.
+  const current = decide(def, seedDatos(), inFlight, { type: 'resume' }, at);
+  t.true(stale.events.length > 0 && stale.pasos.length > 0);
+  t.true(current.changed && current.events.length === 0 && current.pasos.length === 0);
+  const before = w.stats.transactions;
+  const [old, now2] = await Promise.all([
+    w.write({ kind: 'transition', sagaId: saga.id, expectedVersion: 2, decision: stale, now, lease: { ...HELD, epoch: HELD.epoch - 1 } }),
+    w.write({ kind: 'transition', sagaId: saga.id, expectedVersion: 2, decision: current, now, lease: HELD }),
+  ]);
+  t.is(w.stats.transactions, before + 1, 'both went in the same transaction');
+  t.deepEqual([old.kind, now2.kind], ['fenced', 'committed']);
+  const events = await env.query<{ secuencia: number }>('select secuencia from saga_events where saga_id = $1 order by secuencia', [saga.id]);
+  t.deepEqual(
+    events.map((e) => e.secuencia),
+    Array.from({ length: current.snapshot.lastEventSeq }, (_, i) => i + 1),
+    'the outbox holds the committed snapshot\'s events, not the fenced write\'s',
+  );
+  t.is((await env.query('select 1 from saga_pasos where saga_id = $1', [saga.id])).length, 0);
+});
+
 test.serial('a write from a stale version is refused without failing its batch', async (t) => {
   const w = writer();
   const a = create(0);

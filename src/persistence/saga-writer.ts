@@ -178,13 +178,16 @@ export class SagaWriter {
    * single statement is its own transaction); returns each write's result, in order.
    */
   private async commit(writes: SagaWrite[]): Promise<WriteResult[]> {
-    const transitions = writes.filter((w): w is TransitionWrite => w.kind === 'transition');
-    const creates = writes.filter((w): w is NewSagaWrite => w.kind === 'create');
+    // Every row carries the index of its write in the batch: a write's rows are written only if its own
+    // snapshot is, even when another write of the same saga (a fenced actor's, say) shares the batch.
+    const indexed = writes.map((write, w) => ({ write, w }));
+    const transitions = indexed.filter((x): x is { write: TransitionWrite; w: number } => x.write.kind === 'transition');
+    const creates = indexed.filter((x): x is { write: NewSagaWrite; w: number } => x.write.kind === 'create');
     const rowsOf = (pick: (d: Decision) => OutcomeRecord[]) =>
-      transitions.flatMap((w) => pick(w.decision).map((r) => outcomeRow(w.sagaId, r)));
+      transitions.flatMap(({ write, w }) => pick(write.decision).map((r) => outcomeRow(w, write.sagaId, r)));
     const events = [
-      ...creates.flatMap((w) => w.events.map((e) => eventRow(w.id, e, null))),
-      ...transitions.flatMap((w) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
+      ...creates.flatMap(({ write, w }) => write.events.map((e) => eventRow(w, write.id, e, null))),
+      ...transitions.flatMap(({ write, w }) => write.decision.events.map((e) => eventRow(w, write.sagaId, e, write.lease.epoch))),
     ];
     const eventsLater = this.faults.has('outbox-after-commit');
     const fenced = !this.faults.has('no-fence');
@@ -192,30 +195,30 @@ export class SagaWriter {
       name: fenced ? 'saga_group_commit' : 'saga_group_commit_unfenced',
       text: fenced ? GROUP_COMMIT_SQL : UNFENCED_GROUP_COMMIT_SQL,
       values: [
-        storableJson(transitions.map(transitionRow)),
-        storableJson(creates.map(createRow)),
+        storableJson(transitions.map(({ write, w }) => transitionRow(w, write))),
+        storableJson(creates.map(({ write, w }) => createRow(w, write))),
         storableJson(rowsOf((d) => d.pasos)),
         storableJson(rowsOf((d) => d.compensaciones)),
         storableJson(eventsLater ? [] : events),
-        storableJson(creates.flatMap(claveRows)),
-        storableJson(transitions.flatMap((w) => w.decision.operaciones.map((o) => operationRow(w.sagaId, o)))),
+        storableJson(creates.flatMap(({ write }) => claveRows(write))),
+        storableJson(transitions.flatMap(({ write, w }) => write.decision.operaciones.map((o) => operationRow(w, write.sagaId, o)))),
         NEW_SAGA_CHANNEL,
         SAGA_CHANGES_CHANNEL,
       ],
     });
     const held = new Set<string>();
-    const done = new Set<string>();
+    const done = new Set<number>();
     for (const r of rows) {
       if (r.k === 'held') held.add(r.v);
-      else if (r.k === 'done') done.add(r.v);
+      else if (r.k === 'done') done.add(Number(r.v));
     }
     this.stats.transactions += 1;
     this.stats.writes += writes.length;
-    if (eventsLater) this.writeEventsLater(events.filter((e) => done.has(e.saga_id)));
-    return writes.map((w): WriteResult => {
-      if (w.kind === 'create') return done.has(w.id) ? { kind: 'committed' } : { kind: 'duplicateKey' };
-      if (done.has(w.sagaId)) return { kind: 'committed' };
-      return held.has(leaseKey(w.lease)) ? { kind: 'stale' } : { kind: 'fenced' };
+    if (eventsLater) this.writeEventsLater(events.filter((e) => done.has(e.w)));
+    return writes.map((write, w): WriteResult => {
+      if (write.kind === 'create') return done.has(w) ? { kind: 'committed' } : { kind: 'duplicateKey' };
+      if (done.has(w)) return { kind: 'committed' };
+      return held.has(leaseKey(write.lease)) ? { kind: 'stale' } : { kind: 'fenced' };
     });
   }
 
@@ -240,13 +243,13 @@ function asWriteError(err: unknown): unknown {
 
 const leaseKey = (l: ShardLease) => `${l.shard}/${l.owner}/${l.epoch}`;
 
-/** Step or compensation rows from parameter $n, for the sagas just updated. */
+/** Step or compensation rows from parameter $n, of the writes whose snapshot was just updated. */
 const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) => `
   insert into ${table} (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, manual, fecha_ejecucion)
   select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, manual, fecha_ejecucion
-  from jsonb_to_recordset($${n}::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
+  from jsonb_to_recordset($${n}::jsonb) as p(w int, id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
     error text, resultado jsonb, intentos int, manual boolean, fecha_ejecucion timestamptz)
-  where saga_id in (select id from updated)`;
+  where w in (select w from updated)`;
 
 /** `pg_notify` of `entries` on channel $n, in payloads of at most `per` entries (a payload holds 8000 bytes). */
 const notifyChunks = (n: number, entries: string, per: number) => `
@@ -264,9 +267,11 @@ const notifyChunks = (n: number, entries: string, per: number) => `
  *  - inserted: new sagas whose Idempotency-Key is free;
  *  - recommitted / recreated: writes flagged `recheck` that an earlier,
  *    failed-looking attempt did commit (same id, same snapshot);
- *  - rows, events and audit rows are written only for sagas in updated or
- *    inserted; events in each saga's sequence order, so their outbox ids follow
- *    it; an order decided here leaves the mailbox (saga_ordenes);
+ *  - rows, events and audit rows are written only for the writes (by their
+ *    index w in the batch, not their saga id) in updated or inserted: a fenced
+ *    write of a saga that another write of the batch moves adds nothing; events
+ *    in each saga's sequence order, so their outbox ids follow it; an order
+ *    decided here leaves the mailbox (saga_ordenes);
  *  - NOTIFYs, delivered on commit, a few per batch: new sagas (shard:id) to the
  *    orchestrators, and every saga that changed (id estado) to the BFFs.
  * Data-modifying CTEs run once each, whether or not the final select reads them;
@@ -274,7 +279,7 @@ const notifyChunks = (n: number, entries: string, per: number) => `
  */
 const GROUP_COMMIT_SQL = `
 with t as (
-  select * from jsonb_to_recordset($1::jsonb) as t(id uuid, expected int, estado text, snapshot jsonb,
+  select * from jsonb_to_recordset($1::jsonb) as t(w int, id uuid, expected int, estado text, snapshot jsonb,
     error_message text, ahora timestamptz, fecha_fin timestamptz, shard int, owner text, epoch bigint,
     version_definicion int, pausada boolean, aparcada text, esperado_antes timestamptz, recheck boolean)
 ),
@@ -292,14 +297,14 @@ updated as (
   from t
   where s.id = t.id and s.version = t.expected
     and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)
-  returning s.id, s.estado
+  returning s.id, s.estado, t.w
 ),
 recommitted as (
-  select s.id from saga_log s join t on s.id = t.id
+  select t.w from saga_log s join t on s.id = t.id
   where t.recheck and s.version = t.expected + 1 and s.snapshot = t.snapshot
 ),
 c as (
-  select * from jsonb_to_recordset($2::jsonb) as c(id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
+  select * from jsonb_to_recordset($2::jsonb) as c(w int, id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
     timeout_minutos double precision, fecha_limite timestamptz, idempotency_key text, request_hash text,
     ahora timestamptz, shard int, version_definicion int, esperado_antes timestamptz, recheck boolean)
 ),
@@ -313,8 +318,11 @@ inserted as (
   on conflict do nothing
   returning id, shard, estado
 ),
+inserted_w as (
+  select c.w from c join inserted i on i.id = c.id
+),
 recreated as (
-  select s.id from saga_log s join c on s.id = c.id where c.recheck
+  select c.w from saga_log s join c on s.id = c.id where c.recheck
 ),
 claves as (
   insert into saga_claves (clave, valor, fecha_inicio, saga_id)
@@ -327,16 +335,16 @@ compensaciones as (${insertOutcomes('saga_compensaciones', 4)}),
 events as (
   insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
   select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
-  from jsonb_to_recordset($5::jsonb) as e(saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
+  from jsonb_to_recordset($5::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
     fecha timestamptz, epoch bigint)
-  where saga_id in (select id from updated union all select id from inserted)
+  where w in (select w from updated union all select w from inserted_w)
   order by saga_id, secuencia
 ),
 o as (
-  select * from jsonb_to_recordset($7::jsonb) as o(id text, saga_id uuid, accion text, quien text, motivo text,
+  select * from jsonb_to_recordset($7::jsonb) as o(w int, id text, saga_id uuid, accion text, quien text, motivo text,
     datos jsonb, request_id text, lote_id uuid, fecha_solicitud timestamptz, fecha timestamptz, resultado text,
     detalle text)
-  where saga_id in (select id from updated)
+  where w in (select w from updated)
 ),
 decided as (
   insert into saga_operaciones (id, saga_id, accion, quien, motivo, datos, request_id, lote_id, fecha_solicitud,
@@ -351,10 +359,10 @@ delivered as (
 announced as (${notifyChunks(8, `select shard || ':' || id as e from inserted`, 150)}),
 changed as (${notifyChunks(9, `select id || ' ' || estado as e from updated union all select id || ' ' || estado from inserted`, 100)})
 select 'held' as k, shard || '/' || owner || '/' || epoch as v from held
-union all select 'done', id::text from updated
-union all select 'done', id::text from recommitted
-union all select 'done', id::text from inserted
-union all select 'done', id::text from recreated
+union all select 'done', w::text from updated
+union all select 'done', w::text from recommitted
+union all select 'done', w::text from inserted_w
+union all select 'done', w::text from recreated
 union all select 'notified', count(*)::text from (select 1 from announced union all select 1 from changed) n`;
 
 /** The `no-fence` fault: snapshots are updated whether or not the lease is held. */
@@ -367,13 +375,14 @@ if (UNFENCED_GROUP_COMMIT_SQL === GROUP_COMMIT_SQL) throw new Error('the no-fenc
 const LATE_EVENTS_SQL = `
   insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
   select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
-  from jsonb_to_recordset($1::jsonb) as e(saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
+  from jsonb_to_recordset($1::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
     fecha timestamptz, epoch bigint)
   order by saga_id, secuencia`;
 
-function transitionRow(w: TransitionWrite) {
+function transitionRow(index: number, w: TransitionWrite) {
   const s = w.decision.snapshot;
   return {
+    w: index,
     id: w.sagaId,
     expected: w.expectedVersion,
     estado: s.estado,
@@ -392,8 +401,9 @@ function transitionRow(w: TransitionWrite) {
   };
 }
 
-function createRow(w: NewSagaWrite) {
+function createRow(index: number, w: NewSagaWrite) {
   return {
+    w: index,
     id: w.id,
     tipo: w.tipo,
     estado: w.snapshot.estado,
@@ -415,8 +425,9 @@ function claveRows(w: NewSagaWrite) {
   return Object.entries(w.claves).map(([clave, valor]) => ({ clave, valor, fecha_inicio: w.now.toISOString(), saga_id: w.id }));
 }
 
-function outcomeRow(sagaId: string, r: OutcomeRecord) {
+function outcomeRow(w: number, sagaId: string, r: OutcomeRecord) {
   return {
+    w,
     id: r.id,
     saga_id: sagaId,
     orden: r.orden,
@@ -430,12 +441,13 @@ function outcomeRow(sagaId: string, r: OutcomeRecord) {
   };
 }
 
-function eventRow(sagaId: string, e: EventRecord, epoch: number | null) {
-  return { saga_id: sagaId, secuencia: e.secuencia, tipo: e.tipo, estado: e.estado, payload: e.payload, fecha: e.fecha, epoch };
+function eventRow(w: number, sagaId: string, e: EventRecord, epoch: number | null) {
+  return { w, saga_id: sagaId, secuencia: e.secuencia, tipo: e.tipo, estado: e.estado, payload: e.payload, fecha: e.fecha, epoch };
 }
 
-function operationRow(sagaId: string, o: OperationRecord) {
+function operationRow(w: number, sagaId: string, o: OperationRecord) {
   return {
+    w,
     id: o.id,
     saga_id: sagaId,
     accion: o.accion,
