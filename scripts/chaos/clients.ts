@@ -190,7 +190,7 @@ export async function operatorOrder(
   accion: string,
   body: Record<string, unknown>,
   key: string,
-  boundMs = 60_000,
+  boundMs = 120_000,
 ): Promise<OrderRecord> {
   const rec: OrderRecord = { key, sagaId, accion, resultado: null, sends: 0 };
   const t0 = Date.now();
@@ -198,7 +198,8 @@ export async function operatorOrder(
     const bff = pick(bffs, attempt);
     if (bff !== undefined) {
       rec.sends += 1;
-      const answer = await exchange(`${bff}/saga/${sagaId}/${accion}`, json(body, { authorization: `Bearer ${token}`, 'idempotency-key': key }));
+      // A BFF holds an order's answer up to OPERATOR_WAIT_MS (10 s) for its decision: wait longer than that.
+      const answer = await exchange(`${bff}/saga/${sagaId}/${accion}`, json(body, { authorization: `Bearer ${token}`, 'idempotency-key': key }), 15_000);
       if (answer.status === 200 || answer.status === 409) {
         const op = answer.body.operacion as { resultado?: string } | undefined;
         if (op?.resultado === 'aceptada' || op?.resultado === 'rechazada') {

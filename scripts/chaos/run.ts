@@ -22,6 +22,7 @@ import { sleep, type RunContext, type Stage } from './context.js';
 import { Disruptions } from './disruptions.js';
 import { INJECTIONS } from './injections.js';
 import { checkInvariants } from './invariants.js';
+import { postMortem } from './post-mortem.js';
 import { Ledger } from './ledger.js';
 import { say } from './processes.js';
 import { report, type CheckOutcome } from './report.js';
@@ -140,6 +141,8 @@ try {
   });
   lines.push(...out.lines);
   passed = out.passed;
+  const kept = await postMortem(db.query, checks.flatMap((c) => c.violations), logDir).catch(() => null);
+  if (kept !== null) lines.push(`the history of the sagas named above: ${kept}`);
 } catch (err) {
   lines.push(`chaos run failed: ${(err as Error).stack ?? String(err)}`);
 } finally {
