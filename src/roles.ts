@@ -85,7 +85,8 @@ interface SagaRouteParts {
 async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): Promise<SagaRouteParts> {
   const changes = new SagaChanges(databaseUrl, log);
   await changes.start();
-  return { pool: createPool(databaseUrl, 5, log), queries: new SagaQueries(db), changes };
+  const pool = createPool(databaseUrl, 5, log);
+  return { pool, queries: new SagaQueries(db, pool), changes };
 }
 
 /** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS). */

@@ -2,6 +2,7 @@
 // lists render a saga with the same SQL (its steps, compensations and operator
 // actions as json_agg), one query each; lists are filtered, ordered and paged
 // in SQL, on indexes.
+import type pg from 'pg';
 import type { Database } from './database.js';
 import { TERMINAL_STATES } from '../saga/states.js';
 
@@ -127,6 +128,12 @@ const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.tipo,
          ${operationsColumn} as operaciones`;
 
 const STATUS_SQL = `select ${VIEW_COLUMNS} from saga_log l where l.id = ?`;
+/**
+ * The same, as a prepared statement: its plan (2 ms of PostgreSQL's CPU, for
+ * 0.4 ms of execution) is made once per connection instead of at every read.
+ */
+const STATUS_STATEMENT = { name: 'saga_status', text: `select ${VIEW_COLUMNS} from saga_log l where l.id = $1` };
+const ESTADO_STATEMENT = { name: 'saga_estado', text: 'select estado from saga_log where id = $1' };
 
 /**
  * A page, newest first. The page's ids are chosen first, so the steps are
@@ -172,19 +179,25 @@ export function filterSql(filter: ListFilter): { conditions: string[]; params: u
 }
 
 export class SagaQueries {
-  constructor(private readonly db: Database) {}
+  /** `pool`: for the reads every client makes (status, estado), as prepared statements. */
+  constructor(
+    private readonly db: Database,
+    private readonly pool?: pg.Pool,
+  ) {}
 
   /**
    * One saga in the contract's shape, in one query: clients poll or wait on
    * this route, so it costs one round trip and no entity hydration.
    */
   async status(sagaId: string): Promise<SagaView | null> {
+    if (this.pool !== undefined) return (await this.pool.query<SagaView>({ ...STATUS_STATEMENT, values: [sagaId] })).rows[0] ?? null;
     const rows = await this.db.em.getConnection().execute<SagaView[]>(STATUS_SQL, [sagaId], 'all');
     return rows[0] ?? null;
   }
 
   /** A saga's estado alone (one index lookup), or null when there is no such saga. */
   async estado(sagaId: string): Promise<string | null> {
+    if (this.pool !== undefined) return (await this.pool.query<{ estado: string }>({ ...ESTADO_STATEMENT, values: [sagaId] })).rows[0]?.estado ?? null;
     const rows = await this.db.em
       .getConnection()
       .execute<{ estado: string }[]>('select estado from saga_log where id = ?', [sagaId], 'all');
