@@ -74,16 +74,36 @@ export class SagaStore {
     return seen;
   }
 
-  async load(id: string): Promise<LoadedSaga | null> {
-    const { rows } = await this.pool.query<{ tipo: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
-      name: 'saga_load',
-      text: 'select tipo, version_definicion, snapshot, datos, version from saga_log where id = $1',
-      values: [id],
+  /**
+   * A saga as stored. The loads asked for in one turn of the event loop (the
+   * actors a burst of notifications spawns) are read in one query.
+   */
+  load(id: string): Promise<LoadedSaga | null> {
+    return new Promise((resolve, reject) => {
+      this.loads.push({ id, resolve, reject });
+      if (this.loads.length === 1) setImmediate(() => void this.loadBatch());
     });
-    const r = rows[0];
-    return r === undefined
-      ? null
-      : { tipo: r.tipo, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version };
+  }
+
+  private loads: { id: string; resolve: (s: LoadedSaga | null) => void; reject: (err: unknown) => void }[] = [];
+
+  private async loadBatch(): Promise<void> {
+    const batch = this.loads;
+    this.loads = [];
+    try {
+      const { rows } = await this.pool.query<{ id: string; tipo: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
+        name: 'saga_load_many',
+        text: 'select id, tipo, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
+        values: [batch.map((l) => l.id)],
+      });
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      for (const l of batch) {
+        const r = byId.get(l.id.toLowerCase());
+        l.resolve(r === undefined ? null : { tipo: r.tipo, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version });
+      }
+    } catch (err) {
+      for (const l of batch) l.reject(err);
+    }
   }
 
   /**
