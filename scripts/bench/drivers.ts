@@ -9,6 +9,7 @@ import { TIPO_CREAR_CAMPANA_COMPLETA } from '../../src/sagas/crear-campana-compl
 import type { CrearCampanaCompletaRequest } from '../../src/sagas/crear-campana-completa/request.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
+import { httpClient } from '../../src/http/client.js';
 
 /** A tipo_reporte Reporting does not offer: the saga fails at its third step. */
 export const REJECTED_REPORT = 'no_ofrecido';
@@ -63,29 +64,29 @@ export function engineDriver(orchestrator: Orchestrator): Driver {
 
 /**
  * Sagas go to the BFFs in turn (each saga's status too). `pollMs` undefined:
- * wait for the end with esperar_ms; otherwise poll every `pollMs`.
+ * wait for the end with esperar_ms; otherwise poll every `pollMs`. Over
+ * node:http keep-alive (the orchestrator's own client): the driver shares the
+ * machine's cores with what it measures, and fetch would take more of them.
  */
 export function fullDriver(bffUrls: readonly string[], pollMs: number | undefined): Driver {
   const query = pollMs === undefined ? '?esperar_ms=30000' : '';
+  const client = httpClient();
   let next = 0;
   return {
     async runOne(body) {
       const bffUrl = bffUrls[next++ % bffUrls.length]!;
       const t0 = performance.now();
-      const res = await fetch(`${bffUrl}/saga/crear-campana-completa`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      const created = (await res.json()) as { saga_id?: string };
+      const res = await client.request(new URL('/saga/crear-campana-completa', bffUrl), { method: 'POST', json: body, timeoutMs: 60_000 });
+      const created = JSON.parse(res.text) as { saga_id?: string };
       if (res.status !== 200 || typeof created.saga_id !== 'string') {
-        throw new Error(`POST answered ${res.status}: ${JSON.stringify(created)}`);
+        throw new Error(`POST answered ${res.status}: ${res.text}`);
       }
       const sagaId = created.saga_id;
+      const statusUrl = new URL(`/saga/${sagaId}/status${query}`, bffUrl);
       for (;;) {
         if (pollMs !== undefined) await new Promise((r) => setTimeout(r, pollMs));
-        const status = await fetch(`${bffUrl}/saga/${sagaId}/status${query}`);
-        const { estado } = (await status.json()) as { estado?: string };
+        const status = await client.request(statusUrl, { method: 'GET', timeoutMs: 60_000 });
+        const { estado } = JSON.parse(status.text) as { estado?: string };
         if (estado !== undefined && TERMINAL_STATES.includes(estado)) {
           return { sagaId, latencyMs: performance.now() - t0 };
         }

@@ -32,8 +32,11 @@ export interface System {
   driver: Driver;
   /** Live saga actors (engine mode; 0 where it cannot be asked). */
   actors(): Promise<number>;
-  /** CPU seconds so far of the orchestrator(s), and of the BFF(s) (null: there is none). */
-  cpu(): { orchestrator: number; bff: number | null };
+  /**
+   * CPU seconds so far of the orchestrator(s), of the BFF(s) and of the driver
+   * (this process, in full mode); null where there is none or it is counted with the orchestrator.
+   */
+  cpu(): { orchestrator: number; bff: number | null; driver: number | null };
   /** The processes whose memory is reported (the orchestrators). */
   pids: number[];
   stop(): Promise<void>;
@@ -115,7 +118,7 @@ export async function startEngine(databaseUrl: string, urls: ParticipantUrls, op
     actors: () => orchestrator.activeActors(),
     cpu: () => {
       const u = process.cpuUsage();
-      return { orchestrator: (u.user + u.system) / 1e6, bff: null };
+      return { orchestrator: (u.user + u.system) / 1e6, bff: null, driver: null };
     },
     pids: [process.pid],
     async stop() {
@@ -154,7 +157,10 @@ export async function startFull(
   return {
     driver: fullDriver(bffUrls, shape.pollMs),
     actors: () => Promise.resolve(0),
-    cpu: () => ({ orchestrator: sum(orchestrators), bff: sum(bffs) }),
+    cpu: () => {
+      const u = process.cpuUsage();
+      return { orchestrator: sum(orchestrators), bff: sum(bffs), driver: (u.user + u.system) / 1e6 };
+    },
     pids: orchestrators.map((o) => o.pid ?? 0),
     async stop() {
       await Promise.all([...bffs, ...orchestrators].map((c) => stopProcess(c)));

@@ -17,6 +17,8 @@ export interface Figures {
   orchestrator_cpu_s_per_1000: number;
   /** CPU of every BFF process (full mode); null in engine mode. */
   bff_cpu_s_per_1000: number | null;
+  /** CPU of the benchmark's own process, the client (full mode); null in engine mode, where it is the orchestrator's. */
+  driver_cpu_s_per_1000: number | null;
   postgres_cpu_s_per_1000: number;
   /** Peak resident memory of the largest orchestrator. */
   peak_rss_mb: number;
@@ -32,7 +34,7 @@ export interface Figures {
 export function printTable(figures: Figures[], say: (line: string) => void): void {
   const header = [
     'mode', 'orch', 'BFFs', 'history', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga',
-    'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
+    'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'driver CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
   ];
   const rows = figures.map((f) =>
     [
@@ -51,6 +53,7 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
       f.bff_cpu_s_per_1000 ?? '-',
       f.postgres_cpu_s_per_1000,
       f.participants_cpu_s_per_1000 ?? '-',
+      f.driver_cpu_s_per_1000 ?? '-',
       f.peak_rss_mb,
       f.deadlocks,
       f.outcomes_ok ? 'ok' : 'WRONG',

@@ -122,6 +122,7 @@ async function measure(
       commits_per_saga: round((commits1 - commits0) / s.n),
       orchestrator_cpu_s_per_1000: per1000(cpu1.orchestrator - cpu0.orchestrator),
       bff_cpu_s_per_1000: cpu1.bff === null || cpu0.bff === null ? null : per1000(cpu1.bff - cpu0.bff),
+      driver_cpu_s_per_1000: cpu1.driver === null || cpu0.driver === null ? null : per1000(cpu1.driver - cpu0.driver),
       postgres_cpu_s_per_1000: per1000(pg1 - pg0),
       peak_rss_mb: round(peak, 0),
       participants_cpu_s_per_1000: participantsPid === undefined ? null : per1000(part1 - part0),
