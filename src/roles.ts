@@ -98,7 +98,14 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
   const db = await openMigratedDatabase(databaseUrl);
   const completions = new SagaCompletions(databaseUrl, log);
   await completions.start();
-  const app = bffApi({ db, queries: new SagaQueries(db), orchestratorUrl: config.ORCHESTRATOR_URL, log, completions });
+  const app = bffApi({
+    db,
+    queries: new SagaQueries(db),
+    orchestratorUrl: config.ORCHESTRATOR_URL,
+    log,
+    completions,
+    corsOrigins: config.CORS_ORIGINS,
+  });
   const server = await listen(app, config.BFF_PORT, config.HOST);
   return {
     urls: { bff: server.url },

@@ -3,41 +3,23 @@
 // status and lists are read from the saga log.
 import Koa from 'koa';
 import Router from '@koa/router';
-import { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { Database } from '../persistence/database.js';
 import type { SagaQueries } from '../persistence/saga-queries.js';
 import { crearCampanaCompletaSchema } from '../sagas/crear-campana-completa/request.js';
-import { ALL_STATES, TERMINAL_STATES, type SagaState } from '../saga/states.js';
+import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
 import { readJsonBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
 import { jsonErrors } from './errors.js';
 import { healthRoute } from './health.js';
 import { CREATE_PATH, idempotencyKeyHeader } from './orchestrator-api.js';
-import { parseOrThrow } from './validation.js';
+import { parseOrThrow, parseQuery } from './validation.js';
+import { listQuerySchema, statusQuerySchema } from './schemas.js';
+import { mountCors } from './cors.js';
 import type { SagaCompletions } from './saga-completions.js';
 import { httpClient, type HttpClient } from './client.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const intParam = (def: number, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'debe ser un entero')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
-    .optional()
-    .transform((v) => v ?? def);
-
-const listQuerySchema = z.object({
-  estado: z.enum(ALL_STATES as [string, ...string[]], { message: `debe ser uno de ${ALL_STATES.join(', ')}` }).optional(),
-  tipo: z.string().min(1).max(100).optional(),
-  pagina: intParam(1, 1, 1_000_000),
-  limite: intParam(10, 1, 100),
-});
-
-/** `?esperar_ms=N` on status: wait up to N ms (at most 30 s) for the saga to end. */
-const statusQuerySchema = z.object({ esperar_ms: intParam(0, 0, 30_000) });
 
 export function bffApi(deps: {
   db: Database;
@@ -45,6 +27,8 @@ export function bffApi(deps: {
   orchestratorUrl: string;
   log: Logger;
   completions: SagaCompletions;
+  /** Origins whose pages may call the BFF from a browser (CORS); none when absent. */
+  corsOrigins?: readonly string[];
 }): Koa {
   const router = new Router();
   const client = httpClient();
@@ -62,7 +46,7 @@ export function bffApi(deps: {
   router.get('/saga/:sagaId/status', async (ctx) => {
     const { sagaId } = ctx.params;
     if (sagaId === undefined || !UUID.test(sagaId)) throw notFound(`SAGA ${sagaId ?? ''} no encontrada`);
-    const { esperar_ms: waitMs } = parseOrThrow(statusQuerySchema, ctx.query);
+    const { esperar_ms: waitMs } = parseQuery(statusQuerySchema, ctx.query);
     // A client may wait for the end instead of polling: registered before the
     // read, so a saga that ends in between still wakes it.
     const wait = waitMs > 0 ? deps.completions.wait(sagaId, waitMs) : undefined;
@@ -80,17 +64,13 @@ export function bffApi(deps: {
   });
 
   router.get(['/saga', '/saga/'], async (ctx) => {
-    for (const [name, value] of Object.entries(ctx.query)) {
-      if (Array.isArray(value)) {
-        throw new HttpError(400, 'validacion', [{ campo: name, mensaje: 'no puede repetirse' }]);
-      }
-    }
-    const q = parseOrThrow(listQuerySchema, ctx.query);
+    const q = parseQuery(listQuerySchema, ctx.query);
     const { sagas, total } = await deps.queries.list(q);
     ctx.body = { sagas, total, pagina: q.pagina, limite: q.limite };
   });
 
   const app = new Koa();
+  mountCors(app, deps.corsOrigins ?? []);
   app.use(jsonErrors(deps.log));
   app.use(router.routes());
   app.use(router.allowedMethods());
