@@ -18,6 +18,7 @@ await run('all', async (config, log) => {
     const faults = config.PARTICIPANT_FAULTS !== 'off';
     const participants = await startParticipantsRole(config, databaseUrl, log, { faults });
     parts.push(participants);
+    log.info(participants.urls, 'participants started');
     const orchestrator = await startOrchestratorRole(
       {
         ...config,
@@ -29,12 +30,16 @@ await run('all', async (config, log) => {
       log,
     );
     parts.push(orchestrator);
+    log.info({ ...orchestrator.urls, shards: orchestrator.orchestrator.heldShards().length }, 'orchestrator started');
     const bff = await startBffRole({ ...config, ORCHESTRATOR_URL: orchestrator.urls.orchestrator! }, databaseUrl, log);
     parts.push(bff);
+    log.info(bff.urls, 'bff started');
 
     const lines = [
-      `BFF            ${bff.urls.bff}   (POST /saga/crear-campana-completa, GET /saga/, GET /health)`,
-      `Orchestrator   ${orchestrator.urls.orchestrator}   (GET /health)`,
+      `Dashboard      ${bff.urls.bff}/ui`,
+      `API docs       ${bff.urls.bff}/docs   (OpenAPI: ${bff.urls.bff}/openapi.json)`,
+      `BFF            ${bff.urls.bff}   (POST /saga/crear-campana-completa, GET /saga/, GET /health, GET /metrics)`,
+      `Orchestrator   ${orchestrator.urls.orchestrator}   (GET /health, GET /metrics, GET /openapi.json)`,
       `Campaigns      ${participants.urls.campaigns}/api/campaigns`,
       `Payments       ${participants.urls.pagos}/pagos`,
       `Reporting      ${participants.urls.reporting}/reporting`,

@@ -48,7 +48,9 @@ export class LeaseManager {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.ticking;
-    for (const shard of this.shards()) await this.release(shard);
+    const released = this.shards();
+    for (const shard of released) await this.release(shard);
+    if (released.length > 0) this.opts.log.info({ shards: shardRanges(released) }, `${released.length} shard leases released`);
     await this.opts.pool
       .query('delete from saga_nodes where node_id = $1', [this.opts.owner])
       .catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove node row'));
@@ -112,7 +114,9 @@ export class LeaseManager {
     const fair = Math.ceil(shards / Math.max(1, nodes));
     if (this.held.size < fair) await this.acquire(fair - this.held.size);
     else if (this.held.size > fair) {
-      for (const shard of this.shards().slice(fair)) await this.release(shard);
+      const given = this.shards().slice(fair);
+      for (const shard of given) await this.release(shard);
+      this.opts.log.info({ shards: shardRanges(given), held: this.held.size }, `${given.length} shard leases given up to rebalance`);
     }
   }
 
@@ -130,8 +134,12 @@ export class LeaseManager {
     for (const r of rows) {
       const lease: ShardLease = { shard: r.shard, owner: this.opts.owner, epoch: Number(r.epoch) };
       this.held.set(r.shard, lease);
-      this.opts.log.info({ shard: r.shard, epoch: lease.epoch }, 'lease acquired');
+      this.opts.log.debug({ shard: r.shard, epoch: lease.epoch }, 'lease acquired');
       await this.opts.onAcquired(lease);
+    }
+    // One line per round, not one per shard: a start takes all 32 at once.
+    if (rows.length > 0) {
+      this.opts.log.info({ shards: shardRanges(rows.map((r) => r.shard)), held: this.held.size }, `${rows.length} shard leases acquired`);
     }
   }
 
@@ -148,6 +156,19 @@ export class LeaseManager {
         lease.epoch,
       ])
       .catch((err: unknown) => this.opts.log.warn({ err, shard }, 'could not release lease; it will expire'));
-    this.opts.log.info({ shard }, 'lease released');
+    this.opts.log.debug({ shard }, 'lease released');
   }
+}
+
+/** `[0,1,2,3,7]` as `0-3,7`: a short line for a log. */
+export function shardRanges(shards: readonly number[]): string {
+  const sorted = [...shards].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }
