@@ -16,7 +16,8 @@ const asRoot = process.getuid?.() === 0;
 /** Runs `npm start`'s entry point until it prints its banner (or exits), then stops it. */
 async function startAll(env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // `npm test` sets DATABASE_URL for the suite; this start uses only what `env` gives.
-  const { DATABASE_URL: _suiteDatabase, ...inherited } = process.env;
+  const inherited = { ...process.env };
+  delete inherited.DATABASE_URL;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/all.ts'], {
     env: { ...inherited, HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', CAMPAIGNS_PORT: '0', APP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
