@@ -351,15 +351,15 @@ test.serial('health answers 200 with the database check on the BFF and the orche
   });
 });
 
-test.serial('the orchestrator serves the seed metrics: sagas by state, durations, outcomes', async (t) => {
+test.serial('the orchestrator serves metrics: sagas by state, durations, outcomes', async (t) => {
   await runSaga(seedRequest());
   const res = await fetch(`${orchestratorUrl}/metrics`);
   t.is(res.status, 200);
   const text = await res.text();
-  t.regex(text, /^saga_estado\{estado="COMPLETADA"\} [1-9]\d*$/m);
-  t.regex(text, /^saga_resultados_total\{clase="paso",tipo="GENERAR_REPORTE",exitoso="true"\} [1-9]\d*$/m);
-  t.regex(text, /^saga_resultados_total\{clase="compensacion",tipo="CANCELAR_CAMPANA",exitoso="true"\} [1-9]\d*$/m);
-  t.regex(text, /^saga_duracion_segundos_count\{estado="COMPENSADA"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_in_state\{tipo="CREAR_CAMPANA_COMPLETA",estado="COMPLETADA"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_step_outcomes_total\{tipo="CREAR_CAMPANA_COMPLETA",paso="GENERAR_REPORTE",resultado="exito"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_compensation_outcomes_total\{tipo="CREAR_CAMPANA_COMPLETA",paso="CANCELAR_CAMPANA",resultado="exito"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_duration_seconds_count\{tipo="CREAR_CAMPANA_COMPLETA",estado="COMPENSADA"\} [1-9]\d*$/m);
 });
 
 test.serial('health answers 503 when the database is unreachable', async (t) => {

@@ -168,11 +168,11 @@ function later(state: SagaActorState, ms: number, fn: () => void): void {
 }
 
 function countTransition(metrics: SagaMetrics, d: Decision): void {
-  for (const p of d.pasos) metrics.outcome('paso', p.tipo, p.exitoso);
-  for (const c of d.compensaciones) metrics.outcome('compensacion', c.tipo, c.exitoso);
   const s = d.snapshot;
+  for (const p of d.pasos) metrics.outcome('paso', s.tipo, p.tipo, p.exitoso);
+  for (const c of d.compensaciones) metrics.outcome('compensacion', s.tipo, c.tipo, c.exitoso);
   if (s.phase === 'finished' && s.finishedAt !== null && d.events.length > 0) {
-    metrics.finished(s.estado, (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000);
+    metrics.finished(s.tipo, s.estado, (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000);
   }
 }
 
