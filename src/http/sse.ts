@@ -1,0 +1,94 @@
+// GET /saga/{saga_id}/stream: a saga's status as server-sent events. The first
+// event is the status at once; another follows each time it changes, until the
+// client goes away. Changes come from a SagaChangeFeed: today the interim one in
+// polled-saga-changes.ts, and the per-transition NOTIFY feed when it lands.
+import { PassThrough } from 'node:stream';
+import type Router from '@koa/router';
+import { z } from 'zod';
+import type { SagaQueries } from '../persistence/saga-queries.js';
+import { notFound } from './errors.js';
+import { koaPath, type RouteSpec } from './route-spec.js';
+import { errorSchema, sagaIdParams } from './schemas.js';
+
+/** Tells a subscriber that a saga may have changed; it reads the status itself. */
+export interface SagaChangeFeed {
+  subscribe(sagaId: string, onChange: () => void): () => void;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const sagaStreamSpec: RouteSpec = {
+  method: 'GET',
+  path: '/saga/{saga_id}/stream',
+  summary: 'El estado de una SAGA en vivo (server-sent events)',
+  description:
+    'Un evento `estado` con el cuerpo de GET /saga/{saga_id}/status al conectar, y otro cada vez que cambia. ' +
+    'Un comentario cada 15 s mantiene viva la conexión.',
+  tag: 'Panel',
+  auth: 'ninguno',
+  params: sagaIdParams,
+  responses: {
+    200: { description: 'Un flujo text/event-stream', schema: z.string(), contentType: 'text/event-stream' },
+    404: { description: 'SAGA desconocida', schema: errorSchema },
+  },
+};
+
+export function mountSagaStream(
+  router: Router,
+  deps: { queries: SagaQueries; changes: SagaChangeFeed; heartbeatMs?: number },
+): void {
+  router.get(koaPath(sagaStreamSpec.path), async (ctx) => {
+    const sagaId = ctx.params.saga_id ?? '';
+    if (!UUID.test(sagaId)) throw notFound(`SAGA ${sagaId} no encontrada`);
+    const first = await deps.queries.status(sagaId);
+    if (first === null) throw notFound(`SAGA ${sagaId} no encontrada`);
+
+    const stream = new PassThrough();
+    ctx.req.socket.setTimeout(0);
+    ctx.req.socket.setNoDelay(true);
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-cache, no-transform');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.body = stream;
+
+    let last = JSON.stringify(first);
+    stream.write(`retry: 2000\nevent: estado\ndata: ${last}\n\n`);
+
+    // One read at a time; a change during a read is read again after it.
+    let reading = false;
+    let again = false;
+    let closed = false;
+    const refresh = async (): Promise<void> => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          const view = await deps.queries.status(sagaId).catch(() => null);
+          const text = view === null ? last : JSON.stringify(view);
+          if (!closed && text !== last) {
+            last = text;
+            stream.write(`event: estado\ndata: ${text}\n\n`);
+          }
+        } while (again && !closed);
+      } finally {
+        reading = false;
+      }
+    };
+    const unsubscribe = deps.changes.subscribe(sagaId, () => void refresh());
+    const heartbeat = setInterval(() => stream.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+      stream.end();
+    };
+    ctx.req.once('close', close);
+    ctx.res.once('close', close);
+  });
+}
