@@ -18,4 +18,19 @@ export default tseslint.config(
     },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // The dashboard's browser modules (src/ui): plain ES modules with no build, so no type information.
+  {
+    files: ['src/ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window', 'document', 'location', 'sessionStorage', 'fetch', 'URL', 'URLSearchParams', 'EventSource',
+          'Blob', 'crypto', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Intl', 'console',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );
