@@ -18,6 +18,15 @@ import { listQuerySchema, statusQuerySchema } from './schemas.js';
 import { mountCors } from './cors.js';
 import type { SagaCompletions } from './saga-completions.js';
 import { httpClient, type HttpClient } from './client.js';
+import { createBffMetrics } from '../metrics.js';
+import { SagaStatsQueries } from '../persistence/saga-stats.js';
+import { BFF_INFO, bffRouteSpecs } from './contract-specs.js';
+import { mountDashboard } from './dashboard.js';
+import { httpMetricsMiddleware, mountMetrics } from './metrics-route.js';
+import { mountOpenApi, openApiDocument } from './openapi.js';
+import { PolledSagaChanges } from './polled-saga-changes.js';
+import { mountSagaStream, type SagaChangeFeed } from './sse.js';
+import { mountStatistics } from './statistics.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -29,10 +38,18 @@ export function bffApi(deps: {
   completions: SagaCompletions;
   /** Origins whose pages may call the BFF from a browser (CORS); none when absent. */
   corsOrigins?: readonly string[];
+  /** What tells the saga stream that a saga changed (an interim poller when absent). */
+  changes?: SagaChangeFeed;
 }): Koa {
   const router = new Router();
   const client = httpClient();
+  const metrics = createBffMetrics(deps.db);
   healthRoute(router, 'bff', deps.db);
+  mountMetrics(router, metrics.registry);
+  mountOpenApi(router, () => openApiDocument(BFF_INFO, bffRouteSpecs));
+  mountDashboard(router);
+  mountStatistics(router, { stats: new SagaStatsQueries(deps.db) });
+  mountSagaStream(router, { queries: deps.queries, changes: deps.changes ?? new PolledSagaChanges(deps.db, deps.completions) });
 
   router.post(CREATE_PATH, async (ctx) => {
     const key = idempotencyKeyHeader(ctx.get('idempotency-key'));
@@ -70,6 +87,7 @@ export function bffApi(deps: {
   });
 
   const app = new Koa();
+  app.use(httpMetricsMiddleware(metrics.http, 'bff'));
   mountCors(app, deps.corsOrigins ?? []);
   app.use(jsonErrors(deps.log));
   app.use(router.routes());

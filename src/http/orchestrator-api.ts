@@ -11,6 +11,10 @@ import { readJsonBody } from './body.js';
 import { HttpError, jsonErrors } from './errors.js';
 import { healthRoute } from './health.js';
 import { parseOrThrow } from './validation.js';
+import { registerHttpMetrics } from '../metrics.js';
+import { ORCHESTRATOR_INFO, orchestratorRouteSpecs } from './contract-specs.js';
+import { httpMetricsMiddleware, mountMetrics } from './metrics-route.js';
+import { mountOpenApi, openApiDocument } from './openapi.js';
 
 export const CREATE_PATH = '/saga/crear-campana-completa';
 
@@ -18,11 +22,8 @@ export function orchestratorApi(deps: { orchestrator: Orchestrator; db: Database
   const router = new Router();
   healthRoute(router, 'saga-orchestrator', deps.db);
 
-  router.get('/metrics', async (ctx) => {
-    const { registry } = deps.orchestrator.metrics;
-    ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
-  });
+  mountMetrics(router, deps.orchestrator.metrics.registry);
+  mountOpenApi(router, () => openApiDocument(ORCHESTRATOR_INFO, orchestratorRouteSpecs));
 
   router.post(CREATE_PATH, async (ctx) => {
     const key = idempotencyKeyHeader(ctx.get('idempotency-key'));
@@ -32,11 +33,13 @@ export function orchestratorApi(deps: { orchestrator: Orchestrator; db: Database
       timeoutMinutos: timeout_minutos,
       ...(key === undefined ? {} : { idempotencyKey: key }),
     });
+    if (result.kind === 'started') deps.orchestrator.metrics.started(TIPO_CREAR_CAMPANA_COMPLETA);
     ctx.status = 200;
     ctx.body = startedBody(result);
   });
 
   const app = new Koa();
+  app.use(httpMetricsMiddleware(registerHttpMetrics(deps.orchestrator.metrics.registry), 'orchestrator'));
   app.use(jsonErrors(deps.log));
   app.use(router.routes());
   app.use(router.allowedMethods());
