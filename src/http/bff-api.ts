@@ -23,7 +23,7 @@ import { SagaStatsQueries } from '../persistence/saga-stats.js';
 import { BFF_INFO, bffRouteSpecs } from './contract-specs.js';
 import { mountDashboard } from './dashboard.js';
 import { httpMetricsMiddleware, mountMetrics } from './metrics-route.js';
-import { mountOpenApi, openApiDocument } from './openapi.js';
+import { mountOpenApi, openApiDocument, undocumentedRoutes } from './openapi.js';
 import { PolledSagaChanges } from './polled-saga-changes.js';
 import { mountSagaStream, type SagaChangeFeed } from './sse.js';
 import { mountStatistics } from './statistics.js';
@@ -86,6 +86,7 @@ export function bffApi(deps: {
     ctx.body = { sagas, total, pagina: q.pagina, limite: q.limite };
   });
 
+  for (const route of undocumentedRoutes(router, bffRouteSpecs)) deps.log.warn({ route }, 'route without an OpenAPI spec');
   const app = new Koa();
   app.use(httpMetricsMiddleware(metrics.http, 'bff'));
   mountCors(app, deps.corsOrigins ?? []);

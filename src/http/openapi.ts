@@ -3,7 +3,7 @@
 // GET /docs made of Swagger UI's static files from node_modules: no CDN.
 import type Router from '@koa/router';
 import { z } from 'zod';
-import type { RouteSpec } from './route-spec.js';
+import { koaPath, type RouteSpec } from './route-spec.js';
 import { CONTENT_TYPES, packageDir, serveStaticFiles } from './static-files.js';
 import path from 'node:path';
 
@@ -130,6 +130,28 @@ export const openApiRouteSpecs = (tag: string): RouteSpec[] => [
     responses: { 200: { description: 'Una página HTML', schema: z.string(), contentType: 'text/html' } },
   },
 ];
+
+/** A route path with its parameter names and a trailing slash dropped: `/saga/:/status`. */
+const shape = (p: string) => p.replace(/:[^/]+/g, ':').replace(/(.)\/$/, '$1');
+
+/**
+ * Routes of `router` that no spec describes ("GET /x"), static assets under
+ * /ui/ and /docs/ aside: each app logs them at start, and a test requires none.
+ */
+export function undocumentedRoutes(router: Router, specs: readonly RouteSpec[]): string[] {
+  const documented = new Set(specs.map((s) => `${s.method} ${shape(koaPath(s.path))}`));
+  const missing: string[] = [];
+  for (const layer of router.stack) {
+    const routePath = String(layer.path);
+    if (/^\/(ui|docs)\/./.test(routePath)) continue;
+    for (const method of layer.methods) {
+      if (method === 'HEAD') continue;
+      const key = `${method} ${shape(routePath)}`;
+      if (!documented.has(key) && !missing.includes(key)) missing.push(key);
+    }
+  }
+  return missing;
+}
 
 /** GET /openapi.json and the docs page with its assets under /docs/. */
 export function mountOpenApi(router: Router, document: () => JsonSchema): void {

@@ -14,7 +14,7 @@ import { parseOrThrow } from './validation.js';
 import { registerHttpMetrics } from '../metrics.js';
 import { ORCHESTRATOR_INFO, orchestratorRouteSpecs } from './contract-specs.js';
 import { httpMetricsMiddleware, mountMetrics } from './metrics-route.js';
-import { mountOpenApi, openApiDocument } from './openapi.js';
+import { mountOpenApi, openApiDocument, undocumentedRoutes } from './openapi.js';
 
 export const CREATE_PATH = '/saga/crear-campana-completa';
 
@@ -38,6 +38,7 @@ export function orchestratorApi(deps: { orchestrator: Orchestrator; db: Database
     ctx.body = startedBody(result);
   });
 
+  for (const route of undocumentedRoutes(router, orchestratorRouteSpecs)) deps.log.warn({ route }, 'route without an OpenAPI spec');
   const app = new Koa();
   app.use(httpMetricsMiddleware(registerHttpMetrics(deps.orchestrator.metrics.registry), 'orchestrator'));
   app.use(jsonErrors(deps.log));

@@ -2,7 +2,6 @@
 // event is the status at once; another follows each time it changes, until the
 // client goes away. Changes come from a SagaChangeFeed: today the interim one in
 // polled-saga-changes.ts, and the per-transition NOTIFY feed when it lands.
-import { PassThrough } from 'node:stream';
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { SagaQueries } from '../persistence/saga-queries.js';
@@ -43,14 +42,17 @@ export function mountSagaStream(
     const first = await deps.queries.status(sagaId);
     if (first === null) throw notFound(`SAGA ${sagaId} no encontrada`);
 
-    const stream = new PassThrough();
+    // Written to the socket directly: Koa would report a client that leaves as an error.
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
     ctx.status = 200;
-    ctx.type = 'text/event-stream';
-    ctx.set('Cache-Control', 'no-cache, no-transform');
-    ctx.set('X-Accel-Buffering', 'no');
-    ctx.body = stream;
+    ctx.respond = false;
+    ctx.res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+    });
+    const stream = ctx.res;
 
     let last = JSON.stringify(first);
     stream.write(`retry: 2000\nevent: estado\ndata: ${last}\n\n`);
