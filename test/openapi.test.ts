@@ -120,7 +120,7 @@ test.serial('status, list and stream answers match the document, for a completed
     const controller = new AbortController();
     const stream = await fetch(`${bff.url}/saga/${started.saga_id}/stream`, { signal: controller.signal });
     const reader = stream.body!.getReader();
-    const first = new TextDecoder().decode((await reader.read()).value);
+    const first = new TextDecoder().decode((await reader.read()).value as Uint8Array | undefined);
     controller.abort();
     await conforms(t, 'bff', 'GET', '/saga/{saga_id}/stream', stream, first);
     t.regex(first, /event: estado\ndata: \{"saga_id":/);
