@@ -49,7 +49,7 @@ export function bffApi(deps: {
   mountOpenApi(router, () => openApiDocument(BFF_INFO, bffRouteSpecs));
   mountDashboard(router);
   mountStatistics(router, { stats: new SagaStatsQueries(deps.db) });
-  mountSagaStream(router, { queries: deps.queries, changes: deps.changes ?? new PolledSagaChanges(deps.db, deps.completions) });
+  mountSagaStream(router, { queries: deps.queries, changes: deps.changes ?? new PolledSagaChanges(deps.db, deps.completions, deps.log) });
 
   router.post(CREATE_PATH, async (ctx) => {
     const key = idempotencyKeyHeader(ctx.get('idempotency-key'));

@@ -3,6 +3,7 @@
 // once through SagaCompletions (the writer's terminal NOTIFY), and every other
 // transition through one cheap query per period for all watched sagas at once
 // (their primary keys and `version`, which every commit increments).
+import type { Logger } from '../log.js';
 import type { Database } from '../persistence/database.js';
 import type { SagaCompletions, Wait } from './saga-completions.js';
 import type { SagaChangeFeed } from './sse.js';
@@ -17,10 +18,12 @@ export class PolledSagaChanges implements SagaChangeFeed {
   private readonly watched = new Map<string, Watched>();
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  private failing = false;
 
   constructor(
     private readonly db: Database,
     private readonly completions: SagaCompletions,
+    private readonly log: Logger,
     private readonly periodMs = 1_000,
   ) {}
 
@@ -66,7 +69,10 @@ export class PolledSagaChanges implements SagaChangeFeed {
     try {
       const rows = await this.db.em
         .getConnection()
-        .execute<{ id: string; version: number }[]>('select id, version from saga_log where id = any(?::uuid[])', [[...this.watched.keys()]]);
+        // The ids as one text parameter: the query builder would spread an array into many.
+        .execute<{ id: string; version: number }[]>(`select id, version from saga_log where id = any(string_to_array(?, ',')::uuid[])`, [
+          [...this.watched.keys()].join(','),
+        ]);
       for (const row of rows) {
         const w = this.watched.get(row.id);
         if (w === undefined) continue;
@@ -76,8 +82,11 @@ export class PolledSagaChanges implements SagaChangeFeed {
         w.version = row.version;
         if (changed) notify(w);
       }
-    } catch {
-      // The database is unreachable for now; the next period tries again.
+      this.failing = false;
+    } catch (err) {
+      // The next period tries again; a run of failures is logged once.
+      if (!this.failing) this.log.warn({ err }, 'saga stream: could not read saga versions');
+      this.failing = true;
     } finally {
       this.polling = false;
     }

@@ -80,7 +80,7 @@ const FAILING_STEPS_SQL = `
     from saga_log l join saga_compensaciones c on c.saga_id = l.id where ${WINDOW} group by c.tipo
   ) o
   where fallos > 0
-  order by fallos desc, total desc, paso
+  order by fallos desc, fallos::float / total desc, paso
   limit 10`;
 
 export class SagaStatsQueries {
