@@ -51,7 +51,8 @@ test('each role publishes the port its configuration listens on', (t) => {
 test('every environment block is a valid configuration naming only known settings', (t) => {
   const known = new Set(Object.keys(loadConfig({})).concat(['DATABASE_URL', 'PULSAR_URL', 'PULSAR_PRODUCER_NAME', 'PARTICIPANT_FAULTS']));
   for (const [name, block] of services()) {
-    if (name === 'postgres' || name === 'pulsar') continue;
+    // Only the services that run a role of this project read src/config.ts.
+    if (!block.includes('command: ["npm", "run",')) continue;
     const env = environment(block);
     t.truthy(env.DATABASE_URL, `${name} has DATABASE_URL`);
     for (const key of Object.keys(env)) t.true(known.has(key), `${name}: ${key} is read by src/config.ts`);
@@ -78,4 +79,40 @@ test('the image is built on Node 20 from the lock file and runs unprivileged', (
   t.regex(dockerfile, /^FROM node:20-/m);
   t.regex(dockerfile, /npm ci/);
   t.regex(dockerfile, /^USER node$/m);
+});
+
+test('Prometheus scrapes /metrics of the orchestrator and the BFF by service name and port', (t) => {
+  t.truthy(services().get('prometheus'));
+  t.regex(services().get('prometheus')!, /\.\/prometheus\.yml:\/etc\/prometheus\/prometheus\.yml/);
+  const prometheus = readFileSync('docker/prometheus.yml', 'utf8');
+  t.regex(prometheus, /metrics_path: \/metrics\n\s+static_configs:\n\s+- targets: \["saga-orchestrator:8091"\]/);
+  t.regex(prometheus, /metrics_path: \/metrics\n\s+static_configs:\n\s+- targets: \["event-collector-bff:8090"\]/);
+});
+
+/** Metric names the Grafana dashboard may use: what src/metrics.ts registers, and the ones other work announced. */
+const ANNOUNCED = [
+  // operator layer (issue 7)
+  'saga_stuck', 'saga_parked', 'saga_waiting_version', 'saga_operations_total',
+  // outbox relay
+  'saga_outbox_lag_seconds', 'saga_outbox_dead_letters',
+];
+
+test('the Grafana dashboard queries only metrics that exist or are announced, on the provisioned data source', (t) => {
+  const registered = [...readFileSync('src/metrics.ts', 'utf8').matchAll(/name: '([a-z_]+)'/g)].map((m) => m[1]!);
+  const known = new Set([...registered, ...ANNOUNCED]);
+  const dashboard = JSON.parse(readFileSync('docker/grafana/saga-dashboard.json', 'utf8')) as {
+    panels: { type: string; title: string; datasource?: { uid: string }; targets?: { expr: string }[] }[];
+  };
+  const datasource = readFileSync('docker/grafana/provisioning/datasources/prometheus.yml', 'utf8');
+  const used = new Set<string>();
+  for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
+    t.is(panel.datasource?.uid, /uid: (\w+)/.exec(datasource)?.[1], panel.title);
+    for (const target of panel.targets ?? []) {
+      for (const m of target.expr.matchAll(/\b((?:saga|http)_[a-z_]+?)(?:_bucket|_count|_sum)?\b(?=[{[ )]|$)/g)) {
+        t.true(known.has(m[1]!), `${panel.title}: ${m[1]}`);
+        used.add(m[1]!);
+      }
+    }
+  }
+  for (const name of [...registered, ...ANNOUNCED]) t.true(used.has(name), `a panel shows ${name}`);
 });
