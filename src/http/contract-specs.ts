@@ -51,7 +51,7 @@ const createSpec = (forwarded: boolean): RouteSpec => {
 const healthSpec = (service: string): RouteSpec => ({
   method: 'GET',
   path: '/health',
-  summary: `Salud de ${service} y de su base de datos`,
+  summary: `Salud ${service} y de su base de datos`,
   tag: CONTRACT,
   auth: 'ninguno',
   responses: {
@@ -89,7 +89,7 @@ export const bffRouteSpecs: RouteSpec[] = [
       400: error('Parámetros no válidos'),
     },
   },
-  healthSpec('el BFF'),
+  healthSpec('del BFF'),
   sagaStreamSpec,
   statisticsSpec,
   ...dashboardSpecs,
@@ -107,7 +107,7 @@ export const bffRouteSpecs: RouteSpec[] = [
 
 export const orchestratorRouteSpecs: RouteSpec[] = [
   createSpec(false),
-  healthSpec('el orquestador'),
+  healthSpec('del orquestador'),
   metricsRouteSpec('Operación'),
   ...openApiRouteSpecs('Operación'),
 ];

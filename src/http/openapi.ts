@@ -71,7 +71,6 @@ export function openApiDocument(info: OpenApiInfo, specs: readonly RouteSpec[]):
   return {
     openapi: '3.1.0',
     info,
-    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     paths,
     components: {
       securitySchemes: {
