@@ -83,11 +83,13 @@ test.serial('a saga whose payment is refused shows the refusal and its compensat
 test.serial('the SAGA test button starts the example saga', async (t) => {
   const page = await browser().page();
   await page.goto(`${bff}/ui#/crear`);
+  await page.waitForSelector('form[aria-label="Nueva SAGA"] input[name="nombre"]');
+  await browser().screenshot(page, 'nueva-saga');
   await page.click('[data-testid="saga-test"]');
   await page.waitForURL(/#\/saga\/[0-9a-f-]{36}$/, { timeout: 30_000 });
   await page.waitForFunction(() => document.querySelector('.saga .head .badge')?.textContent === 'COMPLETADA', undefined, { timeout: 60_000 });
   t.pass();
-  await browser().screenshot(page, 'nueva-saga');
+  await browser().screenshot(page, 'saga-test');
   await page.close();
 });
 
