@@ -25,6 +25,7 @@ export function createLogger(
     sync: true,
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'pid,hostname',
+    singleLine: true,
     ...(destination === undefined ? {} : { destination }),
   });
   return pino(options, stream);

@@ -69,7 +69,8 @@ test('logs are readable lines at a terminal and JSON otherwise', (t) => {
   createLogger('info', 'json', sink).info({ saga_id: 'abc' }, 'SAGA abc iniciada');
   const [pretty, json] = written;
   t.regex(pretty ?? '', /INFO.*SAGA abc iniciada/);
-  t.regex(pretty ?? '', /saga_id: "abc"/);
+  t.regex(pretty ?? '', /"saga_id":"abc"/);
+  t.is((pretty ?? '').trimEnd().split('\n').length, 1, 'one line per entry');
   t.throws(() => JSON.parse(pretty ?? '') as unknown, undefined, 'not JSON');
   t.like(JSON.parse(json ?? '') as object, { level: 30, saga_id: 'abc', msg: 'SAGA abc iniciada' });
 });
