@@ -1,6 +1,6 @@
 // Metrics in Prometheus style: counters end in `_total`, durations in
-// `_seconds`, and labels are `tipo` (saga type), `estado` (state) and `paso`
-// (step or compensation). Both apps serve GET /metrics. What this process did
+// `_seconds`, and labels are `tipo` (saga type), `estado` (state), `paso`
+// (step or compensation) and `clase` (paso or compensacion). Both apps serve GET /metrics. What this process did
 // is counted here as it happens; what the saga log holds (sagas per state,
 // shard leases) is read at each scrape from small tables kept up to date by
 // the writers (saga_counts, saga_shards), never by counting the log.
@@ -17,8 +17,8 @@ export interface SagaMetrics {
   finished(tipo: string, estado: string, seconds: number): void;
 }
 
-/** `resultado` label values. */
-const resultado = (exitoso: boolean) => (exitoso ? 'exito' : 'fallo');
+/** `resultado` label values of an outcome. */
+const resultado = (exitoso: boolean) => (exitoso ? 'exitoso' : 'fallido');
 
 /** The orchestrator's registry: what its actors do, plus the saga log's gauges. */
 export function createMetrics(db: Database): SagaMetrics {
@@ -31,16 +31,10 @@ export function createMetrics(db: Database): SagaMetrics {
     labelNames: ['tipo'] as const,
     registers: [registry],
   });
-  const steps = new Counter({
+  const outcomes = new Counter({
     name: 'saga_step_outcomes_total',
-    help: 'Step outcomes committed by this process, by saga tipo, step (paso) and resultado (exito|fallo)',
-    labelNames: ['tipo', 'paso', 'resultado'] as const,
-    registers: [registry],
-  });
-  const compensations = new Counter({
-    name: 'saga_compensation_outcomes_total',
-    help: 'Compensation outcomes committed by this process, by saga tipo, compensation (paso) and resultado (exito|fallo)',
-    labelNames: ['tipo', 'paso', 'resultado'] as const,
+    help: 'Step (clase=paso) and compensation (clase=compensacion) outcomes committed by this process, by saga tipo, paso and resultado (exitoso|fallido)',
+    labelNames: ['clase', 'tipo', 'paso', 'resultado'] as const,
     registers: [registry],
   });
   const finished = new Counter({
@@ -59,8 +53,7 @@ export function createMetrics(db: Database): SagaMetrics {
   return {
     registry,
     started: (tipo) => started.inc({ tipo }),
-    outcome: (kind, tipo, paso, exitoso) =>
-      (kind === 'paso' ? steps : compensations).inc({ tipo, paso, resultado: resultado(exitoso) }),
+    outcome: (clase, tipo, paso, exitoso) => outcomes.inc({ clase, tipo, paso, resultado: resultado(exitoso) }),
     finished: (tipo, estado, seconds) => {
       finished.inc({ tipo, estado });
       duration.observe({ tipo, estado }, seconds);
@@ -77,7 +70,7 @@ export function createMetrics(db: Database): SagaMetrics {
 export function registerSagaLogGauges(registry: Registry, db: Database): void {
   const sql = db.em.getConnection();
   new Gauge({
-    name: 'saga_in_state',
+    name: 'saga_estado',
     help: 'Sagas in the saga log by tipo and estado (from saga_counts, not a count of the log)',
     labelNames: ['tipo', 'estado'] as const,
     registers: [registry],

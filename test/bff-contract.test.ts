@@ -356,9 +356,9 @@ test.serial('the orchestrator serves metrics: sagas by state, durations, outcome
   const res = await fetch(`${orchestratorUrl}/metrics`);
   t.is(res.status, 200);
   const text = await res.text();
-  t.regex(text, /^saga_in_state\{tipo="CREAR_CAMPANA_COMPLETA",estado="COMPLETADA"\} [1-9]\d*$/m);
-  t.regex(text, /^saga_step_outcomes_total\{tipo="CREAR_CAMPANA_COMPLETA",paso="GENERAR_REPORTE",resultado="exito"\} [1-9]\d*$/m);
-  t.regex(text, /^saga_compensation_outcomes_total\{tipo="CREAR_CAMPANA_COMPLETA",paso="CANCELAR_CAMPANA",resultado="exito"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_estado\{tipo="CREAR_CAMPANA_COMPLETA",estado="COMPLETADA"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_step_outcomes_total\{clase="paso",tipo="CREAR_CAMPANA_COMPLETA",paso="GENERAR_REPORTE",resultado="exitoso"\} [1-9]\d*$/m);
+  t.regex(text, /^saga_step_outcomes_total\{clase="compensacion",tipo="CREAR_CAMPANA_COMPLETA",paso="CANCELAR_CAMPANA",resultado="exitoso"\} [1-9]\d*$/m);
   t.regex(text, /^saga_duration_seconds_count\{tipo="CREAR_CAMPANA_COMPLETA",estado="COMPENSADA"\} [1-9]\d*$/m);
 });
 

@@ -91,8 +91,8 @@ test('Prometheus scrapes /metrics of the orchestrator and the BFF by service nam
 
 /** Metric names the Grafana dashboard may use: what src/metrics.ts registers, and the ones other work announced. */
 const ANNOUNCED = [
-  // operator layer (issue 7)
-  'saga_stuck', 'saga_parked', 'saga_waiting_version', 'saga_operations_total',
+  // operator layer (issue 7), as built on main
+  'saga_stuck', 'saga_parked_total', 'saga_operations_total', 'saga_call_duration_seconds',
   // outbox relay
   'saga_outbox_lag_seconds', 'saga_outbox_dead_letters',
 ];

@@ -54,13 +54,15 @@ test('the orchestrator counts sagas started and finished, by tipo and final esta
   t.is(sample(text, 'saga_duration_seconds_count', { tipo: TIPO, estado: 'COMPLETADA' }), 2);
 });
 
-test('step and compensation outcomes are counted by paso and resultado', async (t) => {
+test('step and compensation outcomes are counted by clase, paso and resultado', async (t) => {
   const text = await scrape(orchestrator);
-  t.is(sample(text, 'saga_step_outcomes_total', { tipo: TIPO, paso: 'PROCESAR_PAGO', resultado: 'exito' }), 3);
-  t.is(sample(text, 'saga_step_outcomes_total', { tipo: TIPO, paso: 'GENERAR_REPORTE', resultado: 'exito' }), 2);
-  t.is(sample(text, 'saga_step_outcomes_total', { tipo: TIPO, paso: 'GENERAR_REPORTE', resultado: 'fallo' }), 1);
-  t.is(sample(text, 'saga_compensation_outcomes_total', { tipo: TIPO, paso: 'REVERTIR_PAGO', resultado: 'exito' }), 1);
-  t.is(sample(text, 'saga_compensation_outcomes_total', { tipo: TIPO, paso: 'CANCELAR_CAMPANA', resultado: 'exito' }), 1);
+  const outcome = (clase: string, paso: string, resultado: string) =>
+    sample(text, 'saga_step_outcomes_total', { clase, tipo: TIPO, paso, resultado });
+  t.is(outcome('paso', 'PROCESAR_PAGO', 'exitoso'), 3);
+  t.is(outcome('paso', 'GENERAR_REPORTE', 'exitoso'), 2);
+  t.is(outcome('paso', 'GENERAR_REPORTE', 'fallido'), 1);
+  t.is(outcome('compensacion', 'REVERTIR_PAGO', 'exitoso'), 1);
+  t.is(outcome('compensacion', 'CANCELAR_CAMPANA', 'exitoso'), 1);
 });
 
 test('both apps count HTTP requests by route pattern, never by raw path', async (t) => {
@@ -76,13 +78,13 @@ test('both apps count HTTP requests by route pattern, never by raw path', async 
 test('the per-state gauge is read from saga_counts on both apps, not counted from the log', async (t) => {
   for (const url of [orchestrator, bff]) {
     const text = await scrape(url);
-    t.is(sample(text, 'saga_in_state', { tipo: TIPO, estado: 'COMPLETADA' }), 2);
-    t.is(sample(text, 'saga_in_state', { tipo: TIPO, estado: 'COMPENSADA' }), 1);
+    t.is(sample(text, 'saga_estado', { tipo: TIPO, estado: 'COMPLETADA' }), 2);
+    t.is(sample(text, 'saga_estado', { tipo: TIPO, estado: 'COMPENSADA' }), 1);
   }
   // A counter row the log does not back shows as it is: the gauge reads the counters.
   await env.query(`insert into saga_counts (tipo, estado, n) values ('OTRO_TIPO', 'COMPLETADA', 41)`);
   try {
-    t.is(sample(await scrape(bff), 'saga_in_state', { tipo: 'OTRO_TIPO', estado: 'COMPLETADA' }), 41);
+    t.is(sample(await scrape(bff), 'saga_estado', { tipo: 'OTRO_TIPO', estado: 'COMPLETADA' }), 41);
   } finally {
     await env.query(`delete from saga_counts where tipo = 'OTRO_TIPO'`);
   }
@@ -97,7 +99,7 @@ test('lease changes and the shards each process holds come from saga_shards', as
 });
 
 test('names are Prometheus style: counters end in _total, durations in _seconds, and labels are the agreed ones', async (t) => {
-  const allowed = new Set(['tipo', 'estado', 'paso', 'resultado', 'app', 'method', 'route', 'status', 'owner', 'le']);
+  const allowed = new Set(['tipo', 'estado', 'paso', 'clase', 'resultado', 'app', 'method', 'route', 'status', 'owner', 'le']);
   for (const url of [orchestrator, bff]) {
     const text = await scrape(url);
     const types = [...text.matchAll(/^# TYPE ((?:saga|http)_\w+) (\w+)$/gm)].map((m) => [m[1]!, m[2]!] as const);

@@ -13,8 +13,8 @@ export const metricsRouteSpec = (tag: string): RouteSpec => ({
   path: '/metrics',
   summary: 'Métricas en formato de texto de Prometheus',
   description:
-    'saga_in_state{tipo,estado}, saga_started_total, saga_finished_total, saga_duration_seconds, saga_step_outcomes_total, ' +
-    'saga_compensation_outcomes_total, saga_lease_changes_total, saga_shards_held, http_requests_total, ' +
+    'saga_estado{tipo,estado}, saga_started_total, saga_finished_total, saga_duration_seconds, ' +
+    'saga_step_outcomes_total{clase,tipo,paso,resultado}, saga_lease_changes_total, saga_shards_held, http_requests_total, ' +
     'http_request_duration_seconds y las del proceso de Node.',
   tag,
   auth: 'ninguno',
