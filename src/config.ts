@@ -1,5 +1,6 @@
 // Every setting comes from the environment; this is the only file that reads process.env.
 import { z } from 'zod';
+import type { AnySagaType } from './saga/saga-type.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalUrl = z.string().url().optional();
@@ -35,11 +36,12 @@ const schema = z.object({
   BFF_PORT: port.default(8090),
   CAMPAIGNS_PORT: port.default(8080),
   APP_PORT: port.default(8000),
-  HOST: z.string().default('0.0.0.0'),
-  ORCHESTRATOR_URL: z.string().url().default('http://127.0.0.1:8091'),
-  CAMPAIGNS_URL: z.string().url().default('http://127.0.0.1:8080'),
-  PAGOS_URL: z.string().url().default('http://127.0.0.1:8000'),
-  REPORTING_URL: z.string().url().default('http://127.0.0.1:8000'),
+  /**
+   * The address every role listens on. Loopback by default: the participants'
+   * fault injection and statistics must not be open to the network unless
+   * asked for (HOST=0.0.0.0, as the container image sets).
+   */
+  HOST: z.string().default('127.0.0.1'),
   EMBEDDED_PG_DIR: z.string().default('.data/pg'),
   EMBEDDED_PG_PORT: port.default(54329),
   PARTICIPANT_FAULTS: z.enum(['on', 'off']).optional(),
@@ -59,9 +61,40 @@ const schema = z.object({
   CALL_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
   /** Scales every retry backoff of the saga definition; tests use a small value. */
   SAGA_BACKOFF_SCALE: z.coerce.number().positive().default(1),
+  /** How long a step retries transient failures (refused connections, 5xx, timeouts) before the saga fails. */
+  SAGA_STEP_BUDGET_MS: z.coerce.number().int().min(0).default(5 * 60_000),
+  /** How long a compensation retries before it is declared failed (COMPENSACION_FALLIDA). */
+  SAGA_COMPENSATION_BUDGET_MS: z.coerce.number().int().min(0).default(30 * 60_000),
+  /** How long an operator request waits for its order to be decided before answering 202. */
+  OPERATOR_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Megabytes of request bodies a BFF or orchestrator reads at once; past it, 503 with Retry-After. */
+  BODY_BUDGET_MB: z.coerce.number().positive().default(64),
+  /** on: the contract routes need a token too (see README, "Authentication"). */
+  AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
 });
 
 export type Config = z.infer<typeof schema>;
+
+/**
+ * The base URL of every participant the saga types name, from the variable
+ * each declares (e.g. CAMPAIGNS_URL), or its default. `overrides` wins over
+ * the environment (npm start wires its own participants in).
+ */
+export function participantUrls(
+  types: readonly AnySagaType[],
+  overrides: Readonly<Record<string, string>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const urls: Record<string, string> = {};
+  for (const type of types) {
+    for (const [name, setting] of Object.entries(type.participants)) {
+      const url = overrides[setting.env] ?? env[setting.env] ?? setting.defaultUrl;
+      if (!z.string().url().safeParse(url).success) throw new Error(`Invalid configuration: ${setting.env}: not a URL (${url})`);
+      urls[name] = url;
+    }
+  }
+  return urls;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);

@@ -1,46 +1,52 @@
-// Metrics in Prometheus style: counters end in `_total`, durations in
-// `_seconds`, and labels are `tipo` (saga type), `estado` (state), `paso`
-// (step or compensation) and `clase` (paso or compensacion). Both apps serve GET /metrics. What this process did
-// is counted here as it happens; what the saga log holds (sagas per state,
-// shard leases) is read at each scrape from small tables kept up to date by
-// the writers (saga_counts, saga_shards), never by counting the log.
+// Metrics in Prometheus style, on GET /metrics of both apps: counters end in
+// `_total`, durations in `_seconds`, and labels are `tipo` (saga type),
+// `estado` (state), `paso` (step or compensation) and `clase` (paso or
+// compensacion). What this process did is counted as it happens (sagas started
+// and finished, step and compensation outcomes and call latency, operator
+// actions, parked sagas, HTTP requests); what the saga log holds (sagas by
+// state, stuck sagas, shard leases) is read at each scrape from the
+// trigger-kept counters and small tables, never by counting the whole log.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './persistence/database.js';
+import { STUCK_REASON_SQL, STUCK_SQL } from './persistence/saga-queries.js';
 
-export interface SagaMetrics {
-  registry: Registry;
+/** What both apps count: sagas they accepted and recorded. */
+export interface IntakeMetrics {
   /** A saga was accepted and recorded by this process. */
   started(tipo: string): void;
-  /** A step (`paso`) or compensation outcome was committed. */
-  outcome(kind: 'paso' | 'compensacion', tipo: string, paso: string, exitoso: boolean): void;
-  /** A saga reached a terminal state after `seconds`. */
-  finished(tipo: string, estado: string, seconds: number): void;
 }
 
-/** `resultado` label values of an outcome. */
-const resultado = (exitoso: boolean) => (exitoso ? 'exitoso' : 'fallido');
+export interface SagaMetrics extends IntakeMetrics {
+  registry: Registry;
+  /** A step or compensation outcome was committed. */
+  outcome(kind: 'paso' | 'compensacion', tipo: string, paso: string, exitoso: boolean): void;
+  /** A participant call answered (or failed) after `seconds`. */
+  call(kind: 'paso' | 'compensacion', paso: string, resultado: string, seconds: number): void;
+  /** A saga reached a terminal state after `seconds`. */
+  finished(tipo: string, estado: string, seconds: number): void;
+  /** An operator order was decided. */
+  operation(accion: string, resultado: string): void;
+  /** A saga was parked. */
+  parked(tipo: string): void;
+}
 
 /** The orchestrator's registry: what its actors do, plus the saga log's gauges. */
 export function createMetrics(db: Database): SagaMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerSagaLogGauges(registry, db);
-  const started = new Counter({
-    name: 'saga_started_total',
-    help: 'Sagas accepted and recorded by this process',
-    labelNames: ['tipo'] as const,
-    registers: [registry],
-  });
+  const intake = registerIntakeMetrics(registry);
   const outcomes = new Counter({
     name: 'saga_step_outcomes_total',
     help: 'Step (clase=paso) and compensation (clase=compensacion) outcomes committed by this process, by saga tipo, paso and resultado (exitoso|fallido)',
     labelNames: ['clase', 'tipo', 'paso', 'resultado'] as const,
     registers: [registry],
   });
-  const finished = new Counter({
-    name: 'saga_finished_total',
-    help: 'Sagas that reached a terminal state in this process, by tipo and final estado',
-    labelNames: ['tipo', 'estado'] as const,
+  const calls = new Histogram({
+    name: 'saga_call_duration_seconds',
+    help: 'Participant calls by step or compensation, and how they ended (ok, rejected, transient)',
+    labelNames: ['clase', 'paso', 'resultado'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
   const duration = new Histogram({
@@ -50,34 +56,84 @@ export function createMetrics(db: Database): SagaMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers: [registry],
   });
+  const finished = new Counter({
+    name: 'saga_finished_total',
+    help: 'Sagas that reached a terminal state in this process, by tipo and final estado',
+    labelNames: ['tipo', 'estado'] as const,
+    registers: [registry],
+  });
+  const operations = new Counter({
+    name: 'saga_operations_total',
+    help: 'Operator orders decided by this process',
+    labelNames: ['accion', 'resultado'] as const,
+    registers: [registry],
+  });
+  const parked = new Counter({
+    name: 'saga_parked_total',
+    help: 'Sagas parked by this process (handler failure or a write PostgreSQL refuses)',
+    labelNames: ['tipo'] as const,
+    registers: [registry],
+  });
   return {
     registry,
-    started: (tipo) => started.inc({ tipo }),
-    outcome: (clase, tipo, paso, exitoso) => outcomes.inc({ clase, tipo, paso, resultado: resultado(exitoso) }),
+    started: (tipo) => intake.started(tipo),
+    outcome: (clase, tipo, paso, exitoso) => outcomes.inc({ clase, tipo, paso, resultado: exitoso ? 'exitoso' : 'fallido' }),
+    call: (clase, paso, resultado, seconds) => calls.observe({ clase, paso, resultado }, seconds),
     finished: (tipo, estado, seconds) => {
       finished.inc({ tipo, estado });
       duration.observe({ tipo, estado }, seconds);
     },
+    operation: (accion, resultado) => operations.inc({ accion, resultado }),
+    parked: (tipo) => parked.inc({ tipo }),
   };
 }
 
+const intakeByRegistry = new WeakMap<Registry, IntakeMetrics>();
+
+/** `saga_started_total` on `registry`, registered on first use. */
+export function registerIntakeMetrics(registry: Registry): IntakeMetrics {
+  const existing = intakeByRegistry.get(registry);
+  if (existing !== undefined) return existing;
+  const started = new Counter({
+    name: 'saga_started_total',
+    help: 'Sagas accepted and recorded by this process',
+    labelNames: ['tipo'] as const,
+    registers: [registry],
+  });
+  const metrics: IntakeMetrics = { started: (tipo) => started.inc({ tipo }) };
+  intakeByRegistry.set(registry, metrics);
+  return metrics;
+}
+
 /**
- * Gauges read from the saga log's small summary tables at each scrape: sagas
- * per (tipo, estado) from saga_counts (kept exact by triggers), and the shard
- * leases from saga_shards (one row per shard). Both apps register them; the
- * values are cluster-wide, so a dashboard takes max() over instances.
+ * Gauges read from the saga log at each scrape: sagas per (tipo, estado) from
+ * the trigger-kept counters (the view saga_totals: folded counts plus pending
+ * deltas), stuck sagas (only running ones are read, on partial indexes), and
+ * the shard leases from saga_shards (one row per shard). Both apps register
+ * them; the values are cluster-wide, so a dashboard takes max() over instances.
  */
 export function registerSagaLogGauges(registry: Registry, db: Database): void {
-  const sql = db.em.getConnection();
+  const sql = <R>(text: string) => db.em.getConnection().execute<R[]>(text);
   new Gauge({
     name: 'saga_estado',
-    help: 'Sagas in the saga log by tipo and estado (from saga_counts, not a count of the log)',
+    help: 'Sagas in the saga log by tipo and state (from the trigger-kept counters, never a count over the log)',
     labelNames: ['tipo', 'estado'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql.execute<{ tipo: string; estado: string; n: string }[]>('select tipo, estado, n from saga_counts');
+      const rows = await sql<{ tipo: string; estado: string; n: string }>('select tipo, estado, n from saga_totals');
       this.reset();
       for (const r of rows) this.set({ tipo: r.tipo, estado: r.estado }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: 'saga_stuck',
+    help: 'Running sagas past the time they should next have changed (parked and waiting-for-version ones included)',
+    labelNames: ['tipo', 'motivo'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await sql<{ tipo: string; motivo: string; n: string }>(STUCK_COUNT_SQL);
+      this.reset();
+      for (const r of rows) this.set({ tipo: r.tipo, motivo: r.motivo }, Number(r.n));
     },
   });
   new Counter({
@@ -85,7 +141,7 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     help: 'Shard leases taken over the life of the cluster (the sum of the shard epochs): each is a change of owner',
     registers: [registry],
     async collect() {
-      const [row] = await sql.execute<{ n: string | null }[]>('select sum(epoch) as n from saga_shards');
+      const [row] = await sql<{ n: string | null }>('select sum(epoch) as n from saga_shards');
       this.reset();
       this.inc(Number(row?.n ?? 0));
     },
@@ -96,7 +152,7 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     labelNames: ['owner'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql.execute<{ owner: string; n: string }[]>(
+      const rows = await sql<{ owner: string; n: string }>(
         'select owner, count(*) as n from saga_shards where owner is not null and lease_until > now() group by owner',
       );
       this.reset();
@@ -104,6 +160,11 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     },
   });
 }
+
+/** Stuck sagas by reason; only running sagas are read (partial indexes). */
+const STUCK_COUNT_SQL = `
+  select l.tipo, ${STUCK_REASON_SQL} as motivo, count(*) as n
+    from saga_log l where ${STUCK_SQL} group by 1, 2`;
 
 export interface HttpMetrics {
   /** One answered request: `route` is the router's pattern, so labels stay few. */
@@ -139,10 +200,10 @@ export function registerHttpMetrics(registry: Registry): HttpMetrics {
   return metrics;
 }
 
-/** The BFF's registry: its HTTP traffic and the saga log's gauges. */
-export function createBffMetrics(db: Database): { registry: Registry; http: HttpMetrics } {
+/** The BFF's registry: the sagas it records, its HTTP traffic and the saga log's gauges. */
+export function createBffMetrics(db: Database): { registry: Registry; http: HttpMetrics } & IntakeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerSagaLogGauges(registry, db);
-  return { registry, http: registerHttpMetrics(registry) };
+  return { registry, http: registerHttpMetrics(registry), ...registerIntakeMetrics(registry) };
 }

@@ -5,25 +5,27 @@
 // (src/cluster/lease-manager.ts) and runs one supervisor per shard it holds. A
 // new saga reaches its shard's process through a NOTIFY, and a periodic sweep
 // catches anything a notification missed.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from './log.js';
 import { createMetrics, type SagaMetrics } from './metrics.js';
 import type { ParticipantGateway } from './participants/gateway.js';
-import type { AnySagaDefinition } from './saga/definition.js';
-import { acceptSaga } from './saga/machine.js';
 import { uuidv7 } from './saga/ids.js';
-import type { SagaState } from './saga/states.js';
+import { DefinitionRegistry, versionKey } from './saga/registry.js';
+import type { AnySagaType } from './saga/saga-type.js';
 import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
+import { registerDefinitions } from './persistence/definitions.js';
+import { foldCounts } from './persistence/counts.js';
 import { SagaWriter, type SagaWriterOptions } from './persistence/saga-writer.js';
 import type { Database } from './persistence/database.js';
 import { createPool } from './persistence/pool.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
 import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js';
 import { LeaseManager } from './cluster/lease-manager.js';
-import { NEW_SAGA_CHANNEL, NotificationListener } from './cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, NotificationListener, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
 import { shardOf, type ShardLease } from './cluster/shards.js';
+import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
 
 export interface ClusterOptions {
   /** How long a shard lease lasts without renewal (default 10 s). */
@@ -39,7 +41,8 @@ export interface ClusterOptions {
 export interface OrchestratorDeps {
   db: Database;
   gateway: ParticipantGateway;
-  definitions: AnySagaDefinition[];
+  /** The saga types this process runs, each with every version it can run. */
+  types: readonly AnySagaType[];
   log: Logger;
   now?: () => Date;
   /** Delay before retrying a commit that failed because the database was unreachable. */
@@ -49,17 +52,16 @@ export interface OrchestratorDeps {
   writer?: SagaWriterOptions;
 }
 
-export type StartResult =
-  | { kind: 'started' | 'existing'; sagaId: string; estado: SagaState; datos: unknown }
-  | { kind: 'keyReused' };
+export type { StartResult } from './saga-intake.js';
 
 export class Orchestrator {
   readonly nodeId: string;
   readonly metrics: SagaMetrics;
+  readonly registry: DefinitionRegistry;
   private readonly store: SagaStore;
+  private readonly intake: SagaIntake;
   private readonly system: ActorSystem;
   private readonly supervisors = new Map<number, ActorRef<SupervisorMessage>>();
-  private readonly definitions: Map<string, AnySagaDefinition>;
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
   private readonly pool: pg.Pool;
@@ -68,24 +70,28 @@ export class Orchestrator {
   private readonly listener: NotificationListener;
   private readonly sweepMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private foldTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Sagas being recorded by this process: their own NOTIFY is not news here. */
   private readonly startingHere = new Set<string>();
+  /** Sagas this process must leave alone: their version is not here, or they could not even be parked. */
+  private readonly leftAlone = new Set<string>();
   private shardCount = 0;
 
   constructor(private readonly deps: OrchestratorDeps) {
     const cluster = deps.cluster ?? {};
     this.nodeId = cluster.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    this.definitions = new Map(deps.definitions.map((d) => [d.tipo, d]));
+    this.registry = new DefinitionRegistry(deps.types.flatMap((t) => t.versions as never[]));
     this.now = deps.now ?? (() => new Date());
     this.metrics = createMetrics(deps.db);
     this.system = startActorSystem(`saga-orchestrator-${randomUUID()}`);
     const url = deps.db.config.get('clientUrl');
     if (url === undefined) throw new Error('the database has no clientUrl');
-    this.pool = createPool(url, 3, deps.log);
+    this.pool = createPool(url, 4, deps.log);
     // The saga log's writes: one connection per group-commit transaction in flight.
     this.writePool = createPool(url, deps.writer?.concurrency ?? 1, deps.log);
-    this.store = new SagaStore(deps.db, new SagaWriter(this.writePool, deps.writer));
+    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, deps.writer));
+    this.intake = new SagaIntake({ store: this.store, registry: this.registry, types: deps.types, log: deps.log, now: this.now });
     const leaseMs = cluster.leaseMs ?? 10_000;
     this.leases = new LeaseManager({
       pool: this.pool,
@@ -93,14 +99,15 @@ export class Orchestrator {
       log: deps.log.child({ node: this.nodeId }),
       leaseMs,
       renewMs: cluster.renewMs ?? Math.floor(leaseMs / 3),
+      versions: this.registry.keys(),
       onAcquired: (lease) => this.shardAcquired(lease),
       onLost: (shard) => this.shardLost(shard),
     });
     this.listener = new NotificationListener(
-      NEW_SAGA_CHANNEL,
+      [NEW_SAGA_CHANNEL, SAGA_ORDER_CHANNEL],
       url,
       deps.log,
-      (payload) => this.notified(payload),
+      (payload, channel) => this.notified(payload, channel),
       () => void this.sweep(),
     );
     this.sweepMs = cluster.sweepMs ?? 5_000;
@@ -111,6 +118,7 @@ export class Orchestrator {
     const [row] = await this.pool.query<{ n: number }>('select count(*)::int as n from saga_shards').then((r) => r.rows);
     this.shardCount = row?.n ?? 0;
     if (this.shardCount === 0) throw new Error('saga_shards is empty: are the migrations applied?');
+    await registerDefinitions(this.pool, this.registry);
     await this.listener.start();
     await this.leases.start();
     const sweepLater = () => {
@@ -118,60 +126,58 @@ export class Orchestrator {
       this.sweepTimer = setTimeout(() => void this.sweep().finally(sweepLater), this.sweepMs);
     };
     sweepLater();
+    // The list's counters: the writers append deltas, one process at a time folds them.
+    const foldLater = () => {
+      if (this.stopped) return;
+      this.foldTimer = setTimeout(() => void foldCounts(this.pool, this.deps.log).finally(foldLater), 1_000);
+    };
+    foldLater();
   }
 
   /**
    * Records a new saga durably (snapshot and SagaIniciada event in one
-   * transaction) and hands it to its shard's supervisor; returns once recorded.
+   * transaction) in a shard this process holds, and runs it from the snapshot
+   * in hand; returns once recorded.
    */
   async startSaga(tipo: string, datos: unknown, opts: { timeoutMinutos: number; idempotencyKey?: string }): Promise<StartResult> {
-    const definition = this.definitions.get(tipo);
-    if (definition === undefined) throw new Error(`unknown saga tipo ${tipo}`);
     if (this.shardCount === 0) throw new Error('the orchestrator is not started');
-    const sagaId = uuidv7();
-    const shard = shardOf(sagaId, this.shardCount);
-    const now = this.now();
-    const { snapshot, events } = acceptSaga(definition, datos as never, { sagaId, timeoutMinutos: opts.timeoutMinutos, now }, {
-      now,
-      random: Math.random,
-      newId: uuidv7,
-    });
-    const key = opts.idempotencyKey ?? null;
-    this.startingHere.add(sagaId);
-    const created = await this.store
-      .create({
-        id: sagaId,
-        shard,
-        tipo,
-        datos,
-        snapshot,
-        events,
-        idempotencyKey: key,
-        requestHash: key === null ? null : requestHash(tipo, datos),
-        now,
+    const request: StartRequest = {
+      tipo,
+      datos,
+      timeoutMinutos: opts.timeoutMinutos,
+      ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+    };
+    let placed: string | undefined;
+    const result = await this.intake
+      .start(request, (sagaId) => {
+        placed = sagaId;
+        this.startingHere.add(sagaId);
+        return this.shardFor(sagaId);
       })
-      .finally(() => this.startingHere.delete(sagaId));
-    if (created.kind === 'keyReused') return created;
-    if (created.kind === 'existing') {
-      return { kind: 'existing', sagaId: created.sagaId, estado: created.estado, datos: created.datos };
-    }
-    this.deps.log.info({ saga_id: sagaId, tipo, shard }, `SAGA ${sagaId} iniciada: ${tipo}`);
+      .finally(() => placed !== undefined && this.startingHere.delete(placed));
     // Held here: run it now, from the snapshot in hand, rather than wait for our own notification.
-    this.run(shard, sagaId, { snapshot, datos, version: 1 });
-    return { kind: 'started', sagaId, estado: snapshot.estado, datos };
+    if (result.kind === 'started') this.run(result.shard, result.sagaId, { saga: result.saga, fresh: true });
+    return result;
   }
 
-  /** Hands every unfinished saga of the held shards to its supervisor; returns how many. */
+  /** Hands every unfinished saga of the held shards, and every saga with orders waiting, to its supervisor. */
   async sweep(): Promise<number> {
     let count = 0;
     for (const shard of this.leases.shards()) {
       try {
         const ids = await this.store.activeSagaIds(shard);
-        for (const sagaId of ids) this.run(shard, sagaId);
+        for (const sagaId of ids) if (!this.leftAlone.has(sagaId)) this.run(shard, sagaId);
         count += ids.length;
       } catch (err) {
         this.deps.log.warn({ err: (err as Error).message, shard }, 'sweep failed');
       }
+    }
+    try {
+      for (const { shard, sagaId } of await this.store.sagasWithOrders(this.leases.shards())) {
+        if (!this.leftAlone.has(sagaId)) this.run(shard, sagaId, { orders: true });
+      }
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'sweep of operator orders failed');
     }
     return count;
   }
@@ -203,6 +209,7 @@ export class Orchestrator {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.sweepTimer);
+    clearTimeout(this.foldTimer);
     await this.listener.stop();
     await this.leases.stop();
     stopActor(this.system);
@@ -210,16 +217,27 @@ export class Orchestrator {
     await this.writePool.end();
   }
 
-  private run(shard: number, sagaId: string, saga?: StoredSaga): void {
-    const supervisor = this.supervisors.get(shard);
-    if (supervisor !== undefined) tell(supervisor, saga === undefined ? { type: 'run', sagaId } : { type: 'run', sagaId, saga });
+  /** A new saga goes to a shard held here (so it runs without a read), or by its id if none is. */
+  private shardFor(sagaId: string): number {
+    const held = this.leases.shards();
+    const tail = Number.parseInt(sagaId.slice(-8), 16);
+    return held.length === 0 ? shardOf(sagaId, this.shardCount) : held[tail % held.length]!;
   }
 
-  private notified(payload: string): void {
-    const [shard, sagaId] = payload.split(':');
-    // A saga recorded here is run from the snapshot in hand once its write
-    // returns; its notification can arrive first, and would cost a read.
-    if (shard !== undefined && sagaId !== undefined && !this.startingHere.has(sagaId)) this.run(Number(shard), sagaId);
+  private run(shard: number, sagaId: string, opts: { saga?: StoredSaga; fresh?: boolean; orders?: boolean } = {}): void {
+    const supervisor = this.supervisors.get(shard);
+    if (supervisor !== undefined) tell(supervisor, { type: 'run', sagaId, ...opts });
+  }
+
+  private notified(payload: string, channel: string): void {
+    for (const entry of payload.split(',')) {
+      const [shard, sagaId] = entry.split(':');
+      if (shard === undefined || sagaId === undefined) continue;
+      if (channel === SAGA_ORDER_CHANNEL) this.run(Number(shard), sagaId, { orders: true });
+      // A saga recorded here is run from the snapshot in hand once its write
+      // returns; its notification can arrive first, and would cost a read.
+      else if (!this.startingHere.has(sagaId)) this.run(Number(shard), sagaId, { fresh: true });
+    }
   }
 
   private async shardAcquired(lease: ShardLease): Promise<void> {
@@ -229,7 +247,7 @@ export class Orchestrator {
       {
         store: this.store,
         gateway: this.deps.gateway,
-        definitions: this.definitions,
+        registry: this.registry,
         log: this.deps.log,
         now: this.now,
         random: Math.random,
@@ -238,12 +256,24 @@ export class Orchestrator {
         metrics: this.metrics,
         lease,
         onFenced: (shard) => void this.leases.lost(shard),
+        onMissingVersion: (sagaId, tipo, version) => {
+          if (!this.leftAlone.has(sagaId)) {
+            this.deps.log.warn(
+              { saga_id: sagaId, version: versionKey(tipo, version), shard: lease.shard },
+              'saga waits for a process with its definition version; left alone here',
+            );
+          }
+          this.leftAlone.add(sagaId);
+        },
+        onUnparkable: (sagaId) => this.leftAlone.add(sagaId),
       },
       (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
     );
     this.supervisors.set(lease.shard, supervisor);
     const ids = await this.store.activeSagaIds(lease.shard).catch(() => []);
-    for (const sagaId of ids) tell(supervisor, { type: 'run', sagaId });
+    for (const sagaId of ids) if (!this.leftAlone.has(sagaId)) tell(supervisor, { type: 'run', sagaId });
+    const withOrders = await this.store.sagasWithOrders([lease.shard]).catch(() => []);
+    for (const { sagaId } of withOrders) tell(supervisor, { type: 'run', sagaId, orders: true });
     if (ids.length > 0) this.deps.log.info({ shard: lease.shard, count: ids.length }, 'resuming unfinished sagas');
   }
 
@@ -256,20 +286,4 @@ export class Orchestrator {
     );
     stopActor(supervisor);
   }
-}
-
-/** Same tipo and body give the same hash, whatever the key order of the JSON. */
-function requestHash(tipo: string, datos: unknown): string {
-  return createHash('sha256').update(tipo).update(canonicalJson(datos)).digest('hex');
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
 }

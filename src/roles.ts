@@ -2,19 +2,30 @@
 // `npm start` runs them all in one process; `npm run start:<role>` runs one;
 // tests start exactly the ones they need on free ports.
 import { hostname } from 'node:os';
-import type { Config } from './config.js';
+import type pg from 'pg';
+import { participantUrls, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { Orchestrator } from './orchestrator.js';
 import { httpGateway, type ParticipantGateway } from './participants/gateway.js';
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
+import { migrateParticipants, participantPool } from './participants/database.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
+import { registerDefinitions } from './persistence/definitions.js';
 import { createPool } from './persistence/pool.js';
 import { SagaQueries } from './persistence/saga-queries.js';
-import { crearCampanaCompleta } from './sagas/crear-campana-completa/definition.js';
+import { SagaStore } from './persistence/saga-store.js';
+import { SagaWriter } from './persistence/saga-writer.js';
+import { DefinitionRegistry } from './saga/registry.js';
+import type { AnySagaType, PolicyOptions } from './saga/saga-type.js';
+import { sagaTypes } from './sagas/index.js';
+import { SagaIntake } from './saga-intake.js';
+import { shardOf } from './cluster/shards.js';
+import { LoteWorker } from './operator/lotes.js';
 import { bffApi } from './http/bff-api.js';
-import { SagaCompletions } from './http/saga-completions.js';
+import { SagaChanges } from './http/saga-changes.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
+import { BodyBudget } from './http/body.js';
 import { OutboxRelay } from './events/outbox-relay.js';
 import { createPulsarProducer, RELAY_PRODUCER_NAME, type PulsarModule } from './events/pulsar.js';
 
@@ -36,11 +47,43 @@ export async function openMigratedDatabase(url: string): Promise<Database> {
   return db;
 }
 
-export interface OrchestratorRoleOptions {
+/** The call policies of every saga type, from the configuration. */
+export function policyOptions(config: Config): PolicyOptions {
+  return {
+    backoffScale: config.SAGA_BACKOFF_SCALE,
+    callTimeoutMs: config.CALL_TIMEOUT_MS,
+    stepBudgetMs: config.SAGA_STEP_BUDGET_MS,
+    compensationBudgetMs: config.SAGA_COMPENSATION_BUDGET_MS,
+  };
+}
+
+export interface SagaTypeOptions {
+  /** The saga types to serve (default: every type under src/sagas, on the configuration's policies). */
+  types?: AnySagaType[];
+  /** The bytes of request bodies read at once (default: BODY_BUDGET_MB). */
+  bodyBudget?: BodyBudget;
+}
+
+export interface OrchestratorRoleOptions extends SagaTypeOptions {
   /** Replaces the HTTP participant gateway (actor tests use a fake). */
   gateway?: ParticipantGateway;
+  /** Participant base URLs by their variable name, over the environment (npm start wires its own participants). */
+  participantEnv?: Record<string, string>;
   /** Replaces the `pulsar-client` module (tests use a fake with its API). */
   pulsarModule?: () => Promise<PulsarModule>;
+}
+
+/** What both the orchestrator and the BFF serve their saga routes from. */
+interface SagaRouteParts {
+  pool: pg.Pool;
+  queries: SagaQueries;
+  changes: SagaChanges;
+}
+
+async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): Promise<SagaRouteParts> {
+  const changes = new SagaChanges(databaseUrl, log);
+  await changes.start();
+  return { pool: createPool(databaseUrl, 5, log), queries: new SagaQueries(db), changes };
 }
 
 export async function startOrchestratorRole(
@@ -49,6 +92,7 @@ export async function startOrchestratorRole(
   log: Logger,
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
+  const types = opts.types ?? sagaTypes(policyOptions(config));
   // Fail before anything starts if Pulsar was asked for and cannot be had.
   // The producer name is stable across restarts, so a broker with deduplication
   // recognises the outbox row ids it has already seen from this host.
@@ -65,10 +109,8 @@ export async function startOrchestratorRole(
   const orchestrator = new Orchestrator({
     db,
     log,
-    gateway:
-      opts.gateway ??
-      httpGateway({ campaigns: config.CAMPAIGNS_URL, pagos: config.PAGOS_URL, reporting: config.REPORTING_URL }),
-    definitions: [crearCampanaCompleta({ backoffScale: config.SAGA_BACKOFF_SCALE, callTimeoutMs: config.CALL_TIMEOUT_MS })],
+    gateway: opts.gateway ?? httpGateway(participantUrls(types, opts.participantEnv)),
+    types,
     cluster: {
       leaseMs: config.SHARD_LEASE_MS,
       ...(config.SHARD_RENEW_MS === undefined ? {} : { renewMs: config.SHARD_RENEW_MS }),
@@ -76,7 +118,20 @@ export async function startOrchestratorRole(
     },
   });
   await orchestrator.start();
-  const server = await listen(orchestratorApi({ orchestrator, db, log }), config.PORT, config.HOST);
+  const parts = await sagaRouteParts(db, databaseUrl, log);
+  const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log });
+  lotes.start();
+  const app = orchestratorApi({
+    ...parts,
+    db,
+    types,
+    log,
+    orchestrator,
+    orderWaitMs: config.OPERATOR_WAIT_MS,
+    authContract: config.AUTH_CONTRATO === 'on',
+    bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+  });
+  const server = await listen(app, config.PORT, config.HOST);
   const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
   const relay = pulsar && relayPool ? new OutboxRelay({ pool: relayPool, producer: pulsar.producer, log }) : undefined;
   relay?.start();
@@ -85,33 +140,48 @@ export async function startOrchestratorRole(
     urls: { orchestrator: server.url },
     async stop() {
       await server.close();
+      await lotes.stop();
       await orchestrator.stop();
       await relay?.stop();
       await pulsar?.close();
       await relayPool?.end();
+      await parts.changes.stop();
+      await parts.pool.end();
       await db.close();
     },
   };
 }
 
-export async function startBffRole(config: Config, databaseUrl: string, log: Logger): Promise<Role> {
+export async function startBffRole(config: Config, databaseUrl: string, log: Logger, opts: SagaTypeOptions = {}): Promise<Role> {
+  const types = opts.types ?? sagaTypes(policyOptions(config));
   const db = await openMigratedDatabase(databaseUrl);
-  const completions = new SagaCompletions(databaseUrl, log);
-  await completions.start();
+  const parts = await sagaRouteParts(db, databaseUrl, log);
+  // New sagas are recorded here, through the same group-commit writer as the orchestrators'.
+  const writePool = createPool(databaseUrl, 1, log);
+  const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
+  await registerDefinitions(parts.pool, registry);
+  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool)), registry, types, log });
+  const { rows } = await parts.pool.query<{ n: number }>('select count(*)::int as n from saga_shards');
+  const shardCount = rows[0]?.n ?? 0;
   const app = bffApi({
+    ...parts,
     db,
-    queries: new SagaQueries(db),
-    orchestratorUrl: config.ORCHESTRATOR_URL,
+    types,
     log,
-    completions,
+    start: (req) => intake.start(req, (sagaId) => shardOf(sagaId, shardCount)),
+    orderWaitMs: config.OPERATOR_WAIT_MS,
+    authContract: config.AUTH_CONTRATO === 'on',
+    bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
     corsOrigins: config.CORS_ORIGINS,
   });
   const server = await listen(app, config.BFF_PORT, config.HOST);
   return {
     urls: { bff: server.url },
     async stop() {
-      await completions.stop();
       await server.close();
+      await parts.changes.stop();
+      await parts.pool.end();
+      await writePool.end();
       await db.close();
     },
   };
@@ -122,11 +192,10 @@ export async function startParticipantsRole(
   databaseUrl: string,
   log: Logger,
   opts: { faults: boolean },
-): Promise<Role> {
-  // Participants own their tables; the shared migrations create them.
-  const db = await openMigratedDatabase(databaseUrl);
-  await db.close();
-  const pool = createPool(databaseUrl, 10, log);
+): Promise<Role & { participantEnv: Record<string, string> }> {
+  // The participants own their schema and apply its migrations themselves.
+  await migrateParticipants(databaseUrl);
+  const pool = participantPool(databaseUrl, 10, log);
   const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO };
   const servers: RunningServer[] = [];
   try {
@@ -140,6 +209,8 @@ export async function startParticipantsRole(
   const [campaigns, app] = servers as [RunningServer, RunningServer];
   return {
     urls: { campaigns: campaigns.url, pagos: app.url, reporting: app.url },
+    // The variables the campaign saga reads its participants' URLs from.
+    participantEnv: { CAMPAIGNS_URL: campaigns.url, PAGOS_URL: app.url, REPORTING_URL: app.url },
     async stop() {
       await Promise.all(servers.map((s) => s.close()));
       await pool.end();

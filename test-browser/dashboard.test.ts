@@ -16,13 +16,11 @@ let pagos = '';
 let campaigns = '';
 
 test.before(async () => {
-  const urls = (await env.participants()).urls;
+  const { urls, participantEnv } = await env.participants();
   pagos = urls.pagos!;
   campaigns = urls.campaigns!;
-  const orchestrator = await env.orchestrator({
-    config: { CAMPAIGNS_URL: urls.campaigns!, PAGOS_URL: urls.pagos!, REPORTING_URL: urls.reporting! },
-  });
-  bff = (await env.bff(orchestrator.urls.orchestrator!)).urls.bff!;
+  await env.orchestrator({ participantEnv });
+  bff = (await env.bff()).urls.bff!;
 });
 
 /** The next call to `route` of a participant answers `delayMs` late. */

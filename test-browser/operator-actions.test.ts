@@ -18,12 +18,10 @@ let bff = '';
 let pagos = '';
 
 test.before(async () => {
-  const urls = (await env.participants()).urls;
+  const { urls, participantEnv } = await env.participants();
   pagos = urls.pagos!;
-  const orchestrator = await env.orchestrator({
-    config: { CAMPAIGNS_URL: urls.campaigns!, PAGOS_URL: urls.pagos!, REPORTING_URL: urls.reporting! },
-  });
-  bff = (await env.bff(orchestrator.urls.orchestrator!)).urls.bff!;
+  await env.orchestrator({ participantEnv });
+  bff = (await env.bff()).urls.bff!;
 });
 
 /** `npm run token -- --nombre NAME --rol ROL`: the token is the last line it prints. */

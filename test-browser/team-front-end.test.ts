@@ -4,8 +4,7 @@
 // `detail` it shows. CORS must let exactly the listed origins through.
 import path from 'node:path';
 import test from 'ava';
-import { startBffRole } from '../src/roles.js';
-import { testConfig, useTestEnv } from '../test/helpers/system.js';
+import { useTestEnv } from '../test/helpers/system.js';
 import { useBrowser } from './helpers/browser.js';
 import { serveStaticPage, type StaticSite } from './helpers/static-site.js';
 
@@ -15,27 +14,17 @@ const FIXTURE = path.resolve('test-browser', 'fixtures', 'team-front-end.html');
 let bff = '';
 let allowed: StaticSite | undefined;
 let other: StaticSite | undefined;
-let stopBff: (() => Promise<void>) | undefined;
 
 test.before(async () => {
   allowed = await serveStaticPage(FIXTURE);
   other = await serveStaticPage(FIXTURE);
-  const urls = (await env.participants()).urls;
-  const orchestrator = await env.orchestrator({
-    config: { CAMPAIGNS_URL: urls.campaigns!, PAGOS_URL: urls.pagos!, REPORTING_URL: urls.reporting! },
-  });
+  const { participantEnv } = await env.participants();
+  await env.orchestrator({ participantEnv });
   // The front end's origin is a free port here, so it is named in CORS_ORIGINS as a deployment would.
-  const role = await startBffRole(
-    testConfig({ ORCHESTRATOR_URL: orchestrator.urls.orchestrator!, CORS_ORIGINS: `${allowed.origin},http://localhost:3000` }),
-    env.databaseUrl,
-    env.log,
-  );
-  bff = role.urls.bff!;
-  stopBff = () => role.stop();
+  bff = (await env.bff({ config: { CORS_ORIGINS: `${allowed.origin},http://localhost:3000` } })).urls.bff!;
 });
 
 test.after.always(async () => {
-  await stopBff?.();
   await allowed?.close();
   await other?.close();
 });

@@ -1,16 +1,21 @@
-// The BFF contract end to end: HTTP to the BFF, the orchestrator behind it, and
-// the real reference participant services, all on one PostgreSQL database.
+// The BFF contract end to end: HTTP to the BFF, the orchestrator that runs the
+// sagas it records, and the real reference participant services, all on one
+// PostgreSQL database.
 import test from 'ava';
 import { createLogger } from '../src/log.js';
 import { bffApi } from '../src/http/bff-api.js';
 import { listen } from '../src/http/server.js';
 import { openDatabase } from '../src/persistence/database.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
-import { SagaCompletions } from '../src/http/saga-completions.js';
+import { SagaChanges } from '../src/http/saga-changes.js';
+import { createPool } from '../src/persistence/pool.js';
+import { campaignType } from './fixtures/sagas.js';
+import { createDatabase, startTestServer } from './helpers/database.js';
 import { derivedUuid } from '../src/saga/ids.js';
 import { seedRequest } from './fixtures/requests.js';
 import { events, waitForEstado } from './helpers/sagas.js';
-import { useTestEnv } from './helpers/system.js';
+import { testConfig, useTestEnv } from './helpers/system.js';
+import { startBffRole } from '../src/roles.js';
 
 const env = useTestEnv(test);
 // The tests share one set of participant services, whose fault rules and saga
@@ -24,11 +29,9 @@ test.before(async () => {
   const participants = await env.participants();
   campaigns = participants.urls.campaigns!;
   app = participants.urls.pagos!;
-  const orchestrator = await env.orchestrator({
-    config: { CAMPAIGNS_URL: campaigns, PAGOS_URL: app, REPORTING_URL: app },
-  });
+  const orchestrator = await env.orchestrator({ participantEnv: participants.participantEnv });
   orchestratorUrl = orchestrator.urls.orchestrator!;
-  bff = (await env.bff(orchestratorUrl)).urls.bff!;
+  bff = (await env.bff()).urls.bff!;
 });
 
 interface Answer<T = Record<string, unknown>> {
@@ -83,8 +86,8 @@ async function runSaga(body: unknown): Promise<StatusView> {
 
 const resource = (path: string) => http<{ estado: string }>('GET', path);
 
-/** Completions that are never started: for BFFs built by hand whose tests do not wait. */
-const idle = () => new SagaCompletions(env.databaseUrl, createLogger('silent'));
+/** A change feed that is never started: for BFFs built by hand whose tests do not wait. */
+const idle = () => new SagaChanges(env.databaseUrl, createLogger('silent'));
 
 test.serial('POST answers 200 with the contract fields as soon as the saga is recorded', async (t) => {
   const { status, body } = await post(seedRequest());
@@ -362,39 +365,52 @@ test.serial('the orchestrator serves metrics: sagas by state, durations, outcome
   t.regex(text, /^saga_duration_seconds_count\{tipo="CREAR_CAMPANA_COMPLETA",estado="COMPENSADA"\} [1-9]\d*$/m);
 });
 
+/** A BFF app built by hand on `db` and a pool, with no orchestrator and a change feed that never starts. */
+function bareBff(db: typeof env.db, url: string, start: Parameters<typeof bffApi>[0]['start']) {
+  const pool = createPool(url, 2, createLogger('silent'));
+  const app = bffApi({
+    db,
+    pool,
+    queries: new SagaQueries(db),
+    changes: idle(),
+    types: [campaignType()],
+    start,
+    log: createLogger('silent'),
+    orderWaitMs: 1_000,
+    authContract: false,
+  });
+  return { app, pool };
+}
+
 test.serial('health answers 503 when the database is unreachable', async (t) => {
   const db = await openDatabase(env.databaseUrl);
   await db.close();
-  const server = await listen(
-    bffApi({ db, queries: new SagaQueries(db), orchestratorUrl: 'http://127.0.0.1:9', log: createLogger('silent'), completions: idle() }),
-    0,
-  );
+  const { app, pool } = bareBff(db, env.databaseUrl, () => Promise.reject(new Error('unused')));
+  const server = await listen(app, 0);
   try {
     const res = await http('GET', `${server.url}/health`);
     t.is(res.status, 503);
     t.deepEqual(res.body, { status: 'unhealthy', service: 'bff', database: 'error' });
   } finally {
     await server.close();
+    await pool.end();
   }
 });
 
-test.serial('an unreachable orchestrator is a 503 with a JSON error, not a 500', async (t) => {
-  const server = await listen(
-    bffApi({
-      db: env.db,
-      queries: new SagaQueries(env.db),
-      orchestratorUrl: 'http://127.0.0.1:9',
-      log: createLogger('silent'),
-      completions: idle(),
-    }),
-    0,
-  );
+test.serial('a POST whose write cannot be confirmed is a 503 that names the saga, never a 500', async (t) => {
+  // A BFF on a database of its own, which is then dropped under it: the write fails.
+  const server0 = await startTestServer();
+  const created = await createDatabase(server0.adminUrl, 'saga_gone');
+  const role = await startBffRole(testConfig(), created.url, createLogger('silent'));
   try {
-    const res = await http('POST', `${server.url}/saga/crear-campana-completa`, seedRequest());
+    await created.drop();
+    const res = await http<{ error: string; saga_id: string }>('POST', `${role.urls.bff!}/saga/crear-campana-completa`, seedRequest());
     t.is(res.status, 503);
-    t.like(res.body, { error: 'orquestador_no_disponible' });
+    t.is(res.body.error, 'resultado_desconocido');
+    t.regex(res.body.saga_id, /^[0-9a-f-]{36}$/, 'the client can ask for this saga later');
   } finally {
-    await server.close();
+    await role.stop().catch(() => undefined);
+    await server0.stop();
   }
 });
 

@@ -3,9 +3,14 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { checkInvariants, type InvariantResult } from '../scripts/chaos/invariants.js';
+import { migrateParticipants } from '../src/participants/database.js';
 import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
+test.before(async () => {
+  await env.ready();
+  await migrateParticipants(env.databaseUrl);
+});
 const ALLOWED = ['COMPLETADA', 'COMPENSADA'];
 
 async function saga(estado: string): Promise<string> {
@@ -68,10 +73,10 @@ test.serial('I1 catches a saga left unfinished', async (t) => {
 
 test.serial('I2 catches an effect applied twice', async (t) => {
   const resource = randomUUID();
-  await env.query(`insert into pagos_efectos (recurso_id, accion) values ($1, 'crear'), ($1, 'crear')`, [resource]);
+  await env.query(`insert into participantes.pagos_efectos (recurso_id, accion) values ($1, 'crear'), ($1, 'crear')`, [resource]);
   const i2 = byName(await checkInvariants(env.query, [], ALLOWED), 'I2');
   t.true(i2.violations.some((v) => v.includes(resource)));
-  await env.query('delete from pagos_efectos where recurso_id = $1', [resource]);
+  await env.query('delete from participantes.pagos_efectos where recurso_id = $1', [resource]);
 });
 
 test.serial('I3 catches compensations out of reverse order, and a live resource left behind', async (t) => {
@@ -81,7 +86,7 @@ test.serial('I3 catches compensations out of reverse order, and a live resource 
   await outcome('saga_compensaciones', id, 1, 'CANCELAR_CAMPANA');
   await outcome('saga_compensaciones', id, 2, 'REVERTIR_PAGO');
   await env.query(
-    `insert into campanas (id, estado, nombre, tipo, presupuesto_monto, presupuesto_moneda, fecha_inicio, fecha_fin, id_afiliado, saga_id, solicitud_hash)
+    `insert into participantes.campanas (id, estado, nombre, tipo, presupuesto_monto, presupuesto_moneda, fecha_inicio, fecha_fin, id_afiliado, saga_id, solicitud_hash)
      values ($1, 'ACTIVA', 'x', 'x', 1, 'USD', now(), now(), 'a', $2, 'h')`,
     [randomUUID(), id],
   );

@@ -7,10 +7,12 @@ import { Orchestrator } from '../src/orchestrator.js';
 import { createPool } from '../src/persistence/pool.js';
 import { FencedError, SagaStore } from '../src/persistence/saga-store.js';
 import { SagaWriter } from '../src/persistence/saga-writer.js';
-import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
-import { decide } from '../src/saga/machine.js';
-import { SagaState } from '../src/saga/states.js';
+import { decide, type SagaSnapshot } from '../src/saga/machine.js';
+import { DefinitionRegistry } from '../src/saga/registry.js';
+import { SagaIntake } from '../src/saga-intake.js';
+import { shardOf } from '../src/cluster/shards.js';
 import { seedDatos } from './fixtures/requests.js';
+import { campaignType, campaignV1, S as SagaState, TIPO } from './fixtures/sagas.js';
 import { ScriptedGateway, transient } from './fakes/participants.js';
 import { pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
@@ -26,7 +28,7 @@ async function orchestrator(gateway: ScriptedGateway, nodeId: string, renewMs = 
   const o = new Orchestrator({
     db: env.db,
     gateway,
-    definitions: [crearCampanaCompleta({ backoffScale: 0.01 })],
+    types: [campaignType({ backoffScale: 0.01 })],
     log: env.log,
     commitRetryMs: 50,
     cluster: { nodeId, leaseMs: 1_500, renewMs, sweepMs: 500 },
@@ -59,13 +61,27 @@ test.serial('two orchestrators share the 32 shards evenly and without overlap', 
   t.is(all.size, 32);
 });
 
-test.serial('a saga started through one process runs in the process that holds its shard', async (t) => {
+test.serial('a saga recorded outside the orchestrators (as the BFF does) runs in the process that holds its shard', async (t) => {
   const ga = new ScriptedGateway();
   const gb = new ScriptedGateway();
   const a = await orchestrator(ga, 'node-a');
   const b = await orchestrator(gb, 'node-b');
   await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
-  const ids = await Promise.all(Array.from({ length: 12 }, () => startSaga(a)));
+  const pool = createPool(env.databaseUrl, 2, env.log);
+  t.teardown(() => pool.end());
+  const types = [campaignType()];
+  const intake = new SagaIntake({
+    store: new SagaStore(pool, new SagaWriter(pool)),
+    registry: new DefinitionRegistry(types.flatMap((x) => x.versions as never[])),
+    types,
+    log: env.log,
+  });
+  const start = async () => {
+    const r = await intake.start({ tipo: TIPO, datos: seedDatos(), timeoutMinutos: 30 }, (id) => shardOf(id, 32));
+    if (r.kind !== 'started') throw new Error(r.kind);
+    return r.sagaId;
+  };
+  const ids = await Promise.all(Array.from({ length: 12 }, start));
   for (const id of ids) t.is(await waitForEstado(env, id), SagaState.COMPLETADA);
   const ranOnB = new Set(gb.calls.map((c) => c.idempotencyKey.split(':')[0]));
   const shardOfB = new Set(b.heldShards());
@@ -73,7 +89,20 @@ test.serial('a saga started through one process runs in the process that holds i
   for (const r of rows) {
     t.is(ranOnB.has(r.id), shardOfB.has(r.shard), `saga ${r.id} of shard ${r.shard} ran where its shard is held`);
   }
-  t.true(ranOnB.size > 0, 'some sagas reached the other process through NOTIFY');
+  t.true(ranOnB.size > 0, 'some sagas reached one process through NOTIFY');
+  t.true(ranOnB.size < ids.length, 'and some the other');
+});
+
+test.serial('a saga started through an orchestrator is placed in a shard it holds, and runs there', async (t) => {
+  const ga = new ScriptedGateway();
+  const a = await orchestrator(ga, 'node-a');
+  const b = await orchestrator(new ScriptedGateway(), 'node-b');
+  await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
+  const ids = await Promise.all(Array.from({ length: 8 }, () => startSaga(a)));
+  for (const id of ids) t.is(await waitForEstado(env, id), SagaState.COMPLETADA);
+  const rows = await env.query<{ shard: number }>('select shard from saga_log where id = any($1)', [ids]);
+  t.true(rows.every((r) => a.heldShards().includes(r.shard)));
+  t.is(new Set(ga.calls.map((c) => c.idempotencyKey.split(':')[0])).size, ids.length);
 });
 
 test.serial('when a process leaves, another takes its shards and resumes its sagas mid-step', async (t) => {
@@ -135,15 +164,15 @@ test.serial('a commit carrying a stale epoch or an expired lease is refused', as
   await waitUntil(() => hanging.calls.length === 1); // the intent is committed; nothing moves after it
   const pool = createPool(env.databaseUrl, 1, env.log);
   t.teardown(() => pool.end());
-  const store = new SagaStore(env.db, new SagaWriter(pool));
+  const store = new SagaStore(pool, new SagaWriter(pool));
   const stored = (await store.load(sagaId))!;
+  const snapshot = stored.snapshot as SagaSnapshot;
   const [row] = await env.query<{ shard: number; epoch: string }>(
     'select s.shard, s.epoch from saga_shards s join saga_log l on l.shard = s.shard where l.id = $1',
     [sagaId],
   );
   const lease = { shard: row!.shard, owner: 'node-a', epoch: Number(row!.epoch) };
-  const def = crearCampanaCompleta();
-  const decision = decide(def, seedDatos(), stored.snapshot, { type: 'deadlineReached' }, {
+  const decision = decide(campaignV1(), seedDatos(), snapshot, { type: 'deadlineReached' }, {
     now: new Date(Date.now() + 3_600_000),
     random: () => 0.5,
     newId: () => '00000000-0000-4000-8000-00000000000a',

@@ -54,16 +54,16 @@ test.serial('killed between the payment and its record, a new process finishes t
   await first.kill('SIGKILL');
   // The participant still makes the payment: the orchestrator never hears of it.
   const paymentId = derivedUuid(sagaId, 'PROCESAR_PAGO');
-  await waitFor(async () => (await env.query('select 1 from pagos where id = $1', [paymentId])).length === 1);
+  await waitFor(async () => (await env.query('select 1 from participantes.pagos where id = $1', [paymentId])).length === 1);
   t.is((await pasos(env, sagaId)).length, 1, 'only the campaign step was recorded');
 
   const second = await orchestratorProcess(participants);
   t.is(await waitForEstado(env, sagaId), 'COMPLETADA');
   t.true(second.logs.some((l) => l.msg === 'resuming unfinished sagas'));
 
-  const payments = await env.query('select id from pagos where saga_id = $1', [sagaId]);
+  const payments = await env.query('select id from participantes.pagos where saga_id = $1', [sagaId]);
   t.is(payments.length, 1, 'the payment was made once');
-  const campaigns = await env.query('select id from campanas where saga_id = $1', [sagaId]);
+  const campaigns = await env.query('select id from participantes.campanas where saga_id = $1', [sagaId]);
   t.is(campaigns.length, 1, 'the campaign was created once');
   t.deepEqual((await pasos(env, sagaId)).map((p) => [p.tipo, p.exitoso]), [
     ['CREAR_CAMPANA', true],
@@ -102,7 +102,7 @@ test.serial('a saga whose timeout_minutos expired while no orchestrator ran fail
   t.is(await waitForEstado(env, sagaId), 'COMPENSADA');
   const comps = await pasos(env, sagaId, 'saga_compensaciones');
   t.deepEqual(comps.map((c) => c.tipo), ['REVERTIR_PAGO', 'CANCELAR_CAMPANA']);
-  const [campaign] = await env.query<{ estado: string }>('select estado from campanas where saga_id = $1', [sagaId]);
+  const [campaign] = await env.query<{ estado: string }>('select estado from participantes.campanas where saga_id = $1', [sagaId]);
   t.is(campaign?.estado, 'CANCELADA');
   const tipos = (await events(env, sagaId)).map((e) => e.tipo);
   t.is(tipos.filter((x) => x === 'SagaCompensacionIniciada').length, 1, 'compensated once');

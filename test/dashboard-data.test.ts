@@ -1,6 +1,9 @@
 // What the dashboard reads besides the contract: statistics over a window of
-// time, and a saga's status pushed live as server-sent events.
+// time, and a saga's status pushed live as server-sent events (fed by the
+// writer's per-transition NOTIFY through SagaChanges), operator actions included.
 import test from 'ava';
+import { createToken } from '../src/operator/tokens.js';
+import { createPool } from '../src/persistence/pool.js';
 import { seedRequest } from './fixtures/requests.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
@@ -11,11 +14,11 @@ let pagos = '';
 let campaigns = '';
 
 test.before(async () => {
-  const urls = (await env.participants()).urls;
+  const { urls, participantEnv } = await env.participants();
   pagos = urls.pagos!;
   campaigns = urls.campaigns!;
-  const role = await env.orchestrator({ config: { CAMPAIGNS_URL: urls.campaigns!, PAGOS_URL: urls.pagos!, REPORTING_URL: urls.reporting! } });
-  bff = (await env.bff(role.urls.orchestrator!)).urls.bff!;
+  await env.orchestrator({ participantEnv });
+  bff = (await env.bff()).urls.bff!;
 });
 
 async function start(body: unknown): Promise<string> {
@@ -53,7 +56,7 @@ test.serial('statistics count sagas by state, by outcome over time, their durati
   t.deepEqual(s.por_estado, [
     { tipo: 'CREAR_CAMPANA_COMPLETA', estado: 'COMPENSADA', n: 2 },
     { tipo: 'CREAR_CAMPANA_COMPLETA', estado: 'COMPLETADA', n: 3 },
-  ], 'all time, from saga_counts');
+  ], 'all time, from the counters');
   const sum = (k: 'total' | 'completadas' | 'compensadas' | 'en_curso') => s.en_el_tiempo.reduce((n, b) => n + b[k], 0);
   t.deepEqual([sum('total'), sum('completadas'), sum('compensadas'), sum('en_curso')], [4, 2, 2, 0]);
   t.is(s.intervalo_segundos, 900);
@@ -84,17 +87,31 @@ test.serial('a window that ends before it starts, or is not a date, is a 400 nam
   }
 });
 
+interface View {
+  estado: string;
+  pausada: boolean;
+  operaciones: { accion: string; quien: string; motivo: string; resultado: string }[];
+}
+
 /** Reads `event: estado` messages from a saga's stream until `until` holds or `ms` pass. */
-async function streamStates(sagaId: string, until: (estados: string[]) => boolean, ms = 20_000): Promise<string[]> {
+async function streamViews(
+  sagaId: string,
+  until: (views: View[]) => boolean,
+  opts: { ms?: number; base?: string; token?: string; onOpen?: () => Promise<void> } = {},
+): Promise<View[]> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), ms);
-  const estados: string[] = [];
+  const timer = setTimeout(() => controller.abort(), opts.ms ?? 20_000);
+  const views: View[] = [];
   try {
-    const res = await fetch(`${bff}/saga/${sagaId}/stream`, { signal: controller.signal });
-    if (res.headers.get('content-type')?.startsWith('text/event-stream') !== true) throw new Error('not an event stream');
+    const res = await fetch(`${opts.base ?? bff}/saga/${sagaId}/stream`, {
+      signal: controller.signal,
+      headers: opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` },
+    });
+    if (res.headers.get('content-type')?.startsWith('text/event-stream') !== true) throw new Error(`not an event stream: ${res.status}`);
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
-    while (!until(estados)) {
+    let opened = false;
+    while (!until(views)) {
       const { value, done } = await reader.read();
       if (done) break;
       buffer += value;
@@ -103,7 +120,11 @@ async function streamStates(sagaId: string, until: (estados: string[]) => boolea
         const message = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         const data = message.split('\n').find((l) => l.startsWith('data: '));
-        if (message.includes('event: estado') && data) estados.push((JSON.parse(data.slice(6)) as { estado: string }).estado);
+        if (message.includes('event: estado') && data) views.push(JSON.parse(data.slice(6)) as View);
+      }
+      if (!opened && views.length > 0) {
+        opened = true;
+        await opts.onOpen?.();
       }
     }
   } catch (err) {
@@ -112,12 +133,15 @@ async function streamStates(sagaId: string, until: (estados: string[]) => boolea
     clearTimeout(timer);
     controller.abort();
   }
-  return estados;
+  return views;
 }
+
+const streamStates = async (sagaId: string, until: (estados: string[]) => boolean) =>
+  (await streamViews(sagaId, (views) => until(views.map((v) => v.estado)))).map((v) => v.estado);
 
 test.serial('the saga stream sends the status at once and again at each change, through to the end', async (t) => {
   // The campaign takes 1.5 s and the payment 2 s: the saga is seen at rest in
-  // INICIADA, then in CAMPAÑA_CREADA, a change no terminal NOTIFY announces.
+  // INICIADA, then in CAMPAÑA_CREADA, each transition announced by the writer's NOTIFY.
   const fault = (base: string, route: string, delayMs: number) =>
     fetch(`${base}/__faults`, {
       method: 'POST',
@@ -141,4 +165,47 @@ test.serial('the stream of an unknown saga is a JSON 404', async (t) => {
   const res = await fetch(`${bff}/saga/00000000-0000-4000-8000-000000000000/stream`);
   t.is(res.status, 404);
   t.like(await res.json(), { error: 'no_encontrada' });
+});
+
+test.serial('an operator pause reaches the stream at once: the pausada flag and its audit entry, with no change of estado', async (t) => {
+  const pool = createPool(env.databaseUrl, 1, env.log);
+  const token = await createToken(pool, 'eva', 'operador');
+  await pool.end();
+  await fetch(`${pagos}/__faults`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ route: 'POST /pagos', delayMs: 4_000, times: 1 }),
+  });
+  const id = await start(seedRequest());
+  const operate = (accion: string) =>
+    fetch(`${bff}/saga/${id}/${accion}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ motivo: 'revisión de fraude' }),
+    });
+  let paused = 0;
+  const views = await streamViews(id, (v) => v.some((x) => x.pausada && x.operaciones.length > 0), {
+    onOpen: async () => void (paused = (await operate('pausar')).status),
+  });
+  t.is(paused, 200);
+  const last = views.at(-1)!;
+  t.true(last.pausada);
+  t.like(last.operaciones[0], { accion: 'pausar', quien: 'eva', motivo: 'revisión de fraude', resultado: 'aceptada' });
+  t.is((await operate('reanudar')).status, 200);
+  t.is(await waitForEstado(env, id), 'COMPLETADA');
+});
+
+test.serial('with AUTH_CONTRATO=on the stream wants a token like the other contract reads, and streams with one', async (t) => {
+  const guarded = (await env.bff({ config: { AUTH_CONTRATO: 'on' } })).urls.bff!;
+  const pool = createPool(env.databaseUrl, 1, env.log);
+  const token = await createToken(pool, 'front', 'cliente');
+  await pool.end();
+  const [row] = await env.query<{ id: string }>('select id from saga_log order by fecha_inicio desc limit 1');
+  const refused = await fetch(`${guarded}/saga/${row!.id}/stream`);
+  t.is(refused.status, 401);
+  t.is(((await refused.json()) as { error: string }).error, 'no_autenticado');
+  t.is((await fetch(`${guarded}/estadisticas`)).status, 401);
+  t.is((await fetch(`${guarded}/estadisticas`, { headers: { Authorization: `Bearer ${token}` } })).status, 200);
+  const views = await streamViews(row!.id, (v) => v.length > 0, { base: guarded, token });
+  t.is(views.length, 1);
 });

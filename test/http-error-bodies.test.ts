@@ -11,7 +11,7 @@ let orchestrator = '';
 test.before(async () => {
   // No saga runs here: the orchestrator is started only to answer its own errors.
   orchestrator = (await env.orchestrator()).urls.orchestrator!;
-  bff = (await env.bff(orchestrator)).urls.bff!;
+  bff = (await env.bff()).urls.bff!;
 });
 
 interface ErrorAnswer {

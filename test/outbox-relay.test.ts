@@ -26,7 +26,7 @@ test.after.always(async () => {
 });
 
 test.beforeEach(async () => {
-  if (pool) await pool.query('truncate saga_events, saga_pasos, saga_compensaciones, saga_log restart identity');
+  if (pool) await pool.query('truncate saga_events, saga_pasos, saga_compensaciones restart identity; delete from saga_log');
 });
 
 interface LogLine {

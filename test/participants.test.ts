@@ -29,7 +29,7 @@ async function start(
 test.before(async () => {
   // The pool the services use in production: a connection cut at teardown
   // (the database is dropped with force) is logged, not an uncaught error.
-  database = await migratedDatabase('participants', 30);
+  database = await migratedDatabase('participants', 30, { participants: true });
   pool = database.pool;
   campaigns = await start(campaignsApp);
   aero = await start(aeropartnersApp);

@@ -4,17 +4,18 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { NEW_SAGA_CHANNEL } from '../src/cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../src/cluster/notifications.js';
 import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
-import { SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
-import { crearCampanaCompleta } from '../src/sagas/crear-campana-completa/definition.js';
+import { foldCounts } from '../src/persistence/counts.js';
+import { PermanentWriteError, SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
+import { campaignV1 } from './fixtures/sagas.js';
 import { decide, newSaga } from '../src/saga/machine.js';
 import { seedDatos } from './fixtures/requests.js';
 import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
-const def = crearCampanaCompleta();
+const def = campaignV1();
 let pool: pg.Pool | undefined;
 
 const HELD: ShardLease = { shard: 0, owner: 'node-a', epoch: 7 };
@@ -47,7 +48,7 @@ function create(shard: number, idempotencyKey: string | null = null): NewSagaWri
   const id = idInShard(shard);
   const now = new Date();
   const { snapshot, events } = newSaga(def, { sagaId: id, timeoutMinutos: 30, now });
-  return { kind: 'create', id, shard, tipo: def.tipo, datos: seedDatos(), snapshot, events, idempotencyKey, requestHash: null, now };
+  return { kind: 'create', id, shard, tipo: def.tipo, datos: seedDatos(), snapshot, events, idempotencyKey, requestHash: null, claves: {}, now };
 }
 
 /** The saga's first transition (the intent to call its first step, with its event if any). */
@@ -70,19 +71,39 @@ test.serial('writes queued together are committed in one transaction, and each i
   t.is(row?.n, 50);
 });
 
-test.serial('each new saga of a batch is announced on the new-saga channel once committed', async (t) => {
+test.serial('each new saga of a batch is announced once committed, and every change on the changes channel', async (t) => {
   const listener = new pg.Client({ connectionString: env.databaseUrl });
   await listener.connect();
   t.teardown(() => listener.end());
-  const heard: string[] = [];
-  listener.on('notification', (n) => heard.push(n.payload ?? ''));
+  const heard: Record<string, string[]> = { [NEW_SAGA_CHANNEL]: [], [SAGA_CHANGES_CHANNEL]: [] };
+  listener.on('notification', (n) => heard[n.channel]?.push(...(n.payload ?? '').split(',')));
   await listener.query(`listen ${NEW_SAGA_CHANNEL}`);
+  await listener.query(`listen ${SAGA_CHANGES_CHANNEL}`);
   const w = writer();
-  const sagas = [create(0), create(3)];
+  const sagas = Array.from({ length: 120 }, (_, i) => create(i % 2 === 0 ? 0 : 3));
   await Promise.all(sagas.map((s) => w.write(s)));
+  await w.write(firstTransition(sagas[0]!, HELD));
   const until = Date.now() + 5_000;
-  while (heard.length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  t.deepEqual(heard.sort(), sagas.map((s) => `${s.shard}:${s.id}`).sort());
+  while (heard[SAGA_CHANGES_CHANNEL]!.length < 121 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(heard[NEW_SAGA_CHANNEL]!.sort(), sagas.map((s) => `${s.shard}:${s.id}`).sort());
+  t.is(heard[SAGA_CHANGES_CHANNEL]!.length, 121, 'a few notifications carry every change (payloads are chunked)');
+  t.true(heard[SAGA_CHANGES_CHANNEL]!.includes(`${sagas[0]!.id} INICIADA`));
+});
+
+test.serial('a write retried after a failure whose outcome is unknown is acknowledged if it had committed', async (t) => {
+  const w = writer();
+  const saga = create(0);
+  t.is((await w.write(saga)).kind, 'committed');
+  t.is((await w.write(saga)).kind, 'duplicateKey', 'a plain repeat is refused');
+  t.is((await w.write({ ...saga, recheck: true })).kind, 'committed', 'a repeat flagged as a retry finds its own row');
+  const first = firstTransition(saga, HELD);
+  t.is((await w.write(first)).kind, 'committed');
+  t.is((await w.write(first)).kind, 'stale');
+  t.is((await w.write({ ...first, recheck: true })).kind, 'committed');
+  const other = { ...firstTransition(saga, HELD), recheck: true };
+  other.decision = { ...other.decision, snapshot: { ...other.decision.snapshot, attempt: 99 } };
+  t.is((await w.write(other)).kind, 'stale', 'a different write at that version is still refused');
+  t.is(await versionOf(saga.id), 2);
 });
 
 test.serial('in one batch, a write whose lease expired is refused and adds nothing; the others commit', async (t) => {
@@ -141,6 +162,8 @@ test.serial('a write that breaks a constraint fails alone; the rest of its batch
   const [ok, failed] = await Promise.allSettled([w.write(firstTransition(good, HELD)), w.write(broken)]);
   t.is(ok.status, 'fulfilled');
   t.is(failed.status, 'rejected');
+  t.true((failed as PromiseRejectedResult).reason instanceof PermanentWriteError, 'reported as a write that can never commit');
+  t.is(((failed as PromiseRejectedResult).reason as PermanentWriteError).sqlState, '23505');
   t.is(await versionOf(good.id), 2);
   t.is(await versionOf(bad.id), 1);
 });
@@ -187,8 +210,62 @@ test.serial('the per-estado counters the list total reads agree with the log aft
     'select tipo, estado, count(*)::int as n from saga_log group by tipo, estado order by tipo, estado',
   );
   const kept = await env.query<{ tipo: string; estado: string; n: number }>(
-    'select tipo, estado, n::int from saga_counts where n <> 0 order by tipo, estado',
+    'select tipo, estado, n::int from saga_totals where n <> 0 order by tipo, estado',
   );
   t.true(counted.length > 0);
   t.deepEqual(kept, counted);
+});
+
+test.serial('after a fold, the counters alone agree with the log and no delta is left', async (t) => {
+  const folded = await foldCounts(pool!);
+  t.true(folded > 0, 'the writes above left deltas');
+  t.is((await env.query('select 1 from saga_count_deltas')).length, 0);
+  const counted = await env.query<{ tipo: string; estado: string; n: number }>(
+    'select tipo, estado, count(*)::int as n from saga_log group by tipo, estado order by tipo, estado',
+  );
+  const kept = await env.query<{ tipo: string; estado: string; n: number }>(
+    'select tipo, estado, n::int from saga_counts where n <> 0 order by tipo, estado',
+  );
+  t.deepEqual(kept, counted);
+});
+
+test.serial('two writers whose batches create and move sagas between the same states never deadlock', async (t) => {
+  // Two processes' writers, on connections of their own. One commits batches of
+  // new sagas with transitions PAGO_PROCESADO -> REPORTE_GENERADO, the other
+  // batches of transitions INICIADA -> PAGO_PROCESADO: the counters of the
+  // same states change in both, in different statements of each batch.
+  const other = createPool(env.databaseUrl, 1, env.log);
+  t.teardown(() => other.end());
+  const a = writer();
+  const b = new SagaWriter(other);
+  const prepared = Array.from({ length: 400 }, () => create(0));
+  await Promise.all(prepared.map((s) => a.write(s)));
+  const intents = prepared.map((s) => firstTransition(s, HELD));
+  await Promise.all(intents.map((f) => a.write(f)));
+  const move = (f: TransitionWrite, from: number, estado: string): TransitionWrite => ({
+    ...f,
+    expectedVersion: from,
+    decision: { ...f.decision, events: [], pasos: [], snapshot: { ...f.decision.snapshot, estado } },
+  });
+  // Half of them go to PAGO_PROCESADO first.
+  const paid = intents.filter((_, i) => i % 2 === 0);
+  const fresh = intents.filter((_, i) => i % 2 === 1);
+  await Promise.all(paid.map((f) => a.write(move(f, 2, 'PAGO_PROCESADO'))));
+  const deadlocks = async () =>
+    Number((await env.query<{ n: string }>('select deadlocks as n from pg_stat_database where datname = current_database()'))[0]!.n);
+  const before = await deadlocks();
+  for (let round = 0; round < 20; round++) {
+    await Promise.all([
+      ...paid.slice(round * 10, round * 10 + 10).map((f) => a.write(move(f, 3, 'REPORTE_GENERADO'))),
+      ...Array.from({ length: 10 }, () => a.write(create(0))),
+      ...fresh.slice(round * 10, round * 10 + 10).map((f) => b.write(move(f, 2, 'PAGO_PROCESADO'))),
+    ]);
+  }
+  await new Promise((r) => setTimeout(r, 1_500)); // statistics reach pg_stat_database within a second
+  t.is(await deadlocks(), before, 'no transaction was chosen as a deadlock victim');
+  const moved = await env.query<{ estado: string; n: number }>(
+    `select estado, count(*)::int as n from saga_log where id = any($1::uuid[]) group by estado order by estado`,
+    [intents.map((f) => f.sagaId)],
+  );
+  t.deepEqual(moved, [{ estado: 'PAGO_PROCESADO', n: 200 }, { estado: 'REPORTE_GENERADO', n: 200 }], 'every transition committed');
 });

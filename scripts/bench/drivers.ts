@@ -5,7 +5,7 @@
 //    which the BFF answers when the saga ends (or, with a poll interval,
 //    plain polling of the status).
 import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
-import { TIPO_CREAR_CAMPANA_COMPLETA } from '../../src/sagas/crear-campana-completa/definition.js';
+import { TIPO_CREAR_CAMPANA_COMPLETA } from '../../src/sagas/crear-campana-completa/index.js';
 import type { CrearCampanaCompletaRequest } from '../../src/sagas/crear-campana-completa/request.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
@@ -81,7 +81,7 @@ export function fullDriver(bffUrl: string, pollMs: number | undefined): Driver {
         if (pollMs !== undefined) await new Promise((r) => setTimeout(r, pollMs));
         const status = await fetch(`${bffUrl}/saga/${sagaId}/status${query}`);
         const { estado } = (await status.json()) as { estado?: string };
-        if (estado !== undefined && TERMINAL_STATES.includes(estado as never)) {
+        if (estado !== undefined && TERMINAL_STATES.includes(estado)) {
           return { sagaId, latencyMs: performance.now() - t0 };
         }
       }

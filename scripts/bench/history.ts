@@ -41,6 +41,13 @@ export async function seedHistory(pool: pg.Pool, n: number, progress: (done: num
          from gen, model m
          returning id, fecha_inicio
        ),
+       claves as (
+         -- business data to search by: 10,000 affiliates with 100 sagas each per million, one payment reference per saga
+         insert into saga_claves (clave, valor, fecha_inicio, saga_id)
+         select 'id_afiliado', 'afiliado_' || (g % 10000), gen.t, gen.id from gen
+         union all
+         select 'referencia_pago', 'ref_' || g, gen.t, gen.id from gen
+       ),
        pasos as (
          insert into saga_pasos (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
          select ${uuidv7At('s.fecha_inicio')}, s.id, p.orden, p.tipo, p.exitoso, p.error, p.resultado, p.intentos,
@@ -58,6 +65,7 @@ export async function seedHistory(pool: pg.Pool, n: number, progress: (done: num
   await pool.query('vacuum analyze saga_log');
   await pool.query('vacuum analyze saga_pasos');
   await pool.query('vacuum analyze saga_events');
+  await pool.query('vacuum analyze saga_claves');
   // A log that grew over months was checkpointed along the way: the measured
   // run must not pay for flushing the gigabytes the seeding just wrote.
   await pool.query('checkpoint');

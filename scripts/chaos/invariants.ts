@@ -36,7 +36,7 @@ async function terminal(query: Query, ids: string[], allowed: string[]): Promise
 async function effectsAtMostOnce(query: Query): Promise<InvariantResult> {
   const violations: string[] = [];
   let checked = 0;
-  for (const table of ['campanas_efectos', 'pagos_efectos', 'reportes_efectos']) {
+  for (const table of ['participantes.campanas_efectos', 'participantes.pagos_efectos', 'participantes.reportes_efectos']) {
     const [total] = await query<{ n: number }>(`select count(*)::int as n from ${table}`);
     checked += total?.n ?? 0;
     const dup = await query<{ recurso_id: string; accion: string; n: number }>(
@@ -62,9 +62,9 @@ async function compensatedInReverse(query: Query, ids: string[]): Promise<Invari
     [ids],
   );
   const live = await query<{ saga_id: string; recurso: string }>(
-    `select saga_id, 'campana' as recurso from campanas where saga_id = any($1) and estado = 'ACTIVA'
-     union all select saga_id, 'pago' from pagos where saga_id = any($1) and estado = 'PROCESADO'
-     union all select saga_id, 'reporte' from reportes where saga_id = any($1) and estado = 'GENERADO'`,
+    `select saga_id, 'campana' as recurso from participantes.campanas where saga_id = any($1) and estado = 'ACTIVA'
+     union all select saga_id, 'pago' from participantes.pagos where saga_id = any($1) and estado = 'PROCESADO'
+     union all select saga_id, 'reporte' from participantes.reportes where saga_id = any($1) and estado = 'GENERADO'`,
     [ids],
   );
   const undo: Record<string, string> = {

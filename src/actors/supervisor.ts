@@ -1,14 +1,17 @@
 // A shard supervisor owns the saga actors of one shard while this process holds
 // its lease: it spawns one actor per saga it is told to run (unless that saga
 // already has one) and stops it when the saga is done.
-import type { SagaMessage } from '../saga/machine.js';
 import type { StoredSaga } from '../persistence/saga-store.js';
 import { spawnActor, stopActor, tell, type ActorRef, type ActorSystem } from './nact.js';
-import { spawnSagaActor, type SagaRuntime } from './saga-actor.js';
+import { spawnSagaActor, type SagaActorMessage, type SagaRuntime } from './saga-actor.js';
 
 export type SupervisorMessage =
-  /** `saga`: its snapshot, when the sender has just recorded it (saves a read). */
-  | { type: 'run'; sagaId: string; saga?: StoredSaga }
+  /**
+   * Run a saga. `saga`: its snapshot, when the sender has just recorded it
+   * (saves a read); `fresh`: just recorded and not acted on; `orders`: operator
+   * orders wait for it in the mailbox.
+   */
+  | { type: 'run'; sagaId: string; saga?: StoredSaga; fresh?: boolean; orders?: boolean }
   | { type: 'done'; sagaId: string }
   | { type: 'countActive'; replyTo: ActorRef<number> }
   /** Stops every saga actor, then replies. */
@@ -31,9 +34,13 @@ export function spawnSupervisor(
     (state, msg, ctx) => {
       switch (msg.type) {
         case 'run': {
-          if (ctx.child(msg.sagaId) !== undefined) return state;
+          const existing = ctx.child<SagaActorMessage>(msg.sagaId);
+          if (existing !== undefined) {
+            if (msg.orders === true) tell<SagaActorMessage>(existing, { type: 'ordersWaiting' });
+            return state;
+          }
           const child = spawnSagaActor(ctx.self, msg.sagaId, rt, msg.saga ?? null);
-          tell<SagaMessage>(child, { type: 'resume' });
+          tell<SagaActorMessage>(child, { type: 'resume', fresh: msg.fresh === true, orders: msg.orders === true });
           return state;
         }
         case 'done': {

@@ -19,19 +19,10 @@ await run('all', async (config, log) => {
     const participants = await startParticipantsRole(config, databaseUrl, log, { faults });
     parts.push(participants);
     log.info(participants.urls, 'participants started');
-    const orchestrator = await startOrchestratorRole(
-      {
-        ...config,
-        CAMPAIGNS_URL: participants.urls.campaigns!,
-        PAGOS_URL: participants.urls.pagos!,
-        REPORTING_URL: participants.urls.reporting!,
-      },
-      databaseUrl,
-      log,
-    );
+    const orchestrator = await startOrchestratorRole(config, databaseUrl, log, { participantEnv: participants.participantEnv });
     parts.push(orchestrator);
     log.info({ ...orchestrator.urls, shards: orchestrator.orchestrator.heldShards().length }, 'orchestrator started');
-    const bff = await startBffRole({ ...config, ORCHESTRATOR_URL: orchestrator.urls.orchestrator! }, databaseUrl, log);
+    const bff = await startBffRole(config, databaseUrl, log);
     parts.push(bff);
     log.info(bff.urls, 'bff started');
 

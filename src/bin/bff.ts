@@ -1,5 +1,5 @@
-// `npm run start:bff`: the BFF alone (port BFF_PORT, default 8090); it forwards
-// new sagas to ORCHESTRATOR_URL and reads status from the saga log.
+// `npm run start:bff`: the BFF alone (port BFF_PORT, default 8090); it records
+// new sagas in the saga log (the orchestrators run them) and reads status from it.
 import { startBffRole } from '../roles.js';
 import { requireDatabaseUrl, run } from './run.js';
 

@@ -6,6 +6,8 @@
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { ShardLease } from './shards.js';
+import { planShards, type NodeView, type ShardView } from './shard-plan.js';
+import { TERMINAL_STATES } from '../saga/states.js';
 
 export interface LeaseOptions {
   pool: pg.Pool;
@@ -15,6 +17,8 @@ export interface LeaseOptions {
   leaseMs: number;
   /** How often leases are renewed and shards rebalanced (a third of leaseMs or less). */
   renewMs: number;
+  /** `TIPO@version` of every definition this process can run, advertised in saga_nodes. */
+  versions: readonly string[];
   /** A shard was taken: start running its sagas. */
   onAcquired: (lease: ShardLease) => Promise<void>;
   /** A shard was lost or is being given up: stop its actors (resolves once stopped). */
@@ -85,9 +89,9 @@ export class LeaseManager {
 
   private async heartbeat(): Promise<void> {
     await this.opts.pool.query(
-      `insert into saga_nodes (node_id, last_seen) values ($1, now())
-       on conflict (node_id) do update set last_seen = now()`,
-      [this.opts.owner],
+      `insert into saga_nodes (node_id, last_seen, definiciones) values ($1, now(), $2)
+       on conflict (node_id) do update set last_seen = now(), definiciones = excluded.definiciones`,
+      [this.opts.owner, this.opts.versions],
     );
   }
 
@@ -104,32 +108,40 @@ export class LeaseManager {
     for (const shard of this.shards()) if (!renewed.has(shard)) await this.lost(shard);
   }
 
+  /** Takes and gives up shards towards a fair share, sending shards where their sagas' versions are. */
   private async rebalance(): Promise<void> {
-    const { rows } = await this.opts.pool.query<{ shards: number; nodes: number }>(
-      `select (select count(*) from saga_shards)::int as shards,
-              (select count(*) from saga_nodes where last_seen > now() - $1 * interval '1 millisecond')::int as nodes`,
+    const { rows: shards } = await this.opts.pool.query<ShardView>(
+      `select s.shard, (s.owner is not null and s.lease_until > now()) as taken, coalesce(a.needs, '{}') as needs
+         from saga_shards s
+         left join (select shard, array_agg(distinct tipo || '@' || version_definicion) as needs
+                      from saga_log where estado <> all($1::text[]) and aparcada is null group by shard) a
+           on a.shard = s.shard
+        order by s.shard`,
+      [[...TERMINAL_STATES]],
+    );
+    const { rows: nodes } = await this.opts.pool.query<NodeView>(
+      `select node_id as "nodeId", definiciones as versions from saga_nodes
+        where last_seen > now() - $1 * interval '1 millisecond'`,
       [this.opts.leaseMs],
     );
-    const { shards, nodes } = rows[0]!;
-    const fair = Math.ceil(shards / Math.max(1, nodes));
-    if (this.held.size < fair) await this.acquire(fair - this.held.size);
-    else if (this.held.size > fair) {
-      const given = this.shards().slice(fair);
-      for (const shard of given) await this.release(shard);
-      this.opts.log.info({ shards: shardRanges(given), held: this.held.size }, `${given.length} shard leases given up to rebalance`);
+    const plan = planShards({ nodeId: this.opts.owner, versions: this.opts.versions }, this.shards(), shards, nodes);
+    for (const shard of plan.release) await this.release(shard);
+    if (plan.release.length > 0) {
+      this.opts.log.info({ shards: shardRanges(plan.release), held: this.held.size }, `${plan.release.length} shard leases given up to rebalance`);
     }
+    if (plan.take.length > 0) await this.acquire(plan.take);
   }
 
-  private async acquire(count: number): Promise<void> {
+  private async acquire(wanted: number[]): Promise<void> {
     const { rows } = await this.opts.pool.query<{ shard: number; epoch: string }>(
       `update saga_shards set owner = $1, epoch = epoch + 1, lease_until = now() + $2 * interval '1 millisecond'
        where shard in (
          select shard from saga_shards
-         where owner is null or lease_until is null or lease_until <= now()
-         order by shard limit $3
+         where shard = any($3::int[]) and (owner is null or lease_until is null or lease_until <= now())
+         order by shard
          for update skip locked)
        returning shard, epoch`,
-      [this.opts.owner, this.opts.leaseMs, count],
+      [this.opts.owner, this.opts.leaseMs, wanted],
     );
     for (const r of rows) {
       const lease: ShardLease = { shard: r.shard, owner: this.opts.owner, epoch: Number(r.epoch) };

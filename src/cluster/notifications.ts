@@ -1,15 +1,19 @@
 // PostgreSQL notifications between processes, sent on commit by the saga-log
-// writer. New sagas reach the process that holds their shard at once (every
-// orchestrator LISTENs on NEW_SAGA_CHANNEL), and a BFF learns that a saga has
-// ended (SAGA_FINISHED_CHANNEL). The connection is re-opened when it drops;
+// writer, a few per batch. New sagas reach the process that holds their shard
+// at once (every orchestrator LISTENs on NEW_SAGA_CHANNEL), a BFF learns that a
+// saga changed (SAGA_CHANGES_CHANNEL: it wakes clients waiting for the end,
+// live views and operator requests), and an operator order reaches its saga's
+// process (SAGA_ORDER_CHANNEL). The connection is re-opened when it drops;
 // what was missed meanwhile is the listener's to catch up on (`onReconnected`).
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
-/** Payload `shard:sagaId`: a saga was recorded. */
+/** Payload `shard:sagaId,shard:sagaId,…`: sagas were recorded. */
 export const NEW_SAGA_CHANNEL = 'saga_nueva';
-/** Payload `sagaId`: a saga reached a terminal state. */
-export const SAGA_FINISHED_CHANNEL = 'saga_terminada';
+/** Payload `sagaId estado,sagaId estado,…`: sagas changed (were recorded, moved, or had an order decided). */
+export const SAGA_CHANGES_CHANNEL = 'saga_cambios';
+/** Payload `shard:sagaId`: an operator order waits in saga_ordenes for that saga. */
+export const SAGA_ORDER_CHANNEL = 'saga_orden';
 
 export class NotificationListener {
   private client: pg.Client | undefined;
@@ -17,10 +21,10 @@ export class NotificationListener {
   private retry: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly channel: string,
+    private readonly channels: readonly string[],
     private readonly url: string,
     private readonly log: Logger,
-    private readonly onNotification: (payload: string) => void,
+    private readonly onNotification: (payload: string, channel: string) => void,
     /** Called after a reconnection, when notifications may have been missed. */
     private readonly onReconnected: () => void,
   ) {}
@@ -38,13 +42,13 @@ export class NotificationListener {
   private async connect(reconnecting: boolean): Promise<void> {
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (n) => {
-      if (n.channel === this.channel && n.payload !== undefined) this.onNotification(n.payload);
+      if (this.channels.includes(n.channel) && n.payload !== undefined) this.onNotification(n.payload, n.channel);
     });
     client.on('error', (err) => this.log.warn({ err: err.message }, 'notification connection lost'));
     client.on('end', () => this.scheduleReconnect());
     try {
       await client.connect();
-      await client.query(`listen ${this.channel}`);
+      for (const channel of this.channels) await client.query(`listen ${channel}`);
     } catch (err) {
       await client.end().catch(() => undefined);
       if (!reconnecting) throw err;

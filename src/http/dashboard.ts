@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { exampleRequest } from '../sagas/crear-campana-completa/example.js';
-import type { RouteSpec } from './route-spec.js';
+import { PUBLIC, type RouteSpec } from './route-spec.js';
 import { CONTENT_TYPES, packageDir, serveStaticFiles, type StaticFile } from './static-files.js';
 
 const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
@@ -19,7 +19,7 @@ export const dashboardSpecs: RouteSpec[] = [
     path: '/ui',
     summary: 'El panel de operación (HTML)',
     tag: 'Panel',
-    auth: 'ninguno',
+    auth: PUBLIC,
     responses: { 200: { description: 'La página del panel', schema: z.string(), contentType: 'text/html' } },
   },
   {
@@ -27,8 +27,16 @@ export const dashboardSpecs: RouteSpec[] = [
     path: '/ui/ejemplo.json',
     summary: 'El cuerpo de ejemplo que envía el botón «SAGA test»',
     tag: 'Panel',
-    auth: 'ninguno',
+    auth: PUBLIC,
     responses: { 200: { description: 'Un cuerpo para POST /saga/crear-campana-completa', schema: z.record(z.string(), z.unknown()) } },
+  },
+  {
+    method: 'GET',
+    path: '/',
+    summary: 'Redirige al panel (/ui)',
+    tag: 'Panel',
+    auth: PUBLIC,
+    responses: { 302: { description: 'A /ui' } },
   },
 ];
 

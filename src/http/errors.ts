@@ -17,6 +17,10 @@ export class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     readonly detalle: string | FieldProblem[],
+    /** More fields for the body (e.g. the saga id of an unknown outcome), beside error and detalle. */
+    readonly extra: Record<string, unknown> = {},
+    /** Response headers, e.g. Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(typeof detalle === 'string' ? detalle : code);
   }
@@ -25,12 +29,12 @@ export class HttpError extends Error {
 export const badRequest = (detalle: string | FieldProblem[]) => new HttpError(400, 'validacion', detalle);
 export const notFound = (detalle: string) => new HttpError(404, 'no_encontrada', detalle);
 
-export interface ErrorBody {
+export type ErrorBody = {
   error: string;
   detalle: unknown;
   /** The same information as `detalle`, as one readable line. */
   detail: string;
-}
+};
 
 /** The error body of the contract, with `detail` derived from `detalle`. */
 export function errorBody(error: string, detalle: string | FieldProblem[]): ErrorBody {
@@ -53,6 +57,7 @@ export function jsonErrors(log: Logger) {
       if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null)) throw statusError(ctx);
     } catch (err) {
       const { status, body } = toErrorAnswer(err);
+      if (err instanceof HttpError) ctx.set(err.headers);
       if (status >= 500) log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
       ctx.status = status;
       ctx.body = body;
@@ -76,8 +81,8 @@ function statusError(ctx: Context): HttpError {
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Solicitud no válida', 500: 'Error interno del servidor' };
 
-function toErrorAnswer(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.detalle) };
+function toErrorAnswer(err: unknown): { status: number; body: ErrorBody & Record<string, unknown> } {
+  if (err instanceof HttpError) return { status: err.status, body: { ...err.extra, ...errorBody(err.code, err.detalle) } };
   // Errors raised by Koa itself (ctx.throw) carry a status and `expose` for 4xx.
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   const status = typeof e.status === 'number' && e.status >= 400 && e.status < 600 ? e.status : 500;

@@ -6,20 +6,21 @@ import type Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { HttpMetrics } from '../metrics.js';
-import type { RouteSpec } from './route-spec.js';
+import { PUBLIC, type RouteSpec } from './route-spec.js';
 
-export const metricsRouteSpec = (tag: string): RouteSpec => ({
+export const metricsRouteSpec: RouteSpec = {
   method: 'GET',
   path: '/metrics',
   summary: 'Métricas en formato de texto de Prometheus',
   description:
-    'saga_estado{tipo,estado}, saga_started_total, saga_finished_total, saga_duration_seconds, ' +
-    'saga_step_outcomes_total{clase,tipo,paso,resultado}, saga_lease_changes_total, saga_shards_held, http_requests_total, ' +
-    'http_request_duration_seconds y las del proceso de Node.',
-  tag,
-  auth: 'ninguno',
+    'saga_estado{tipo,estado}, saga_stuck{tipo,motivo}, saga_started_total, saga_lease_changes_total, saga_shards_held, ' +
+    'http_requests_total, http_request_duration_seconds y las del proceso de Node; el orquestador añade saga_finished_total, ' +
+    'saga_duration_seconds, saga_step_outcomes_total{clase,tipo,paso,resultado}, saga_call_duration_seconds, ' +
+    'saga_operations_total{accion,resultado} y saga_parked_total.',
+  tag: 'Servicio',
+  auth: PUBLIC,
   responses: { 200: { description: 'Las métricas', schema: z.string(), contentType: 'text/plain' } },
-});
+};
 
 export function mountMetrics(router: Router, registry: Registry): void {
   router.get('/metrics', async (ctx) => {

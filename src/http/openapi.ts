@@ -3,7 +3,8 @@
 // GET /docs made of Swagger UI's static files from node_modules: no CDN.
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { koaPath, type RouteSpec } from './route-spec.js';
+import { excludesSomeRole, koaPath, PUBLIC, type ResponseSpec, type RouteSpec } from './route-spec.js';
+import { errorSchema } from './schemas.js';
 import { CONTENT_TYPES, packageDir, serveStaticFiles } from './static-files.js';
 import path from 'node:path';
 
@@ -38,9 +39,41 @@ function parameters(where: 'path' | 'query' | 'header', schema: z.ZodObject | un
   });
 }
 
-function operation(spec: RouteSpec): JsonSchema {
+const error = (description: string): ResponseSpec => ({ description, schema: errorSchema });
+
+/** Whether the app asks this route for a token, and which answers that adds. */
+function security(spec: RouteSpec, authContract: boolean): { security: JsonSchema[]; roles?: readonly string[]; responses: Record<number, ResponseSpec> } {
+  const rule = spec.auth;
+  if (rule.kind === 'none' || (rule.kind === 'contract' && !authContract)) return { security: [], responses: {} };
+  const responses: Record<number, ResponseSpec> = { 401: error('Falta un token válido (Authorization: Bearer <token>)') };
+  if (excludesSomeRole(rule.roles)) responses[403] = error(`El rol del token no puede hacer esto (pueden: ${rule.roles.join(', ')})`);
+  return { security: [{ bearer: [] }], roles: rule.roles, responses };
+}
+
+/**
+ * The answers every route of its kind can give besides its own: a query
+ * parameter with text PostgreSQL cannot store (every route), a body that is
+ * not JSON, too large, or read while the body budget is full (routes with a
+ * body), and those of its authentication.
+ */
+function commonResponses(spec: RouteSpec, auth: Record<number, ResponseSpec>): Record<number, ResponseSpec> {
+  const responses: Record<number, ResponseSpec> = {
+    400: error('Un parámetro con un carácter no permitido (NUL o un sustituto UTF-16 suelto)'),
+    ...auth,
+  };
+  if (spec.body !== undefined) {
+    responses[413] = error('El cuerpo supera 1 MB');
+    responses[415] = error('El cuerpo no es application/json');
+    responses[503] = error('Demasiados cuerpos leyéndose a la vez (sobrecargado, con Retry-After)');
+  }
+  return responses;
+}
+
+function operation(spec: RouteSpec, authContract: boolean): JsonSchema {
+  const auth = security(spec, authContract);
+  const all = { ...commonResponses(spec, auth.responses), ...spec.responses };
   const responses = Object.fromEntries(
-    Object.entries(spec.responses).map(([status, r]) => [
+    Object.entries(all).map(([status, r]) => [
       status,
       {
         description: r.description,
@@ -53,7 +86,8 @@ function operation(spec: RouteSpec): JsonSchema {
     summary: spec.summary,
     ...(spec.description === undefined ? {} : { description: spec.description }),
     tags: [spec.tag],
-    ...(spec.auth === 'ninguno' ? { security: [] } : { security: [{ bearer: [] }], 'x-rol': spec.auth }),
+    security: auth.security,
+    ...(auth.roles === undefined ? {} : { 'x-roles': auth.roles }),
     parameters: [...parameters('path', spec.params), ...parameters('query', spec.query), ...parameters('header', spec.headers)],
     ...(spec.body === undefined
       ? {}
@@ -62,11 +96,15 @@ function operation(spec: RouteSpec): JsonSchema {
   };
 }
 
-export function openApiDocument(info: OpenApiInfo, specs: readonly RouteSpec[]): JsonSchema {
+/**
+ * The OpenAPI 3.1 document of an app's routes. `authContract`: the app runs
+ * with AUTH_CONTRATO=on, so the contract routes ask for a token too.
+ */
+export function openApiDocument(info: OpenApiInfo, specs: readonly RouteSpec[], opts: { authContract: boolean }): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const spec of specs) {
     const item = (paths[spec.path] ??= {});
-    item[spec.method.toLowerCase()] = operation(spec);
+    item[spec.method.toLowerCase()] = operation(spec, opts.authContract);
   }
   return {
     openapi: '3.1.0',
@@ -77,7 +115,9 @@ export function openApiDocument(info: OpenApiInfo, specs: readonly RouteSpec[]):
         bearer: {
           type: 'http',
           scheme: 'bearer',
-          description: 'Un token de `npm run token -- --nombre NOMBRE --rol operador|lector`',
+          description:
+            'Un token de `npm run token -- --nombre NOMBRE --rol operador|lector|cliente`. Las rutas de operación lo piden siempre; ' +
+            'las del contrato, solo con AUTH_CONTRATO=on.',
         },
       },
     },
@@ -110,22 +150,43 @@ const DOCS_INIT = `window.ui = SwaggerUIBundle({
 });
 `;
 
-/** The docs' spec for the route table: these routes are documented too. */
-export const openApiRouteSpecs = (tag: string): RouteSpec[] => [
+const VERSION = '0.1.0';
+
+/** The document's title and description for an app. */
+export function apiInfo(service: 'bff' | 'saga-orchestrator'): OpenApiInfo {
+  return service === 'bff'
+    ? {
+        title: 'Aeropartners SAGA · BFF',
+        version: VERSION,
+        description:
+          'El contrato que usan el front end y los clientes del equipo (puerto 8090), las acciones de operador, el panel ' +
+          'y sus datos. Los errores son siempre JSON `{error, detalle, detail}`.',
+      }
+    : {
+        title: 'Aeropartners SAGA · Orquestador',
+        version: VERSION,
+        description:
+          'La API del orquestador (puerto 8091): las mismas rutas de SAGA que el BFF (una SAGA iniciada aquí corre aquí). ' +
+          'Los errores son siempre JSON `{error, detalle, detail}`.',
+      };
+}
+
+/** The docs' own routes: documented too. */
+export const openApiRouteSpecs: RouteSpec[] = [
   {
     method: 'GET',
     path: '/openapi.json',
     summary: 'Este documento OpenAPI 3.1',
-    tag,
-    auth: 'ninguno',
+    tag: 'Servicio',
+    auth: PUBLIC,
     responses: { 200: { description: 'El documento', schema: z.looseObject({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }) } },
   },
   {
     method: 'GET',
     path: '/docs',
     summary: 'La documentación legible de la API (Swagger UI, sin conexión)',
-    tag,
-    auth: 'ninguno',
+    tag: 'Servicio',
+    auth: PUBLIC,
     responses: { 200: { description: 'Una página HTML', schema: z.string(), contentType: 'text/html' } },
   },
 ];

@@ -1,18 +1,15 @@
 // GET /saga/{saga_id}/stream: a saga's status as server-sent events. The first
-// event is the status at once; another follows each time it changes, until the
-// client goes away. Changes come from a SagaChangeFeed: today the interim one in
-// polled-saga-changes.ts, and the per-transition NOTIFY feed when it lands.
+// event is the status at once; another follows each time the saga changes (the
+// writer's per-transition NOTIFY, through SagaChanges), until the client goes
+// away. Like the other contract reads, it needs a token only with
+// AUTH_CONTRATO=on; the dashboard reads it with fetch, so it can send one.
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { SagaQueries } from '../persistence/saga-queries.js';
 import { notFound } from './errors.js';
-import { koaPath, type RouteSpec } from './route-spec.js';
+import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
+import type { SagaChanges } from './saga-changes.js';
 import { errorSchema, sagaIdParams } from './schemas.js';
-
-/** Tells a subscriber that a saga may have changed; it reads the status itself. */
-export interface SagaChangeFeed {
-  subscribe(sagaId: string, onChange: () => void): () => void;
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -23,8 +20,8 @@ export const sagaStreamSpec: RouteSpec = {
   description:
     'Un evento `estado` con el cuerpo de GET /saga/{saga_id}/status al conectar, y otro cada vez que cambia. ' +
     'Un comentario cada 15 s mantiene viva la conexión.',
-  tag: 'Panel',
-  auth: 'ninguno',
+  tag: 'Contrato',
+  auth: CONTRACT_READ,
   params: sagaIdParams,
   responses: {
     200: { description: 'Un flujo text/event-stream', schema: z.string(), contentType: 'text/event-stream' },
@@ -34,15 +31,17 @@ export const sagaStreamSpec: RouteSpec = {
 
 export function mountSagaStream(
   router: Router,
-  deps: { queries: SagaQueries; changes: SagaChangeFeed; heartbeatMs?: number },
+  guard: Guard,
+  deps: { queries: SagaQueries; changes: Pick<SagaChanges, 'subscribe'>; heartbeatMs?: number },
 ): void {
-  router.get(koaPath(sagaStreamSpec.path), async (ctx) => {
-    const sagaId = ctx.params.saga_id ?? '';
+  route(router, guard, sagaStreamSpec, async (ctx) => {
+    const sagaId = (ctx.params as Record<string, string | undefined>).saga_id ?? '';
     if (!UUID.test(sagaId)) throw notFound(`SAGA ${sagaId} no encontrada`);
-    const first = await deps.queries.status(sagaId);
+    const first = await deps.queries.status(sagaId.toLowerCase());
     if (first === null) throw notFound(`SAGA ${sagaId} no encontrada`);
 
-    // Written to the socket directly: Koa would report a client that leaves as an error.
+    // Written to the socket directly (headers set so far, CORS and X-Request-Id,
+    // are kept): Koa would report a client that leaves as an error.
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
     ctx.status = 200;
@@ -70,7 +69,7 @@ export function mountSagaStream(
       try {
         do {
           again = false;
-          const view = await deps.queries.status(sagaId).catch(() => null);
+          const view = await deps.queries.status(first.saga_id).catch(() => null);
           const text = view === null ? last : JSON.stringify(view);
           if (!closed && text !== last) {
             last = text;
@@ -81,7 +80,10 @@ export function mountSagaStream(
         reading = false;
       }
     };
-    const unsubscribe = deps.changes.subscribe(sagaId, () => void refresh());
+    // A change (or a reconnection of the listener, null) reads the status again;
+    // subscribed after the first read, so one read more covers a change in between.
+    const unsubscribe = deps.changes.subscribe(first.saga_id, () => void refresh());
+    void refresh();
     const heartbeat = setInterval(() => stream.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
     const close = () => {
       if (closed) return;

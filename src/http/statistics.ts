@@ -1,10 +1,11 @@
 // GET /estadisticas: the dashboard's charts. A window of fecha_inicio (default
-// the last 24 hours, at most 366 days), optionally one saga tipo.
+// the last 24 hours, at most 366 days), optionally one saga tipo. A contract
+// read: a token only with AUTH_CONTRATO=on.
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { SagaStatsQueries } from '../persistence/saga-stats.js';
 import { badRequest } from './errors.js';
-import type { RouteSpec } from './route-spec.js';
+import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
 import { errorSchema } from './schemas.js';
 import { parseQuery } from './validation.js';
 
@@ -50,8 +51,8 @@ export const statisticsSpec: RouteSpec = {
   method: 'GET',
   path: '/estadisticas',
   summary: 'Estadísticas para el panel: SAGAs por estado, tasas en el tiempo, percentiles de duración, pasos que más fallan',
-  tag: 'Panel',
-  auth: 'ninguno',
+  tag: 'Contrato',
+  auth: CONTRACT_READ,
   query: statsQuerySchema,
   responses: {
     200: { description: 'Las estadísticas de la ventana', schema: statsSchema },
@@ -59,8 +60,8 @@ export const statisticsSpec: RouteSpec = {
   },
 };
 
-export function mountStatistics(router: Router, deps: { stats: SagaStatsQueries; now?: () => Date }): void {
-  router.get(statisticsSpec.path, async (ctx) => {
+export function mountStatistics(router: Router, guard: Guard, deps: { stats: SagaStatsQueries; now?: () => Date }): void {
+  route(router, guard, statisticsSpec, async (ctx) => {
     const q = parseQuery(statsQuerySchema, ctx.query);
     const hasta = q.hasta === undefined ? (deps.now?.() ?? new Date()) : new Date(q.hasta);
     const desde = q.desde === undefined ? new Date(hasta.getTime() - DEFAULT_WINDOW_MS) : new Date(q.desde);

@@ -3,35 +3,54 @@
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { Migrator } from '@mikro-orm/migrations';
+import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261128000001SagaLog } from '../../migrations/Migration20261128000001_saga_log.js';
-import { Migration20261128000002Participants } from '../../migrations/Migration20261128000002_participants.js';
 import { Migration20261128000003Shards } from '../../migrations/Migration20261128000003_shards.js';
 import { Migration20261128000004SagaCounts } from '../../migrations/Migration20261128000004_saga_counts.js';
-import { sagaEntities } from './entities/index.js';
+import { Migration20261128000005OperationsAndVersions } from '../../migrations/Migration20261128000005_operations_and_versions.js';
+import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migration20261128000006_saga_count_deltas.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
 
-export async function openDatabase(url: string, opts: { poolMax?: number } = {}): Promise<Database> {
+/** A set of migrations and the table that records which ran. */
+export interface MigrationSet {
+  tableName: string;
+  list: MigrationObject[];
+}
+
+/**
+ * The saga log's schema. (Migration 2 used to create the reference
+ * participants' tables here; they have their own schema and migrations now,
+ * src/participants/migrations, which move those tables where they exist.)
+ */
+export const SAGA_LOG_MIGRATIONS: MigrationSet = {
+  tableName: 'schema_migrations',
+  list: [
+    { name: 'Migration20261128000001_saga_log', class: Migration20261128000001SagaLog },
+    { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
+    { name: 'Migration20261128000004_saga_counts', class: Migration20261128000004SagaCounts },
+    { name: 'Migration20261128000005_operations_and_versions', class: Migration20261128000005OperationsAndVersions },
+    { name: 'Migration20261128000006_saga_count_deltas', class: Migration20261128000006SagaCountDeltas },
+  ],
+};
+
+export async function openDatabase(url: string, opts: { poolMax?: number; migrations?: MigrationSet } = {}): Promise<Database> {
+  const migrations = opts.migrations ?? SAGA_LOG_MIGRATIONS;
   return MikroORM.init({
     clientUrl: url,
-    entities: sagaEntities,
+    entities: [],
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
     pool: { min: 0, max: opts.poolMax ?? 20 },
     migrations: {
-      tableName: 'schema_migrations',
+      tableName: migrations.tableName,
       // The schema is the migrations themselves: no generated snapshot files.
       snapshot: false,
       silent: true,
       transactional: true,
       allOrNothing: true,
-      migrationsList: [
-        { name: 'Migration20261128000001_saga_log', class: Migration20261128000001SagaLog },
-        { name: 'Migration20261128000002_participants', class: Migration20261128000002Participants },
-        { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
-        { name: 'Migration20261128000004_saga_counts', class: Migration20261128000004SagaCounts },
-      ],
+      migrationsList: migrations.list,
     },
     debug: false,
     // Never create the database: while PostgreSQL restarts, MikroORM's existence

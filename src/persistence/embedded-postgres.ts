@@ -16,6 +16,9 @@ export interface EmbeddedDatabase {
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
+/** The URL of the `postgres` database of an embedded server on `port`. */
+export const embeddedUrl = (port: number): string => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
 /**
  * Starts (and on first use initialises) a server whose files live in `dataDir`.
  * `persistent: false` removes the files on stop, for tests.
@@ -49,7 +52,7 @@ export async function startEmbeddedPostgres(opts: {
   await server.start();
   let stopped = false;
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/postgres`,
+    url: embeddedUrl(opts.port),
     port: opts.port,
     async stop() {
       if (stopped) return;

@@ -1,8 +1,9 @@
 // The read side of the saga log, in the shape of the BFF contract. Status and
-// lists render a saga with the same SQL (its steps and compensations as
-// json_agg), one query each; lists are filtered, ordered and paged in SQL.
+// lists render a saga with the same SQL (its steps, compensations and operator
+// actions as json_agg), one query each; lists are filtered, ordered and paged
+// in SQL, on indexes.
 import type { Database } from './database.js';
-import { SagaCountSchema } from './entities/index.js';
+import { TERMINAL_STATES } from '../saga/states.js';
 
 export interface OutcomeView {
   id: string;
@@ -11,6 +12,17 @@ export interface OutcomeView {
   error: string | null;
   fecha_ejecucion: string;
   resultado: unknown;
+  manual?: boolean;
+}
+
+export interface OperationView {
+  id: string;
+  accion: string;
+  quien: string;
+  motivo: string;
+  fecha: string;
+  resultado: string;
+  detalle: string | null;
 }
 
 export interface SagaView {
@@ -22,29 +34,97 @@ export interface SagaView {
   fecha_inicio: string;
   fecha_fin: string | null;
   error_message: string | null;
+  version_definicion: number;
+  pausada: boolean;
+  aparcada: { motivo: string; fecha: string | null } | null;
+  esperando_version: boolean;
+  atascada: boolean;
+  plan_compensacion: { tipo: string; estado: 'hecha' | 'fallida' | 'omitida' | 'no_intentada' | 'en_curso' }[];
+  operaciones: OperationView[];
 }
 
 export interface ListFilter {
   estado?: string;
   tipo?: string;
+  /** fecha_inicio at or after (ISO time). */
+  desde?: string;
+  /** fecha_inicio before (ISO time). */
+  hasta?: string;
+  /** Business data, by search key (id_afiliado, referencia_pago, …). */
+  claves?: Record<string, string>;
+  /** Only stuck sagas (parked, waiting for their version, or not moving when they should). */
+  atascadas?: boolean;
+}
+
+export interface Page {
   pagina: number;
   limite: number;
 }
 
+export interface EventView {
+  secuencia: number;
+  tipo: string;
+  estado: string;
+  fecha: string;
+  payload: unknown;
+  publicado: boolean;
+}
+
+const TERMINAL_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join(', ')})`;
+/** How long past its expected next change a running saga counts as stuck. */
+export const STUCK_GRACE = `interval '30 seconds'`;
+const LIVE_NODE = `n.last_seen > now() - interval '60 seconds'`;
+
+/** A running saga of `l` whose definition version no live orchestrator has (while some orchestrator lives). */
+export const WAITING_FOR_VERSION_SQL = `(l.estado not in ${TERMINAL_SQL}
+  and exists (select 1 from saga_nodes n where ${LIVE_NODE})
+  and not exists (select 1 from saga_nodes n where ${LIVE_NODE}
+                  and (l.tipo || '@' || l.version_definicion) = any (n.definiciones)))`;
+
+/** A running saga of `l` that is not moving and should be. Paused sagas are not stuck. */
+export const STUCK_SQL = `(l.estado not in ${TERMINAL_SQL} and not l.pausada
+  and (l.aparcada is not null or l.esperado_antes < now() - ${STUCK_GRACE} or ${WAITING_FOR_VERSION_SQL}))`;
+
+/** Why a stuck saga of `l` is stuck. */
+export const STUCK_REASON_SQL = `case when l.aparcada is not null then 'aparcada'
+  when ${WAITING_FOR_VERSION_SQL} then 'esperando_version' else 'sin_progreso' end`;
+
 /** A timestamp as JavaScript's toISOString writes it (UTC, milliseconds, Z). */
 const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-const outcomes = (table: string) => `coalesce((
+const outcomes = (table: string, order: string) => `coalesce((
     select json_agg(json_build_object('id', o.id, 'tipo', o.tipo, 'exitoso', o.exitoso, 'error', o.error,
-                                      'fecha_ejecucion', ${iso('o.fecha_ejecucion')}, 'resultado', o.resultado)
-                    order by o.orden)
+                                      'fecha_ejecucion', ${iso('o.fecha_ejecucion')}, 'resultado', o.resultado,
+                                      'manual', o.manual)
+                    order by ${order})
     from ${table} o where o.saga_id = l.id), '[]'::json)`;
+
+const planColumn = `coalesce((
+    select json_agg(json_build_object('tipo', c->>'tipo', 'estado',
+             case when c->>'estado' <> 'pendiente' then c->>'estado'
+                  when l.snapshot->>'phase' = 'compensating' and l.snapshot->>'step' = c->>'step' then 'en_curso'
+                  else 'no_intentada' end) order by i)
+    from jsonb_array_elements(case when jsonb_typeof(l.snapshot->'compensations') = 'array'
+                                   then l.snapshot->'compensations' else '[]'::jsonb end) with ordinality as x(c, i)), '[]'::json)`;
+
+const operationsColumn = `coalesce((
+    select json_agg(json_build_object('id', o.id, 'accion', o.accion, 'quien', o.quien, 'motivo', o.motivo,
+                                      'fecha', ${iso('o.fecha')}, 'resultado', o.resultado, 'detalle', o.detalle)
+                    order by o.fecha, o.id)
+    from saga_operaciones o where o.saga_id = l.id), '[]'::json)`;
 
 /** A saga in the contract's shape, from saga_log aliased `l`. */
 const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.tipo,
-         ${outcomes('saga_pasos')} as pasos,
-         ${outcomes('saga_compensaciones')} as compensaciones,
-         ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message`;
+         ${outcomes('saga_pasos', 'o.orden')} as pasos,
+         ${outcomes('saga_compensaciones', 'o.fecha_ejecucion, o.orden')} as compensaciones,
+         ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message,
+         l.version_definicion, l.pausada,
+         case when l.aparcada is null then null
+              else json_build_object('motivo', l.aparcada, 'fecha', l.snapshot->'parked'->>'fecha') end as aparcada,
+         ${WAITING_FOR_VERSION_SQL} as esperando_version,
+         ${STUCK_SQL} as atascada,
+         ${planColumn} as plan_compensacion,
+         ${operationsColumn} as operaciones`;
 
 const STATUS_SQL = `select ${VIEW_COLUMNS} from saga_log l where l.id = ?`;
 
@@ -54,12 +134,42 @@ const STATUS_SQL = `select ${VIEW_COLUMNS} from saga_log l where l.id = ?`;
  */
 const listSql = (conditions: string[]) => `
   with page as (
-    select id, fecha_inicio from saga_log
-    ${conditions.length === 0 ? '' : `where ${conditions.join(' and ')}`}
-    order by fecha_inicio desc, id desc limit ? offset ?
+    select l.id, l.fecha_inicio from saga_log l
+    ${where(conditions)}
+    order by l.fecha_inicio desc, l.id desc limit ? offset ?
   )
   select ${VIEW_COLUMNS} from page p join saga_log l on l.id = p.id
   order by p.fecha_inicio desc, p.id desc`;
+
+const where = (conditions: string[]) => (conditions.length === 0 ? '' : `where ${conditions.join(' and ')}`);
+
+/** SQL conditions on saga_log `l` and their parameters, for a filter. */
+export function filterSql(filter: ListFilter): { conditions: string[]; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  if (filter.estado !== undefined) {
+    conditions.push('l.estado = ?');
+    params.push(filter.estado);
+  }
+  if (filter.tipo !== undefined) {
+    conditions.push('l.tipo = ?');
+    params.push(filter.tipo);
+  }
+  if (filter.desde !== undefined) {
+    conditions.push('l.fecha_inicio >= ?');
+    params.push(filter.desde);
+  }
+  if (filter.hasta !== undefined) {
+    conditions.push('l.fecha_inicio < ?');
+    params.push(filter.hasta);
+  }
+  for (const [clave, valor] of Object.entries(filter.claves ?? {})) {
+    conditions.push('l.id in (select k.saga_id from saga_claves k where k.clave = ? and k.valor = ?)');
+    params.push(clave, valor);
+  }
+  if (filter.atascadas === true) conditions.push(STUCK_SQL);
+  return { conditions, params };
+}
 
 export class SagaQueries {
   constructor(private readonly db: Database) {}
@@ -73,19 +183,82 @@ export class SagaQueries {
     return rows[0] ?? null;
   }
 
-  async list(filter: ListFilter): Promise<{ sagas: SagaView[]; total: number }> {
-    const where = {
-      ...(filter.estado === undefined ? {} : { estado: filter.estado }),
-      ...(filter.tipo === undefined ? {} : { tipo: filter.tipo }),
-    };
-    const conditions = Object.keys(where).map((column) => `${column} = ?`);
-    const params = [...Object.values(where), filter.limite, (filter.pagina - 1) * filter.limite];
-    const [sagas, counts] = await Promise.all([
-      this.db.em.getConnection().execute<SagaView[]>(listSql(conditions), params, 'all'),
-      // From the counters the saga log's triggers keep: a few rows, whatever the history.
-      this.db.em.fork().find(SagaCountSchema, where),
+  /** A saga's estado alone (one index lookup), or null when there is no such saga. */
+  async estado(sagaId: string): Promise<string | null> {
+    const rows = await this.db.em
+      .getConnection()
+      .execute<{ estado: string }[]>('select estado from saga_log where id = ?', [sagaId], 'all');
+    return rows[0]?.estado ?? null;
+  }
+
+  async list(filter: ListFilter, page: Page): Promise<{ sagas: SagaView[]; total: number }> {
+    const { conditions, params } = filterSql(filter);
+    const conn = this.db.em.getConnection();
+    const [sagas, total] = await Promise.all([
+      conn.execute<SagaView[]>(listSql(conditions), [...params, page.limite, (page.pagina - 1) * page.limite], 'all'),
+      this.count(filter, conditions, params),
     ]);
-    const total = counts.reduce((sum, c) => sum + Number(c.n), 0);
     return { sagas, total };
+  }
+
+  /** The first `limit` ids matching `filter`, oldest first, and how many match (a bulk operation's dry run). */
+  async matching(filter: ListFilter, limit: number): Promise<{ ids: string[]; total: number }> {
+    const { conditions, params } = filterSql(filter);
+    const conn = this.db.em.getConnection();
+    const [rows, total] = await Promise.all([
+      conn.execute<{ id: string }[]>(`select l.id from saga_log l ${where(conditions)} order by l.id limit ?`, [...params, limit], 'all'),
+      this.count(filter, conditions, params),
+    ]);
+    return { ids: rows.map((r) => r.id), total };
+  }
+
+  /** A saga's events from the outbox, in order, with whether each was published. */
+  async events(sagaId: string): Promise<EventView[] | null> {
+    const conn = this.db.em.getConnection();
+    const [exists, rows] = await Promise.all([
+      this.estado(sagaId),
+      conn.execute<EventView[]>(
+        `select secuencia, tipo, estado, ${iso('fecha')} as fecha, payload, publicado_en is not null as publicado
+           from saga_events where saga_id = ? order by secuencia`,
+        [sagaId],
+        'all',
+      ),
+    ]);
+    return exists === null ? null : rows;
+  }
+
+  /** Every definition version ever registered, with its steps and how many of its sagas still run. */
+  async definitions(): Promise<{ tipo: string; version: number; huella: string; en_curso: number }[]> {
+    return this.db.em.getConnection().execute(
+      `select d.tipo, d.version, d.huella, coalesce(r.n, 0)::int as en_curso
+         from saga_definiciones d
+         left join (select tipo, version_definicion, count(*) as n from saga_log
+                     where estado not in ${TERMINAL_SQL} group by tipo, version_definicion) r
+           on r.tipo = d.tipo and r.version_definicion = d.version
+        order by d.tipo, d.version`,
+      [],
+      'all',
+    );
+  }
+
+  /** The total of a list: from the per-(tipo, estado) counters when only those filter it, else counted. */
+  private async count(filter: ListFilter, conditions: string[], params: unknown[]): Promise<number> {
+    const conn = this.db.em.getConnection();
+    const simple =
+      filter.desde === undefined &&
+      filter.hasta === undefined &&
+      filter.atascadas !== true &&
+      Object.keys(filter.claves ?? {}).length === 0;
+    if (simple) {
+      // The counters the saga log's triggers keep: a few rows, whatever the history.
+      const rows = await conn.execute<{ n: string | null }[]>(
+        `select sum(n) as n from saga_totals ${where(conditions.map((c) => c.replace('l.', '')))}`,
+        params,
+        'all',
+      );
+      return Number(rows[0]?.n ?? 0);
+    }
+    const rows = await conn.execute<{ n: string }[]>(`select count(*) as n from saga_log l ${where(conditions)}`, params, 'all');
+    return Number(rows[0]?.n ?? 0);
   }
 }

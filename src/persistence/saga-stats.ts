@@ -1,7 +1,7 @@
 // Statistics for the dashboard, in SQL over a time window of fecha_inicio, so
 // that each query walks the saga_log_fecha_idx range of that window and the
 // steps of those sagas only, never the whole history. Sagas per state come
-// from saga_counts, which triggers keep exact.
+// from the trigger-kept counters (the view saga_totals), never a count of the log.
 import type { Database } from './database.js';
 
 export interface StatsWindow {
@@ -95,7 +95,7 @@ export class SagaStatsQueries {
     const bucket = bucketSeconds(window.desde, window.hasta);
     const [counts, overTime, durations, failing] = await Promise.all([
       sql.execute<{ tipo: string; estado: string; n: string }[]>(
-        `select tipo, estado, n from saga_counts where n > 0 and (?::text is null or tipo = ?::text) order by tipo, estado`,
+        `select tipo, estado, n from saga_totals where n > 0 and (?::text is null or tipo = ?::text) order by tipo, estado`,
         [tipo, tipo],
       ),
       sql.execute<Omit<SagaStats['en_el_tiempo'][number], 'en_curso'>[]>(OVER_TIME_SQL, [bucket, ...w, bucket, desde, hasta, bucket]),

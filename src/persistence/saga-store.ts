@@ -1,12 +1,13 @@
 // The saga log as the orchestrator sees it. A saga's snapshot, its new step or
-// compensation rows and its events are committed together (by the group-commit
-// SagaWriter), and only if the snapshot is still the version the writer last
-// saw: a second writer for the same saga (a stale actor, another process) is
-// refused instead of overwriting. Reads go through MikroORM.
-import type { Database } from './database.js';
-import { SagaLogSchema } from './entities/index.js';
+// compensation rows, its events and its operator audit rows are committed
+// together (by the group-commit SagaWriter), and only if the snapshot is still
+// the version the writer last saw: a second writer for the same saga (a stale
+// actor, another process) is refused instead of overwriting.
+import type pg from 'pg';
 import type { NewSaga, SagaWriter } from './saga-writer.js';
-import type { Decision, SagaSnapshot } from '../saga/machine.js';
+import type { Decision } from '../saga/machine.js';
+import type { SagaSnapshot } from '../saga/snapshot.js';
+import type { OperatorAction, OperatorOrder } from '../saga/operations.js';
 import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 
@@ -38,15 +39,34 @@ export interface StoredSaga {
   version: number;
 }
 
+/** A saga as read, before its snapshot is brought to the current format (which needs its definition). */
+export interface LoadedSaga {
+  tipo: string;
+  versionDefinicion: number;
+  snapshot: unknown;
+  datos: unknown;
+  version: number;
+}
+
+const TERMINAL = [...TERMINAL_STATES];
+
 export class SagaStore {
   constructor(
-    private readonly db: Database,
+    private readonly pool: pg.Pool,
     private readonly writer: SagaWriter,
   ) {}
 
   /** Records a new saga (snapshot and first event) durably, unless its Idempotency-Key was seen. */
   async create(saga: NewSaga): Promise<CreateResult> {
-    const result = await this.writer.write({ kind: 'create', ...saga });
+    let result;
+    try {
+      result = await this.writer.write({ kind: 'create', ...saga });
+    } catch (err) {
+      // The commit's outcome is unknown (the connection broke): ask what is stored.
+      result = await this.writer.write({ kind: 'create', ...saga, recheck: true }).catch(() => {
+        throw err;
+      });
+    }
     if (result.kind === 'committed') return { kind: 'created' };
     // The key was taken, by an earlier request or one that raced this one.
     const seen = saga.idempotencyKey === null ? null : await this.byIdempotencyKey(saga.idempotencyKey, saga.requestHash);
@@ -54,18 +74,33 @@ export class SagaStore {
     return seen;
   }
 
-  async load(id: string): Promise<StoredSaga | null> {
-    const row = await this.db.em.fork().findOne(SagaLogSchema, { id });
-    return row ? { snapshot: row.snapshot, datos: row.datos, version: row.version } : null;
+  async load(id: string): Promise<LoadedSaga | null> {
+    const { rows } = await this.pool.query<{ tipo: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
+      name: 'saga_load',
+      text: 'select tipo, version_definicion, snapshot, datos, version from saga_log where id = $1',
+      values: [id],
+    });
+    const r = rows[0];
+    return r === undefined
+      ? null
+      : { tipo: r.tipo, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version };
   }
 
   /**
    * Commits a decision: the new snapshot (if `expectedVersion` is still current),
    * its rows and its events, together, and only while `lease` is held (see
-   * SagaWriter for the checks). Returns the new version.
+   * SagaWriter for the checks). `recheck`: an earlier attempt failed with an
+   * unknown outcome. Returns the new version.
    */
-  async commit(sagaId: string, expectedVersion: number, decision: Decision, now: Date, lease: ShardLease): Promise<number> {
-    const result = await this.writer.write({ kind: 'transition', sagaId, expectedVersion, decision, now, lease });
+  async commit(
+    sagaId: string,
+    expectedVersion: number,
+    decision: Decision,
+    now: Date,
+    lease: ShardLease,
+    recheck = false,
+  ): Promise<number> {
+    const result = await this.writer.write({ kind: 'transition', sagaId, expectedVersion, decision, now, lease, recheck });
     switch (result.kind) {
       case 'committed':
         return expectedVersion + 1;
@@ -77,22 +112,74 @@ export class SagaStore {
     }
   }
 
-  /** Ids of the sagas of `shard` that have not reached a terminal state, oldest first. */
+  /** Ids of the sagas of `shard` that can move by themselves (not terminal, not parked), oldest first. */
   async activeSagaIds(shard: number): Promise<string[]> {
-    const rows = await this.db.em
-      .fork()
-      .find(
-        SagaLogSchema,
-        { shard, estado: { $nin: [...TERMINAL_STATES] } },
-        { fields: ['id'], orderBy: { fechaInicio: 'asc' } },
-      );
+    const { rows } = await this.pool.query<{ id: string }>(
+      `select id from saga_log where shard = $1 and estado <> all($2::text[]) and aparcada is null order by fecha_inicio`,
+      [shard, TERMINAL],
+    );
     return rows.map((r) => r.id);
   }
 
-  private async byIdempotencyKey(key: string, requestHash: string | null): Promise<CreateResult | null> {
-    const row = await this.db.em.fork().findOne(SagaLogSchema, { idempotencyKey: key });
-    if (!row) return null;
-    if (row.requestHash !== requestHash) return { kind: 'keyReused' };
-    return { kind: 'existing', sagaId: row.id, estado: row.estado as SagaState, datos: row.datos };
+  /** Sagas of these shards with operator orders waiting. */
+  async sagasWithOrders(shards: number[]): Promise<{ shard: number; sagaId: string }[]> {
+    if (shards.length === 0) return [];
+    const { rows } = await this.pool.query<{ shard: number; saga_id: string }>(
+      'select distinct shard, saga_id from saga_ordenes where shard = any($1::int[])',
+      [shards],
+    );
+    return rows.map((r) => ({ shard: r.shard, sagaId: r.saga_id }));
   }
+
+  /** The orders waiting for one saga, in the order they were asked. */
+  async pendingOrders(sagaId: string): Promise<OperatorOrder[]> {
+    // An order placed again after its decision (a race with its requester's
+    // retry) is not decided twice: it is dropped from the mailbox.
+    const { rows } = await this.pool.query<OrderRow>(
+      `with decided as (select id from saga_operaciones where saga_id = $1),
+            dropped as (delete from saga_ordenes where saga_id = $1 and id in (select id from decided))
+       select id, accion, quien, motivo, datos, request_id, lote_id, fecha_solicitud
+         from saga_ordenes where saga_id = $1 and id not in (select id from decided)
+        order by fecha_solicitud, id`,
+      [sagaId],
+    );
+    return rows.map(toOrder);
+  }
+
+  private async byIdempotencyKey(key: string, requestHash: string | null): Promise<CreateResult | null> {
+    const { rows } = await this.pool.query<{ id: string; estado: string; datos: unknown; request_hash: string | null }>(
+      'select id, estado, datos, request_hash from saga_log where idempotency_key = $1',
+      [key],
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    if (row.request_hash !== requestHash) return { kind: 'keyReused' };
+    return { kind: 'existing', sagaId: row.id, estado: row.estado, datos: row.datos };
+  }
+}
+
+interface OrderRow {
+  id: string;
+  accion: OperatorAction;
+  quien: string;
+  motivo: string;
+  datos: { compensacion?: string; detener_plazo?: boolean; version?: number };
+  request_id: string | null;
+  lote_id: string | null;
+  fecha_solicitud: Date;
+}
+
+function toOrder(r: OrderRow): OperatorOrder {
+  return {
+    id: r.id,
+    accion: r.accion,
+    quien: r.quien,
+    motivo: r.motivo,
+    fecha: r.fecha_solicitud.toISOString(),
+    ...(r.datos.compensacion === undefined ? {} : { compensacion: r.datos.compensacion }),
+    ...(r.datos.detener_plazo === undefined ? {} : { detenerPlazo: r.datos.detener_plazo }),
+    ...(r.datos.version === undefined ? {} : { version: r.datos.version }),
+    requestId: r.request_id,
+    loteId: r.lote_id,
+  };
 }

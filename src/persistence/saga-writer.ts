@@ -1,9 +1,9 @@
 // Group commit for the saga log. Every saga actor's write (a new saga, or a
-// transition: snapshot, step or compensation rows, events) is queued here, and
-// the writes that pile up while one transaction is in flight go together in
-// the next: one durable commit for many sagas. Nothing is acknowledged before
-// the transaction that holds it has committed, and each write keeps its own
-// checks inside the shared transaction:
+// transition: snapshot, step or compensation rows, events, operator audit rows)
+// is queued here, and the writes that pile up while one transaction is in
+// flight go together in the next: one durable commit for many sagas. Nothing
+// is acknowledged before the transaction that holds it has committed, and each
+// write keeps its own checks inside the shared transaction:
 //  - the fence: the shard rows are read FOR SHARE with owner, epoch and an
 //    unexpired lease, so a take-over waits for this commit, and a write whose
 //    lease is gone is refused (and only that write);
@@ -12,14 +12,23 @@
 //  - the Idempotency-Key: a new saga whose key exists is not inserted.
 // Writes that were refused add nothing else (no rows, no events).
 //
-// This is the orchestrator's hot path, so it speaks SQL to pg directly: a few
-// set-based statements per batch, whatever its size, with the rows passed as
-// one JSON document each. MikroORM keeps the schema (migrations) and the reads.
+// A batch that fails is retried write by write, so one bad write fails alone.
+// A write retried after a failure whose outcome is unknown (the connection
+// broke during the commit) is checked against what is stored: if it did
+// commit, it is acknowledged, not refused. A write PostgreSQL refuses for good
+// (a data or constraint error, SQLSTATE class 22, 23 or 54) is reported as
+// such, so its saga can be parked instead of retried for ever.
+//
+// This is the orchestrator's hot path, so it speaks SQL to pg directly: one
+// statement per batch, whatever its size, with the rows passed as one JSON
+// document each. MikroORM keeps the schema (migrations) and other reads.
 import type pg from 'pg';
-import type { Decision, EventRecord, OutcomeRecord, SagaSnapshot } from '../saga/machine.js';
+import type { Decision, EventRecord, OutcomeRecord } from '../saga/machine.js';
+import type { SagaSnapshot } from '../saga/snapshot.js';
+import type { OperationRecord } from '../saga/operations.js';
 import type { ShardLease } from '../cluster/shards.js';
-import { NEW_SAGA_CHANNEL, SAGA_FINISHED_CHANNEL } from '../cluster/notifications.js';
-import { TERMINAL_STATES } from '../saga/states.js';
+import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
+import { storableJson } from './storable.js';
 
 /** A saga just accepted: its first snapshot and event(s), to be inserted. */
 export interface NewSaga {
@@ -31,10 +40,12 @@ export interface NewSaga {
   events: EventRecord[];
   idempotencyKey: string | null;
   requestHash: string | null;
+  /** Business data to search it by. */
+  claves: Record<string, string>;
   now: Date;
 }
 
-export type NewSagaWrite = NewSaga & { kind: 'create' };
+export type NewSagaWrite = NewSaga & { kind: 'create'; recheck?: boolean };
 
 export interface TransitionWrite {
   kind: 'transition';
@@ -43,6 +54,8 @@ export interface TransitionWrite {
   decision: Decision;
   now: Date;
   lease: ShardLease;
+  /** An earlier attempt of this same write failed with an unknown outcome: it may be committed already. */
+  recheck?: boolean;
 }
 
 export type SagaWrite = NewSagaWrite | TransitionWrite;
@@ -55,6 +68,24 @@ export type WriteResult =
   | { kind: 'stale' }
   /** A new saga whose Idempotency-Key is already taken. */
   | { kind: 'duplicateKey' };
+
+/** PostgreSQL refuses this write whatever we do: its data breaks a rule of the schema. */
+export class PermanentWriteError extends Error {
+  constructor(
+    readonly sqlState: string,
+    cause: unknown,
+  ) {
+    super(`PostgreSQL refused the write (SQLSTATE ${sqlState}): ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/** Data exceptions, integrity violations, program limits: retrying the same write cannot help. */
+export function isPermanent(err: unknown): string | null {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|23|54)/.test(code) ? code : null;
+}
 
 export interface SagaWriterOptions {
   /** Most writes in one transaction. */
@@ -121,16 +152,17 @@ export class SagaWriter {
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
       if (batch.length === 1) {
-        batch[0]!.reject(err);
+        batch[0]!.reject(asWriteError(err));
         return;
       }
-      // One bad write must not fail the others: each goes again on its own.
+      // One bad write must not fail the others: each goes again on its own,
+      // checked against what may have committed before the failure.
       for (const p of batch) {
         try {
-          const [result] = await this.commit([p.write]);
+          const [result] = await this.commit([{ ...p.write, recheck: true }]);
           p.resolve(result!);
         } catch (e) {
-          p.reject(e);
+          p.reject(asWriteError(e));
         }
       }
     }
@@ -145,68 +177,84 @@ export class SagaWriter {
     const creates = writes.filter((w): w is NewSagaWrite => w.kind === 'create');
     const rowsOf = (pick: (d: Decision) => OutcomeRecord[]) =>
       transitions.flatMap((w) => pick(w.decision).map((r) => outcomeRow(w.sagaId, r)));
-    const { rows } = await this.pool.query<{ k: 'held' | 'updated' | 'inserted' | 'notified'; v: string }>({
+    const { rows } = await this.pool.query<{ k: 'held' | 'done' | 'notified'; v: string }>({
       name: 'saga_group_commit',
       text: GROUP_COMMIT_SQL,
       values: [
-        JSON.stringify(transitions.map(transitionRow)),
-        JSON.stringify(creates.map(createRow)),
-        JSON.stringify(rowsOf((d) => d.pasos)),
-        JSON.stringify(rowsOf((d) => d.compensaciones)),
-        JSON.stringify([
+        storableJson(transitions.map(transitionRow)),
+        storableJson(creates.map(createRow)),
+        storableJson(rowsOf((d) => d.pasos)),
+        storableJson(rowsOf((d) => d.compensaciones)),
+        storableJson([
           ...creates.flatMap((w) => w.events.map((e) => eventRow(w.id, e, null))),
           ...transitions.flatMap((w) => w.decision.events.map((e) => eventRow(w.sagaId, e, w.lease.epoch))),
         ]),
+        storableJson(creates.flatMap(claveRows)),
+        storableJson(transitions.flatMap((w) => w.decision.operaciones.map((o) => operationRow(w.sagaId, o)))),
         NEW_SAGA_CHANNEL,
-        SAGA_FINISHED_CHANNEL,
-        TERMINAL_STATES,
+        SAGA_CHANGES_CHANNEL,
       ],
     });
     const held = new Set<string>();
     const done = new Set<string>();
     for (const r of rows) {
       if (r.k === 'held') held.add(r.v);
-      else if (r.k !== 'notified') done.add(r.v);
+      else if (r.k === 'done') done.add(r.v);
     }
     this.stats.transactions += 1;
     this.stats.writes += writes.length;
     return writes.map((w): WriteResult => {
       if (w.kind === 'create') return done.has(w.id) ? { kind: 'committed' } : { kind: 'duplicateKey' };
-      if (!held.has(leaseKey(w.lease))) return { kind: 'fenced' };
-      return done.has(w.sagaId) ? { kind: 'committed' } : { kind: 'stale' };
+      if (done.has(w.sagaId)) return { kind: 'committed' };
+      return held.has(leaseKey(w.lease)) ? { kind: 'stale' } : { kind: 'fenced' };
     });
   }
 }
 
+function asWriteError(err: unknown): unknown {
+  const code = isPermanent(err);
+  return code === null ? err : new PermanentWriteError(code, err);
+}
+
 const leaseKey = (l: ShardLease) => `${l.shard}/${l.owner}/${l.epoch}`;
+
+/** Step or compensation rows from parameter $n, for the sagas just updated. */
+const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) => `
+  insert into ${table} (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, manual, fecha_ejecucion)
+  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, manual, fecha_ejecucion
+  from jsonb_to_recordset($${n}::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
+    error text, resultado jsonb, intentos int, manual boolean, fecha_ejecucion timestamptz)
+  where saga_id in (select id from updated)`;
+
+/** `pg_notify` of `entries` on channel $n, in payloads of at most `per` entries (a payload holds 8000 bytes). */
+const notifyChunks = (n: number, entries: string, per: number) => `
+  select pg_notify($${n}::text, string_agg(e, ',')) from (
+    select e, (row_number() over ()) / ${per} as g from (${entries}) x
+  ) chunks group by g`;
 
 /**
  * The whole batch. Parameters, each a JSON array: $1 transitions, $2 new sagas,
- * $3 step rows, $4 compensation rows, $5 events; $6 the new-saga channel,
- * $7 the finished-saga channel, $8 the terminal states.
+ * $3 step rows, $4 compensation rows, $5 events, $6 search keys of new sagas,
+ * $7 operator audit rows; $8 the new-saga channel, $9 the changes channel.
  *  - held: the leases of the transitions' shards that are unexpired now, read
  *    FOR SHARE so a take-over waits for this commit;
  *  - updated: snapshots whose lease is held and whose version is the expected one;
  *  - inserted: new sagas whose Idempotency-Key is free;
- *  - rows and events are written only for sagas in updated or inserted; events
- *    in each saga's sequence order, so their outbox ids follow it;
- *  - a NOTIFY per new saga, delivered on commit to every orchestrator, and one
- *    per saga that reached a terminal state (BFFs answer their waiting clients).
+ *  - recommitted / recreated: writes flagged `recheck` that an earlier,
+ *    failed-looking attempt did commit (same id, same snapshot);
+ *  - rows, events and audit rows are written only for sagas in updated or
+ *    inserted; events in each saga's sequence order, so their outbox ids follow
+ *    it; an order decided here leaves the mailbox (saga_ordenes);
+ *  - NOTIFYs, delivered on commit, a few per batch: new sagas (shard:id) to the
+ *    orchestrators, and every saga that changed (id estado) to the BFFs.
  * Data-modifying CTEs run once each, whether or not the final select reads them;
- * the plain select that notifies runs only as far as it is read, hence its count.
+ * the plain selects that notify run only as far as they are read, hence their count.
  */
-/** Step or compensation rows from parameter $n, for the sagas just updated. */
-const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) => `
-  insert into ${table} (id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion)
-  select id, saga_id, orden, tipo, exitoso, error, resultado, intentos, fecha_ejecucion
-  from jsonb_to_recordset($${n}::jsonb) as p(id uuid, saga_id uuid, orden int, tipo text, exitoso boolean,
-    error text, resultado jsonb, intentos int, fecha_ejecucion timestamptz)
-  where saga_id in (select id from updated)`;
-
 const GROUP_COMMIT_SQL = `
 with t as (
   select * from jsonb_to_recordset($1::jsonb) as t(id uuid, expected int, estado text, snapshot jsonb,
-    error_message text, ahora timestamptz, fecha_fin timestamptz, shard int, owner text, epoch bigint)
+    error_message text, ahora timestamptz, fecha_fin timestamptz, shard int, owner text, epoch bigint,
+    version_definicion int, pausada boolean, aparcada text, esperado_antes timestamptz, recheck boolean)
 ),
 held as (
   select shard, owner, epoch from saga_shards
@@ -217,22 +265,40 @@ held as (
 updated as (
   update saga_log s
   set estado = t.estado, snapshot = t.snapshot, version = t.expected + 1, error_message = t.error_message,
-      fecha_actualizacion = t.ahora, fecha_fin = t.fecha_fin
+      fecha_actualizacion = t.ahora, fecha_fin = t.fecha_fin, version_definicion = t.version_definicion,
+      pausada = t.pausada, aparcada = t.aparcada, esperado_antes = t.esperado_antes, epoch = t.epoch
   from t
   where s.id = t.id and s.version = t.expected
     and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)
   returning s.id, s.estado
 ),
+recommitted as (
+  select s.id from saga_log s join t on s.id = t.id
+  where t.recheck and s.version = t.expected + 1 and s.snapshot = t.snapshot
+),
+c as (
+  select * from jsonb_to_recordset($2::jsonb) as c(id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
+    timeout_minutos double precision, fecha_limite timestamptz, idempotency_key text, request_hash text,
+    ahora timestamptz, shard int, version_definicion int, esperado_antes timestamptz, recheck boolean)
+),
 inserted as (
   insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, error_message,
-                        idempotency_key, request_hash, fecha_inicio, fecha_actualizacion, fecha_fin, shard)
+                        idempotency_key, request_hash, fecha_inicio, fecha_actualizacion, fecha_fin, shard,
+                        version_definicion, esperado_antes)
   select id, tipo, estado, datos, snapshot, 1, timeout_minutos, fecha_limite, null,
-         idempotency_key, request_hash, ahora, ahora, null, shard
-  from jsonb_to_recordset($2::jsonb) as c(id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
-    timeout_minutos double precision, fecha_limite timestamptz, idempotency_key text, request_hash text,
-    ahora timestamptz, shard int)
+         idempotency_key, request_hash, ahora, ahora, null, shard, version_definicion, esperado_antes
+  from c
   on conflict do nothing
-  returning id, shard
+  returning id, shard, estado
+),
+recreated as (
+  select s.id from saga_log s join c on s.id = c.id where c.recheck
+),
+claves as (
+  insert into saga_claves (clave, valor, fecha_inicio, saga_id)
+  select clave, valor, fecha_inicio, saga_id
+  from jsonb_to_recordset($6::jsonb) as k(clave text, valor text, fecha_inicio timestamptz, saga_id uuid)
+  where saga_id in (select id from inserted)
 ),
 pasos as (${insertOutcomes('saga_pasos', 3)}),
 compensaciones as (${insertOutcomes('saga_compensaciones', 4)}),
@@ -244,15 +310,30 @@ events as (
   where saga_id in (select id from updated union all select id from inserted)
   order by saga_id, secuencia
 ),
-notified as (
-  select pg_notify($6::text, shard || ':' || id) from inserted
-  union all
-  select pg_notify($7::text, id::text) from updated where estado = any($8::text[])
-)
+o as (
+  select * from jsonb_to_recordset($7::jsonb) as o(id text, saga_id uuid, accion text, quien text, motivo text,
+    datos jsonb, request_id text, lote_id uuid, fecha_solicitud timestamptz, fecha timestamptz, resultado text,
+    detalle text)
+  where saga_id in (select id from updated)
+),
+decided as (
+  insert into saga_operaciones (id, saga_id, accion, quien, motivo, datos, request_id, lote_id, fecha_solicitud,
+                                fecha, resultado, detalle)
+  select id, saga_id, accion, quien, motivo, datos, request_id, lote_id, fecha_solicitud, fecha, resultado, detalle
+  from o
+  on conflict (id) do nothing
+),
+delivered as (
+  delete from saga_ordenes where id in (select id from o)
+),
+announced as (${notifyChunks(8, `select shard || ':' || id as e from inserted`, 150)}),
+changed as (${notifyChunks(9, `select id || ' ' || estado as e from updated union all select id || ' ' || estado from inserted`, 100)})
 select 'held' as k, shard || '/' || owner || '/' || epoch as v from held
-union all select 'updated', id::text from updated
-union all select 'inserted', id::text from inserted
-union all select 'notified', count(*)::text from notified`;
+union all select 'done', id::text from updated
+union all select 'done', id::text from recommitted
+union all select 'done', id::text from inserted
+union all select 'done', id::text from recreated
+union all select 'notified', count(*)::text from (select 1 from announced union all select 1 from changed) n`;
 
 function transitionRow(w: TransitionWrite) {
   const s = w.decision.snapshot;
@@ -267,6 +348,11 @@ function transitionRow(w: TransitionWrite) {
     shard: w.lease.shard,
     owner: w.lease.owner,
     epoch: w.lease.epoch,
+    version_definicion: s.version,
+    pausada: s.paused !== null,
+    aparcada: s.parked?.motivo ?? null,
+    esperado_antes: s.expectBy,
+    recheck: w.recheck === true,
   };
 }
 
@@ -283,7 +369,14 @@ function createRow(w: NewSagaWrite) {
     request_hash: w.requestHash,
     ahora: w.now.toISOString(),
     shard: w.shard,
+    version_definicion: w.snapshot.version,
+    esperado_antes: w.snapshot.expectBy,
+    recheck: w.recheck === true,
   };
+}
+
+function claveRows(w: NewSagaWrite) {
+  return Object.entries(w.claves).map(([clave, valor]) => ({ clave, valor, fecha_inicio: w.now.toISOString(), saga_id: w.id }));
 }
 
 function outcomeRow(sagaId: string, r: OutcomeRecord) {
@@ -296,10 +389,32 @@ function outcomeRow(sagaId: string, r: OutcomeRecord) {
     error: r.error,
     resultado: r.resultado,
     intentos: r.intentos,
+    manual: r.manual,
     fecha_ejecucion: r.fechaEjecucion,
   };
 }
 
 function eventRow(sagaId: string, e: EventRecord, epoch: number | null) {
   return { saga_id: sagaId, secuencia: e.secuencia, tipo: e.tipo, estado: e.estado, payload: e.payload, fecha: e.fecha, epoch };
+}
+
+function operationRow(sagaId: string, o: OperationRecord) {
+  return {
+    id: o.id,
+    saga_id: sagaId,
+    accion: o.accion,
+    quien: o.quien,
+    motivo: o.motivo,
+    datos: {
+      ...(o.compensacion == null ? {} : { compensacion: o.compensacion }),
+      ...(o.detenerPlazo === undefined ? {} : { detener_plazo: o.detenerPlazo }),
+      ...(o.version === undefined ? {} : { version: o.version }),
+    },
+    request_id: o.requestId ?? null,
+    lote_id: o.loteId ?? null,
+    fecha_solicitud: o.fecha,
+    fecha: o.decididaEn,
+    resultado: o.resultado,
+    detalle: o.detalle,
+  };
 }

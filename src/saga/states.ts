@@ -1,9 +1,9 @@
-// The saga states of the contract, spelled exactly as the clients read them.
-export const SagaState = {
+// The lifecycle states every saga passes through, whatever its business: the
+// engine's own vocabulary, spelled exactly as the clients read them. The
+// states a saga reaches as its steps succeed (CAMPAÑA_CREADA, …) belong to its
+// definition, not here.
+export const Lifecycle = {
   INICIADA: 'INICIADA',
-  CAMPANA_CREADA: 'CAMPAÑA_CREADA',
-  PAGO_PROCESADO: 'PAGO_PROCESADO',
-  REPORTE_GENERADO: 'REPORTE_GENERADO',
   COMPLETADA: 'COMPLETADA',
   FALLIDA: 'FALLIDA',
   COMPENSANDO: 'COMPENSANDO',
@@ -12,19 +12,16 @@ export const SagaState = {
   COMPENSACION_FALLIDA: 'COMPENSACION_FALLIDA',
 } as const;
 
-export type SagaState = (typeof SagaState)[keyof typeof SagaState];
+/** A saga's estado: a lifecycle state or a state its definition's steps reach. */
+export type SagaState = string;
 
-export const ALL_STATES: readonly SagaState[] = Object.values(SagaState);
+export const LIFECYCLE_STATES: readonly string[] = Object.values(Lifecycle);
 
-/** States a saga never leaves; its actor is stopped once it reaches one. */
-export const TERMINAL_STATES: readonly SagaState[] = [
-  SagaState.COMPLETADA,
-  SagaState.COMPENSADA,
-  SagaState.COMPENSACION_FALLIDA,
+/** States a saga does not leave by itself; its actor is stopped once it reaches one. */
+export const TERMINAL_STATES: readonly string[] = [
+  Lifecycle.COMPLETADA,
+  Lifecycle.COMPENSADA,
+  Lifecycle.COMPENSACION_FALLIDA,
 ];
 
-export const isTerminal = (s: SagaState): boolean => TERMINAL_STATES.includes(s);
-
-export function isSagaState(s: string): s is SagaState {
-  return (ALL_STATES as readonly string[]).includes(s);
-}
+export const isTerminal = (s: string): boolean => TERMINAL_STATES.includes(s);

@@ -10,6 +10,7 @@ import { freePort } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { createPool } from '../../src/persistence/pool.js';
 import { openMigratedDatabase } from '../../src/roles.js';
+import { migrateParticipants, participantPool } from '../../src/participants/database.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 
 export interface TestServer {
@@ -59,13 +60,23 @@ export interface MigratedDatabase {
   close(): Promise<void>;
 }
 
-/** For files that talk SQL directly: a fresh database, migrated like production, behind a pool. */
-export async function migratedDatabase(prefix: string, poolMax: number): Promise<MigratedDatabase> {
+/**
+ * For files that talk SQL directly: a fresh database, migrated like production,
+ * behind a pool: the saga log's, or (`participants`) the reference participants'.
+ */
+export async function migratedDatabase(prefix: string, poolMax: number, opts: { participants?: boolean } = {}): Promise<MigratedDatabase> {
   const server = await startTestServer();
   try {
     const created = await createDatabase(server.adminUrl, prefix);
-    await (await openMigratedDatabase(created.url)).close();
-    const pool = createPool(created.url, poolMax, createLogger('silent'));
+    const log = createLogger('silent');
+    let pool: pg.Pool;
+    if (opts.participants === true) {
+      await migrateParticipants(created.url);
+      pool = participantPool(created.url, poolMax, log);
+    } else {
+      await (await openMigratedDatabase(created.url)).close();
+      pool = createPool(created.url, poolMax, log);
+    }
     return {
       url: created.url,
       pool,

@@ -10,6 +10,7 @@ import {
   startOrchestratorRole,
   startParticipantsRole,
   type OrchestratorRoleOptions,
+  type SagaTypeOptions,
   type Role,
 } from '../../src/roles.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
@@ -29,6 +30,8 @@ export function testConfig(overrides: Partial<Record<string, string>> = {}): Con
     SHARD_LEASE_MS: '2000',
     SHARD_RENEW_MS: '400',
     SAGA_SWEEP_MS: '1000',
+    SAGA_STEP_BUDGET_MS: '3000',
+    SAGA_COMPENSATION_BUDGET_MS: '5000',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,
   });
@@ -43,9 +46,9 @@ export interface TestEnv {
   db: Database;
   query: <R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<R[]>;
   /** Starts a role and stops it with the file's teardown (or earlier, by hand). */
-  participants(): Promise<Role>;
+  participants(): Promise<Role & { participantEnv: Record<string, string> }>;
   orchestrator(opts?: { config?: Partial<Record<string, string>> } & OrchestratorRoleOptions): Promise<Role & { orchestrator: Orchestrator }>;
-  bff(orchestratorUrl: string): Promise<Role>;
+  bff(opts?: { config?: Partial<Record<string, string>> } & SagaTypeOptions): Promise<Role>;
 }
 
 /**
@@ -87,13 +90,14 @@ export function useTestEnv(test: TestFn): TestEnv {
       running.push(role);
       return role;
     },
-    async bff(orchestratorUrl: string) {
+    async bff(opts: { config?: Partial<Record<string, string>> } & SagaTypeOptions = {}) {
       await ready();
-      const role = await startBffRole(testConfig({ ORCHESTRATOR_URL: orchestratorUrl }), env.databaseUrl, log);
+      const { config, ...typeOptions } = opts;
+      const role = await startBffRole(testConfig(config), env.databaseUrl, log, typeOptions);
       running.push(role);
       return role;
     },
-  } as TestEnv;
+  } as unknown as TestEnv;
 
   test.before(ready);
 

@@ -3,35 +3,52 @@
 // participants, and their refusals are what the saga compensates.
 import { z } from 'zod';
 
-const text = z.string().trim().min(1);
-const dateText = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'debe ser una fecha');
+const text = z.string().trim().min(1).max(1_000);
+const dateText = z.string().max(100).refine((v) => !Number.isNaN(Date.parse(v)), 'debe ser una fecha');
+
+/**
+ * A money amount, as a shape: a positive number of whole cents, at most 10^12.
+ * Whether the amount is acceptable (a maximum, a currency) is the participant's rule.
+ */
+const amount = z
+  .number()
+  .finite()
+  .min(0.01, 'debe ser al menos 0.01')
+  .max(1e12, 'debe ser como máximo 1000000000000')
+  .refine((v) => Math.abs(v * 100 - Math.round(v * 100)) < 1e-6, 'debe tener como máximo 2 decimales');
+
+/** A year: longer deadlines are a mistake, and would overflow a timestamp long before they were useful. */
+export const MAX_TIMEOUT_MINUTOS = 525_600;
 
 export const crearCampanaCompletaSchema = z.object({
   campana: z.object({
     nombre: text,
     tipo: text,
-    presupuesto: z.object({ monto: z.number(), moneda: text }),
+    presupuesto: z.object({ monto: amount, moneda: text }),
     fecha_inicio: dateText,
     fecha_fin: dateText,
     id_afiliado: text,
-    descripcion: z.string().optional(),
+    descripcion: z.string().max(10_000).optional(),
   }),
   pago: z.object({
     id_afiliado: text,
-    monto: z.number(),
+    monto: amount,
     moneda: text,
     referencia_pago: text,
   }),
   reporte: z
     .object({
       tipo_reporte: text,
-      filtros: z.record(z.string(), z.unknown()).optional(),
+      filtros: z
+        .record(z.string(), z.unknown())
+        .refine((f) => JSON.stringify(f).length <= 16_384, 'debe ocupar como máximo 16 KB')
+        .optional(),
       // The team's web front end sends the report's dates here, beside tipo_reporte.
-      fecha_inicio: z.string().optional(),
-      fecha_fin: z.string().optional(),
+      fecha_inicio: z.string().max(100).optional(),
+      fecha_fin: z.string().max(100).optional(),
     })
     .transform(withDatesAsFiltros),
-  timeout_minutos: z.number().positive().finite().default(30),
+  timeout_minutos: z.number().positive().finite().max(MAX_TIMEOUT_MINUTOS).default(30),
 });
 
 /**

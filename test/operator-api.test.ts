@@ -1,0 +1,220 @@
+// The operator routes over HTTP, on the BFF and the orchestrator, with the real
+// participant services: authentication and roles, the audit row and its event,
+// idempotent repeats, refusals, and bulk operations.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { createPool } from '../src/persistence/pool.js';
+import { createToken } from '../src/operator/tokens.js';
+import { seedRequest } from './fixtures/requests.js';
+import { waitForEstado } from './helpers/sagas.js';
+import { useTestEnv } from './helpers/system.js';
+
+const env = useTestEnv(test);
+let bff = '';
+let orchestratorUrl = '';
+let app = '';
+let operador = '';
+let lector = '';
+
+test.before(async () => {
+  const participants = await env.participants();
+  app = participants.urls.pagos!;
+  orchestratorUrl = (await env.orchestrator({ participantEnv: participants.participantEnv })).urls.orchestrator!;
+  bff = (await env.bff()).urls.bff!;
+  const pool = createPool(env.databaseUrl, 1, env.log);
+  operador = await createToken(pool, 'ana.operadora', 'operador');
+  lector = await createToken(pool, 'luis.lector', 'lector');
+  await pool.end();
+});
+
+interface Answer<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+async function http<T = Record<string, unknown>>(
+  method: string,
+  url: string,
+  opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+): Promise<Answer<T>> {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      'content-type': 'application/json',
+      ...(opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` }),
+      ...opts.headers,
+    },
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text === '' ? null : JSON.parse(text)) as T, headers: res.headers };
+}
+
+interface Operacion {
+  id: string;
+  accion: string;
+  quien: string;
+  motivo: string;
+  fecha: string;
+  resultado: string;
+}
+
+/** A saga held in its payment for `ms` (the payment service answers late). */
+async function heldSaga(ms = 4_000): Promise<string> {
+  await http('POST', `${app}/__faults`, { body: { route: 'POST /pagos', delayMs: ms, times: 1 } });
+  const started = await http<{ saga_id: string }>('POST', `${bff}/saga/crear-campana-completa`, { body: seedRequest() });
+  await waitForEstado(env, started.body.saga_id, ['CAMPAÑA_CREADA']);
+  return started.body.saga_id;
+}
+
+async function finishedSaga(): Promise<string> {
+  const started = await http<{ saga_id: string }>('POST', `${bff}/saga/crear-campana-completa`, { body: seedRequest() });
+  await waitForEstado(env, started.body.saga_id);
+  return started.body.saga_id;
+}
+
+test.serial('an operator route without a token is 401, with a wrong role 403; the contract routes need none', async (t) => {
+  const sagaId = await finishedSaga();
+  const none = await http('POST', `${bff}/saga/${sagaId}/cancelar`, { body: { motivo: 'x' } });
+  t.is(none.status, 401);
+  t.like(none.body, { error: 'no_autenticado' });
+  t.is(none.headers.get('www-authenticate'), 'Bearer');
+  const forged = await http('POST', `${bff}/saga/${sagaId}/cancelar`, { body: { motivo: 'x' }, token: operador.slice(0, -4) + 'AAAA' });
+  t.is(forged.status, 401, 'a token whose secret is wrong');
+  const reader = await http('POST', `${bff}/saga/${sagaId}/cancelar`, { body: { motivo: 'x' }, token: lector });
+  t.is(reader.status, 403);
+  t.like(reader.body, { error: 'prohibido' });
+  t.is((await env.query('select 1 from saga_operaciones where saga_id = $1', [sagaId])).length, 0, 'nothing was ordered');
+  t.is((await http('GET', `${bff}/saga/${sagaId}/status`)).status, 200);
+  t.is((await http('GET', `${bff}/saga/`)).status, 200);
+  t.deepEqual((await http('GET', `${bff}/auth/yo`, { token: lector })).body, { nombre: 'luis.lector', rol: 'lector' });
+});
+
+test.serial('pausar answers 200 with the status body once recorded, with its audit row and its outbox event', async (t) => {
+  const sagaId = await heldSaga();
+  const res = await http<{ saga_id: string; pausada: boolean; operacion: Operacion; operaciones: Operacion[] }>(
+    'POST',
+    `${bff}/saga/${sagaId}/pausar`,
+    { body: { motivo: 'revisión de fraude' }, token: operador, headers: { 'x-request-id': 'req-123' } },
+  );
+  t.is(res.status, 200);
+  t.is(res.body.saga_id, sagaId);
+  t.true(res.body.pausada);
+  t.like(res.body.operacion, { accion: 'pausar', quien: 'ana.operadora', motivo: 'revisión de fraude', resultado: 'aceptada' });
+  t.deepEqual(res.body.operaciones.map((o) => o.id), [res.body.operacion.id], 'status lists the operations');
+  const [row] = await env.query<Record<string, unknown>>('select * from saga_operaciones where id = $1', [res.body.operacion.id]);
+  t.like(row, { saga_id: sagaId, accion: 'pausar', quien: 'ana.operadora', motivo: 'revisión de fraude', request_id: 'req-123', resultado: 'aceptada' });
+  const [event] = await env.query<{ payload: Record<string, unknown> }>(
+    `select payload from saga_events where saga_id = $1 and tipo = 'SagaOperacionPausar'`,
+    [sagaId],
+  );
+  t.like(event?.payload, { operacion_id: res.body.operacion.id, accion: 'pausar', quien: 'ana.operadora', resultado: 'aceptada' });
+  const resumed = await http('POST', `${orchestratorUrl}/saga/${sagaId}/reanudar`, { body: {}, token: operador });
+  t.is(resumed.status, 200, 'the orchestrator serves the same routes');
+  t.is(await waitForEstado(env, sagaId), 'COMPLETADA');
+});
+
+test.serial('an action the saga state does not allow is a 409 with a Spanish reason, and is audited', async (t) => {
+  const sagaId = await finishedSaga();
+  const res = await http<{ error: string; detalle: string; operacion: Operacion }>('POST', `${bff}/saga/${sagaId}/cancelar`, {
+    body: { motivo: 'tarde' },
+    token: operador,
+  });
+  t.is(res.status, 409);
+  t.is(res.body.error, 'accion_no_permitida');
+  t.regex(res.body.detalle, /ya terminó \(COMPLETADA\)/);
+  t.is(res.body.operacion.resultado, 'rechazada');
+  t.is((await env.query(`select 1 from saga_operaciones where saga_id = $1 and resultado = 'rechazada'`, [sagaId])).length, 1);
+});
+
+test.serial('a repeated Idempotency-Key returns the first result and acts once; reused for another action it is 422', async (t) => {
+  const sagaId = await heldSaga();
+  const key = `op-${sagaId}`;
+  const first = await http<{ operacion: Operacion }>('POST', `${bff}/saga/${sagaId}/pausar`, { body: {}, token: operador, headers: { 'idempotency-key': key } });
+  const again = await http<{ operacion: Operacion }>('POST', `${bff}/saga/${sagaId}/pausar`, { body: {}, token: operador, headers: { 'idempotency-key': key } });
+  t.is(first.status, 200);
+  t.is(again.status, 200, 'not a 409 "already paused": the same operation, answered again');
+  t.is(again.body.operacion.id, first.body.operacion.id);
+  t.is((await env.query('select 1 from saga_operaciones where saga_id = $1', [sagaId])).length, 1);
+  const other = await http('POST', `${bff}/saga/${sagaId}/reanudar`, { body: {}, token: operador, headers: { 'idempotency-key': key } });
+  t.is(other.status, 422);
+  t.like(other.body, { error: 'operacion_id_reutilizada' });
+  await http('POST', `${bff}/saga/${sagaId}/reanudar`, { body: {}, token: operador });
+  await waitForEstado(env, sagaId);
+});
+
+test.serial('omitir without a motivo is a 400; an unknown action or saga is a 404', async (t) => {
+  const sagaId = await finishedSaga();
+  const res = await http('POST', `${bff}/saga/${sagaId}/omitir`, { body: {}, token: operador });
+  t.is(res.status, 400);
+  t.like(res.body, { error: 'validacion', detalle: [{ campo: 'motivo' }] });
+  t.is((await http('POST', `${bff}/saga/${sagaId}/borrar`, { body: {}, token: operador })).status, 404);
+  t.is((await http('POST', `${bff}/saga/00000000-0000-4000-8000-000000000000/pausar`, { body: {}, token: operador })).status, 404);
+});
+
+test.serial('cancelar over HTTP undoes what the saga did: the campaign is cancelled', async (t) => {
+  const sagaId = await heldSaga(2_000);
+  const res = await http<{ operacion: Operacion }>('POST', `${bff}/saga/${sagaId}/cancelar`, { body: { motivo: 'pedido del cliente' }, token: operador });
+  t.is(res.status, 200);
+  t.is(await waitForEstado(env, sagaId), 'COMPENSADA');
+  const [campaign] = await env.query<{ estado: string }>('select estado from participantes.campanas where saga_id = $1', [sagaId]);
+  t.is(campaign?.estado, 'CANCELADA');
+  const [payment] = await env.query<{ estado: string }>('select estado from participantes.pagos where saga_id = $1', [sagaId]);
+  t.true(payment === undefined || payment.estado === 'REVERTIDO', 'the payment in flight, if made, is reverted');
+});
+
+test.serial('a bulk dry run answers the count and the first ids without acting; the bulk action then runs in batches', async (t) => {
+  const held = [await heldSaga(3_000), await heldSaga(3_000)];
+  const filtro = { estado: 'CAMPAÑA_CREADA' };
+  const dry = await http<{ total: number; primeras: string[] }>('POST', `${bff}/saga/lote/pausar`, {
+    body: { filtro, motivo: 'mantenimiento', dry_run: true },
+    token: operador,
+  });
+  t.is(dry.status, 200);
+  t.true(dry.body.total >= 1);
+  t.true(dry.body.primeras.every((id) => typeof id === 'string'));
+  t.is((await env.query(`select 1 from saga_ordenes`)).length, 0, 'a dry run orders nothing');
+  const all = await http<{ total: number }>('POST', `${bff}/saga/lote/pausar`, { body: { filtro: {}, motivo: 'x', dry_run: true }, token: operador });
+  t.true(all.body.total > dry.body.total, 'the filter is applied');
+  const run = await http<{ lote_id: string; total: number }>('POST', `${bff}/saga/lote/cancelar`, {
+    body: { filtro: { estado: 'CAMPAÑA_CREADA' }, motivo: 'campaña retirada' },
+    token: operador,
+  });
+  t.is(run.status, 202);
+  const progress = async () => (await http<{ estado: string; procesadas: number; aceptadas: number; rechazadas: number }>('GET', `${bff}/saga/lote/${run.body.lote_id}`, { token: lector })).body;
+  const until = Date.now() + 20_000;
+  while ((await progress()).estado !== 'terminado' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  const p = await progress();
+  t.is(p.estado, 'terminado');
+  t.true(p.procesadas >= 1);
+  for (const id of held) {
+    const estado = await waitForEstado(env, id);
+    t.true(['COMPENSADA', 'COMPLETADA'].includes(estado), estado);
+  }
+  const decided = await env.query<{ quien: string; resultado: string }>('select quien, resultado from saga_operaciones where lote_id = $1', [run.body.lote_id]);
+  t.true(decided.length >= 1);
+  t.true(decided.every((d) => d.quien === 'ana.operadora'));
+});
+
+test.serial('only the hash of a token is stored; the audit is append-only', async (t) => {
+  const rows = await env.query<{ hash: Buffer }>('select hash from operador_tokens');
+  const secret = operador.split('_').at(-1)!;
+  t.false(rows.some((r) => r.hash.toString('utf8').includes(secret) || r.hash.toString('hex').includes(secret)));
+  await t.throwsAsync(env.query(`update saga_operaciones set quien = 'otro'`), { message: /append-only/ });
+  await t.throwsAsync(env.query(`delete from saga_operaciones`), { message: /append-only/ });
+});
+
+test.serial('npm run token prints the token alone on its last line, and it works', async (t) => {
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/token.ts', '--nombre', 'marta', '--rol', 'operador'], {
+      env: { ...process.env, DATABASE_URL: env.databaseUrl },
+    });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
+  });
+  const token = out.trim().split('\n').at(-1)!;
+  t.regex(token, /^sgo_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
+  t.deepEqual((await http('GET', `${bff}/auth/yo`, { token })).body, { nombre: 'marta', rol: 'operador' });
+});
