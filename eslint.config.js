@@ -27,7 +27,7 @@ export default tseslint.config(
       sourceType: 'module',
       globals: Object.fromEntries(
         [
-          'window', 'document', 'location', 'sessionStorage', 'fetch', 'URL', 'URLSearchParams', 'EventSource',
+          'window', 'document', 'location', 'sessionStorage', 'fetch', 'URL', 'URLSearchParams', 'AbortController', 'TextDecoderStream',
           'Blob', 'crypto', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Intl', 'console',
         ].map((name) => [name, 'readonly']),
       ),

@@ -1,5 +1,6 @@
-// The panel's shell: navigation by the URL's hash, the operator's token and
-// role (GET /auth/yo), and the page for the current route.
+// The panel's shell: navigation by the URL's hash, the token and its role
+// (GET /auth/yo), and the page for the current route. Pages read again when
+// the session changes: with AUTH_CONTRATO=on every read needs the token.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
@@ -49,7 +50,7 @@ function Session({ session, setSession }) {
     </div>`;
   }
   return html`<form class="session" onSubmit=${login}>
-    <input type="password" name="token" placeholder="Token de operador" aria-label="Token" value=${value}
+    <input type="password" name="token" placeholder="Token (npm run token)" aria-label="Token" value=${value}
       onInput=${(e) => setValue(e.target.value)} />
     <button type="submit" disabled=${value.trim() === ''}>Entrar</button>
     ${problem && html`<span class="error" role="alert">${problem}</span>`}
@@ -72,10 +73,10 @@ function App() {
   const nav = (page, href, text) => html`<a href=${href} class=${route.page === page ? 'active' : ''}>${text}</a>`;
   let content;
   if (route.page === 'saga') content = html`<${SagaPage} id=${route.id} session=${session} />`;
-  else if (route.page === 'estadisticas') content = html`<${StatsPage} />`;
+  else if (route.page === 'estadisticas') content = html`<${StatsPage} session=${session} />`;
   else if (route.page === 'crear') content = html`<${CreatePage} />`;
   else if (route.page === 'lote') content = html`<${BulkPage} session=${session} />`;
-  else content = html`<${ListPage} />`;
+  else content = html`<${ListPage} session=${session} />`;
   return html`
     <header class="top">
       <h1><a href="#/">Aeropartners SAGA</a></h1>

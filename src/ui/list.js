@@ -32,7 +32,7 @@ function Pasos({ saga }) {
   </span>`;
 }
 
-export function ListPage() {
+export function ListPage({ session }) {
   const [draft, setDraft] = useState(EMPTY);
   const [filters, setFilters] = useState(EMPTY);
   const [pagina, setPagina] = useState(1);
@@ -53,7 +53,7 @@ export function ListPage() {
     if (!live) return undefined;
     const timer = setInterval(() => void load(), 5_000);
     return () => clearInterval(timer);
-  }, [filters, pagina, live]);
+  }, [filters, pagina, live, session?.nombre]);
 
   const set = (name) => (e) => setDraft({ ...draft, [name]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
   const apply = (e) => {

@@ -1,10 +1,12 @@
-// One saga: its state, a timeline of steps, compensations, events and operator
-// actions (who, when, why, and each call's result or error), live through
-// server-sent events, and the operator actions the token's role allows.
+// One saga: its state, flags and compensation plan, a timeline of steps,
+// compensations, events and operator actions (who, when, why, and each call's
+// result or error), live through the saga's event stream, and the operator
+// actions the token's role allows.
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { api, errorText } from './api.js';
 import { Estado, Marcas, TERMINALES, duracion, fecha } from './format.js';
+import { follow } from './live.js';
 
 /** Every entry of the timeline, oldest first. */
 export function timeline(saga, eventos) {
@@ -26,13 +28,22 @@ export function timeline(saga, eventos) {
     }),
   );
   (saga.operaciones ?? []).forEach((o, i) =>
-    items.push({ clase: 'operacion', orden: 3, i, fecha: o.fecha, titulo: o.accion, quien: o.quien, motivo: o.motivo, resultado: o.resultado }),
+    items.push({
+      clase: 'operacion',
+      orden: 3,
+      i,
+      fecha: o.fecha,
+      titulo: o.accion,
+      quien: o.quien,
+      motivo: o.motivo,
+      decision: o.resultado,
+      detalle: o.detalle,
+    }),
   );
-  (eventos ?? []).forEach((e, i) => items.push({ clase: 'evento', orden: 0, i: e.secuencia ?? i, fecha: e.fecha, titulo: e.tipo, estado: e.estado }));
+  // At the same instant, an event comes after the outcome or action that caused it.
+  (eventos ?? []).forEach((e, i) => items.push({ clase: 'evento', orden: 4, i: e.secuencia ?? i, fecha: e.fecha, titulo: e.tipo, estado: e.estado }));
   return items.sort((a, b) => Date.parse(a.fecha) - Date.parse(b.fecha) || a.orden - b.orden || a.i - b.i);
 }
-
-const json = (v) => (v === null || v === undefined ? '' : JSON.stringify(v));
 
 function Entry({ item }) {
   const label = { paso: 'Paso', compensacion: 'Compensación', evento: 'Evento', operacion: 'Acción de operador' }[item.clase];
@@ -44,26 +55,34 @@ function Entry({ item }) {
         : item.ok
           ? html`<span class="badge ok">correcto</span>`
           : html`<span class="badge bad">error</span>`;
-  return html`<li class=${`entry ${item.clase} ${item.ok === false ? 'failed' : ''}`} data-clase=${item.clase} data-tipo=${item.titulo}>
+  return html`<li class=${`entry ${item.clase} ${item.ok === false && !item.manual ? 'failed' : ''}`} data-clase=${item.clase} data-tipo=${item.titulo}>
     <time>${fecha(item.fecha)}</time>
     <div class="what">
       <span class="kind">${label}</span> <strong>${item.titulo}</strong> ${outcome}
       ${item.estado && html`<span class="muted">→ ${item.estado}</span>`}
-      ${item.clase === 'operacion' && html`<div class="who">por <strong>${item.quien}</strong>${item.motivo ? html` · «${item.motivo}»` : ''} · ${json(item.resultado)}</div>`}
+      ${item.clase === 'operacion' &&
+      html`<span class=${`badge ${item.decision === 'aceptada' ? 'ok' : 'bad'}`} data-decision=${item.decision}>${item.decision}</span>
+        <div class="who">por <strong>${item.quien}</strong>${item.motivo ? html` · «${item.motivo}»` : ''}${item.detalle ? html` · ${item.detalle}` : ''}</div>`}
       ${item.error && html`<div class="err">${item.error}</div>`}
       ${item.ok && item.resultado !== undefined && item.resultado !== null && html`<details><summary>Resultado</summary><pre>${JSON.stringify(item.resultado, null, 2)}</pre></details>`}
     </div>
   </li>`;
 }
 
-/** Which actions the saga's state suggests; the server decides (409 with its reason). */
+/** Compensations of the plan still to be done (or being retried). */
+const abiertas = (saga) => (saga.plan_compensacion ?? []).filter((c) => ['fallida', 'no_intentada', 'en_curso'].includes(c.estado));
+
+/**
+ * Which actions the saga's state allows, as the README's table says; the
+ * server decides (a 409 with its reason when the saga moved meanwhile).
+ */
 export function suggestedActions(saga) {
   const terminal = TERMINALES.includes(saga.estado);
-  const pendientes = (saga.plan_compensacion ?? []).filter((c) => ['fallida', 'no_intentada', 'en_curso'].includes(c.estado));
+  const compensando = ['FALLIDA', 'COMPENSANDO'].includes(saga.estado);
   return {
-    cancelar: !terminal,
+    cancelar: !terminal && !compensando,
     reintentar: saga.estado === 'COMPENSACION_FALLIDA' || Boolean(saga.aparcada),
-    omitir: saga.estado === 'COMPENSACION_FALLIDA' || pendientes.length > 0,
+    omitir: (compensando || saga.estado === 'COMPENSACION_FALLIDA') && abiertas(saga).length > 0,
     pausar: !terminal && !saga.pausada,
     reanudar: Boolean(saga.pausada),
   };
@@ -86,12 +105,14 @@ function Actions({ saga, session, onDone }) {
   const [answer, setAnswer] = useState(null);
   const operador = session?.rol === 'operador';
   const suggested = suggestedActions(saga);
-  const pendientes = (saga.plan_compensacion ?? []).filter((c) => c.estado !== 'hecha' && c.estado !== 'omitida');
+  const pendientes = abiertas(saga);
 
   const open = (a) => {
     setAccion(a);
     setMotivo('');
-    setCompensacion('');
+    // The one that failed, when only one did: what an operator usually means.
+    const fallidas = pendientes.filter((c) => c.estado === 'fallida');
+    setCompensacion(fallidas.length === 1 ? fallidas[0].tipo : '');
     setDetener(false);
     setAnswer(null);
     // One key per dialog: a double click or a retry records the action once.
@@ -104,10 +125,18 @@ function Actions({ saga, session, onDone }) {
     if (accion === 'pausar' && detener) body.detener_plazo = true;
     const res = await api('POST', `/saga/${saga.saga_id}/${accion}`, body, { 'Idempotency-Key': key });
     if (res.ok) {
-      setAnswer({ ok: true, text: res.status === 202 ? `Pendiente: ${res.data.detalle ?? 'el orquestador aún no decidió'}` : `Acción registrada (${res.data.operacion?.resultado ?? 'ok'})` });
+      const op = res.data.operacion;
+      setAnswer({
+        ok: true,
+        text: res.status === 202 ? `Pendiente: ${res.data.detalle ?? 'el orquestador aún no decidió'}` : `${accion}: ${op?.resultado ?? 'aceptada'}${op?.detalle ? ` (${op.detalle})` : ''}`,
+      });
       setAccion(null);
       onDone();
-    } else setAnswer({ ok: false, text: errorText(res) });
+    } else {
+      // 409: the saga's state does not allow it; the reason is the server's.
+      setAnswer({ ok: false, text: `${res.status === 409 ? 'Rechazada: ' : ''}${errorText(res)}` });
+      if (res.status === 409) onDone();
+    }
   };
   const title = (a, hint) => (!session ? 'Entre con un token de operador' : !operador ? 'Su rol (lector) solo puede consultar' : !suggested[a] ? `El estado ${saga.estado} no lo admite` : hint);
   return html`<section class="card actions-card">
@@ -124,8 +153,8 @@ function Actions({ saga, session, onDone }) {
       ${accion === 'omitir' &&
       html`<label>Compensación
         <select name="compensacion" value=${compensacion} onChange=${(e) => setCompensacion(e.target.value)}>
-          <option value="">${pendientes.length === 1 ? pendientes[0].tipo : '(la única pendiente)'}</option>
-          ${pendientes.map((c) => html`<option value=${c.tipo}>${c.tipo} (${c.estado})</option>`)}
+          <option value="">(la que falló, si es una sola)</option>
+          ${pendientes.map((c) => html`<option value=${c.tipo}>${c.tipo} (${c.estado.replace('_', ' ')})</option>`)}
         </select></label>`}
       ${accion === 'pausar' &&
       html`<label class="check"><input type="checkbox" checked=${detener} onChange=${(e) => setDetener(e.target.checked)} /> Detener también el plazo (timeout_minutos)</label>`}
@@ -144,12 +173,15 @@ function Actions({ saga, session, onDone }) {
 export function SagaPage({ id, session }) {
   const [saga, setSaga] = useState(null);
   const [eventos, setEventos] = useState(null);
+  const [eventosProblem, setEventosProblem] = useState('');
   const [problem, setProblem] = useState('');
   const [live, setLive] = useState('conectando');
+  const [liveReason, setLiveReason] = useState('');
 
   const loadEventos = async () => {
     const res = await api('GET', `/saga/${id}/eventos`);
     setEventos(res.ok ? res.data.eventos : null);
+    setEventosProblem(res.ok ? '' : errorText(res));
   };
   const loadStatus = async () => {
     const res = await api('GET', `/saga/${id}/status`);
@@ -158,24 +190,27 @@ export function SagaPage({ id, session }) {
   };
 
   useEffect(() => {
-    setSaga(null);
     setProblem('');
     void loadStatus();
     void loadEventos();
-    // Live: the status arrives again on every change, without reloading.
-    const source = new EventSource(`/saga/${id}/stream`);
-    source.addEventListener('open', () => setLive('en vivo'));
-    source.addEventListener('estado', (e) => {
-      setSaga(JSON.parse(e.data));
-      setLive('en vivo');
-      void loadEventos();
+    // Live: the status arrives again on every change, without reloading; a new
+    // session reconnects, so a token entered now is sent with the stream.
+    return follow(`/saga/${id}/stream`, {
+      onMessage: (event, data) => {
+        if (event !== 'estado') return;
+        setSaga(JSON.parse(data));
+        setProblem('');
+        void loadEventos();
+      },
+      onState: (state, reason) => {
+        setLive(state);
+        setLiveReason(reason ?? '');
+      },
     });
-    source.addEventListener('error', () => setLive(source.readyState === EventSource.CLOSED ? 'desconectado' : 'reconectando'));
-    return () => source.close();
-  }, [id]);
+  }, [id, session?.nombre]);
 
-  if (problem && !saga) return html`<p class="error" role="alert">${problem}</p>`;
-  if (!saga) return html`<p class="loading">Cargando la SAGA…</p>`;
+  if (problem && (!saga || saga.saga_id !== id)) return html`<p class="error" role="alert">${problem}</p>`;
+  if (!saga || saga.saga_id !== id) return html`<p class="loading">Cargando la SAGA…</p>`;
   const items = timeline(saga, eventos);
   return html`<section class="saga">
     <div class="card head">
@@ -185,7 +220,7 @@ export function SagaPage({ id, session }) {
       </div>
       <div class="state">
         <${Estado} estado=${saga.estado} /> <${Marcas} saga=${saga} />
-        <span class=${`live ${live.replace(' ', '-')}`} data-testid="en-vivo">● ${live}</span>
+        <span class=${`live ${live.replace(' ', '-')}`} data-testid="en-vivo" title=${liveReason}>● ${live}${live !== 'en vivo' && liveReason ? ` (${liveReason})` : ''}</span>
       </div>
       <dl>
         <dt>Inicio</dt><dd>${fecha(saga.fecha_inicio)}</dd>
@@ -202,7 +237,7 @@ export function SagaPage({ id, session }) {
     <${Actions} saga=${saga} session=${session} onDone=${() => void loadStatus()} />
     <div class="card">
       <h3>Cronología</h3>
-      ${eventos === null && html`<p class="muted">Los eventos de la SAGA no están disponibles en este servidor; se muestran pasos, compensaciones y acciones.</p>`}
+      ${eventosProblem && html`<p class="muted">No se pudieron leer los eventos (${eventosProblem}); se muestran pasos, compensaciones y acciones.</p>`}
       <ol class="timeline" data-testid="cronologia">${items.map((item) => html`<${Entry} item=${item} />`)}</ol>
     </div>
   </section>`;

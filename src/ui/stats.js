@@ -63,7 +63,7 @@ function Bars({ rows, label, value, max, cls, testid }) {
   </ul>`;
 }
 
-export function StatsPage() {
+export function StatsPage({ session }) {
   const [ventana, setVentana] = useState(86_400_000);
   const [stats, setStats] = useState(null);
   const [problem, setProblem] = useState('');
@@ -80,7 +80,7 @@ export function StatsPage() {
     void load();
     const timer = setInterval(() => void load(), 15_000);
     return () => clearInterval(timer);
-  }, [ventana]);
+  }, [ventana, session?.nombre]);
 
   if (problem) return html`<p class="error" role="alert">${problem}</p>`;
   if (!stats) return html`<p class="loading">Cargando estadísticas…</p>`;
