@@ -19,7 +19,8 @@ test.before(async () => {
   const { urls, participantEnv } = await env.participants();
   pagos = urls.pagos!;
   campaigns = urls.campaigns!;
-  await env.orchestrator({ participantEnv });
+  // Slow answers hold sagas on screen here: a call timeout longer than any of them.
+  await env.orchestrator({ participantEnv, config: { CALL_TIMEOUT_MS: '30000' } });
   bff = (await env.bff()).urls.bff!;
 });
 
@@ -74,6 +75,10 @@ test.serial('a saga whose payment is refused shows the refusal and its compensat
   const failed = await page.textContent('li.entry.paso.failed[data-tipo="PROCESAR_PAGO"]');
   t.regex(failed ?? '', /pago rechazado: monto supera el máximo/);
   t.regex((await page.textContent('li.entry.compensacion[data-tipo="CANCELAR_CAMPANA"]')) ?? '', /correcto/);
+  // The compensation plan and the saga's events (GET /saga/{id}/eventos) are on the page too.
+  t.is(await page.textContent('[data-plan="CANCELAR_CAMPANA"] .badge'), 'hecha');
+  await page.waitForSelector('li.entry.evento[data-tipo="SagaCompensacionCompletada"]', { timeout: 30_000 });
+  t.true((await page.locator('li.entry.evento[data-tipo="SagaIniciada"]').count()) === 1);
   await browser().screenshot(page, 'saga-compensada');
   await page.close();
 });
@@ -107,6 +112,29 @@ test.serial('the list filters by estado on the server and marks what it shows', 
   t.true(estados.length >= 1);
   t.true(estados.every((e) => e === 'COMPENSADA'), estados.join(','));
   await browser().screenshot(page, 'lista-filtrada');
+  await page.close();
+});
+
+test.serial('a stuck saga is marked in the list, and "solo atascadas" finds it on the server', async (t) => {
+  // A saga held in its payment for 8 s, whose expected next change is set a
+  // minute back: stuck as far as the saga log can tell, until its payment answers.
+  await slow(pagos, 'POST /pagos', 8_000);
+  const res = await fetch(`${bff}/saga/crear-campana-completa`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify((await (await fetch(`${bff}/ui/ejemplo.json`)).json()) as unknown),
+  });
+  const { saga_id: id } = (await res.json()) as { saga_id: string };
+  await waitForEstado(env, id, ['CAMPAÑA_CREADA']);
+  await env.query(`update saga_log set esperado_antes = now() - interval '1 minute' where id = $1`, [id]);
+  const page = await browser().page();
+  await page.goto(`${bff}/ui#/`);
+  await page.check('form.filters input[name="atascadas"]');
+  await page.click('form.filters button[type="submit"]');
+  await page.waitForSelector(`table.sagas tbody tr[data-saga="${id}"].flagged .mark.atascada`, { timeout: 30_000 });
+  t.is(await page.locator('table.sagas tbody tr[data-saga]').count(), 1, 'only the stuck one');
+  await browser().screenshot(page, 'lista-atascadas');
+  t.is(await waitForEstado(env, id, undefined, 30_000), 'COMPLETADA');
   await page.close();
 });
 
