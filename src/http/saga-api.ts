@@ -13,7 +13,7 @@ import type { Database } from '../persistence/database.js';
 import type { ListFilter, SagaQueries, SagaView } from '../persistence/saga-queries.js';
 import { SagaStatsQueries } from '../persistence/saga-stats.js';
 import { TERMINAL_STATES } from '../saga/states.js';
-import { isOperatorAction, type OperatorAction } from '../saga/operations.js';
+import type { OperatorAction } from '../saga/operations.js';
 import { uuidv7 } from '../saga/ids.js';
 import type { AnySagaType } from '../saga/saga-type.js';
 import type { StartRequest, StartResult } from '../saga-intake.js';
@@ -30,6 +30,7 @@ import { mountSagaStream } from './sse.js';
 import { mountStatistics } from './statistics.js';
 import { parseOrThrow, parseQuery } from './validation.js';
 import { healthHandler } from './health.js';
+import { actionParam, isUuid, sagaIdParam } from './params.js';
 import type { SagaChanges } from './saga-changes.js';
 
 export interface SagaApiDeps {
@@ -52,8 +53,6 @@ export interface SagaApiDeps {
   /** Counts the sagas this app records. */
   metrics?: IntakeMetrics;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toFilter(q: Record<string, string | undefined>, keyNames: readonly string[]): ListFilter {
   const claves = Object.fromEntries(keyNames.flatMap((k) => (q[k] === undefined ? [] : [[k, q[k]]])));
@@ -204,7 +203,7 @@ export function sagaApi(deps: SagaApiDeps): Router {
 
   route(router, guard, specs.lote, async (ctx) => {
     const loteId = (ctx.params as Record<string, string | undefined>).lote_id ?? '';
-    const lote = UUID.test(loteId) ? await lotes.get(loteId) : null;
+    const lote = isUuid(loteId) ? await lotes.get(loteId) : null;
     if (lote === null) throw notFound(`Lote ${loteId} no encontrado`);
     ctx.body = lote;
   });
@@ -248,18 +247,6 @@ export function sagaApi(deps: SagaApiDeps): Router {
   });
 
   return router;
-}
-
-function sagaIdParam(ctx: Context): string {
-  const sagaId = (ctx.params as Record<string, string | undefined>).saga_id ?? '';
-  if (!UUID.test(sagaId)) throw notFound(`SAGA ${sagaId} no encontrada`);
-  return sagaId.toLowerCase();
-}
-
-function actionParam(ctx: Context): OperatorAction {
-  const accion = (ctx.params as Record<string, string | undefined>).accion ?? '';
-  if (!isOperatorAction(accion)) throw new HttpError(404, 'ruta_no_encontrada', `${ctx.method} ${ctx.path} no existe`);
-  return accion;
 }
 
 function checkOrder(accion: OperatorAction, body: OperatorBody): void {

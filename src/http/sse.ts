@@ -7,11 +7,10 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import type { SagaQueries } from '../persistence/saga-queries.js';
 import { notFound } from './errors.js';
+import { sagaIdParam } from './params.js';
 import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
 import type { SagaChanges } from './saga-changes.js';
 import { errorSchema, sagaIdParams } from './schemas.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const sagaStreamSpec: RouteSpec = {
   method: 'GET',
@@ -35,9 +34,8 @@ export function mountSagaStream(
   deps: { queries: SagaQueries; changes: Pick<SagaChanges, 'subscribe'>; heartbeatMs?: number },
 ): void {
   route(router, guard, sagaStreamSpec, async (ctx) => {
-    const sagaId = (ctx.params as Record<string, string | undefined>).saga_id ?? '';
-    if (!UUID.test(sagaId)) throw notFound(`SAGA ${sagaId} no encontrada`);
-    const first = await deps.queries.status(sagaId.toLowerCase());
+    const sagaId = sagaIdParam(ctx);
+    const first = await deps.queries.status(sagaId);
     if (first === null) throw notFound(`SAGA ${sagaId} no encontrada`);
 
     // Written to the socket directly (headers set so far, CORS and X-Request-Id,
@@ -69,7 +67,7 @@ export function mountSagaStream(
       try {
         do {
           again = false;
-          const view = await deps.queries.status(first.saga_id).catch(() => null);
+          const view = await deps.queries.status(sagaId).catch(() => null);
           const text = view === null ? last : JSON.stringify(view);
           if (!closed && text !== last) {
             last = text;
@@ -82,7 +80,7 @@ export function mountSagaStream(
     };
     // A change (or a reconnection of the listener, null) reads the status again;
     // subscribed after the first read, so one read more covers a change in between.
-    const unsubscribe = deps.changes.subscribe(first.saga_id, () => void refresh());
+    const unsubscribe = deps.changes.subscribe(sagaId, () => void refresh());
     void refresh();
     const heartbeat = setInterval(() => stream.write(': ping\n\n'), deps.heartbeatMs ?? 15_000);
     const close = () => {
