@@ -7,6 +7,7 @@ import { Migration20261128000001SagaLog } from '../../migrations/Migration202611
 import { Migration20261128000002Participants } from '../../migrations/Migration20261128000002_participants.js';
 import { Migration20261128000003Shards } from '../../migrations/Migration20261128000003_shards.js';
 import { Migration20261128000004SagaCounts } from '../../migrations/Migration20261128000004_saga_counts.js';
+import { Migration20261129000001OutboxRelay } from '../../migrations/Migration20261129000001_outbox_relay.js';
 import { sagaEntities } from './entities/index.js';
 
 export type Database = MikroORM;
@@ -31,6 +32,7 @@ export async function openDatabase(url: string, opts: { poolMax?: number } = {})
         { name: 'Migration20261128000002_participants', class: Migration20261128000002Participants },
         { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
         { name: 'Migration20261128000004_saga_counts', class: Migration20261128000004SagaCounts },
+        { name: 'Migration20261129000001_outbox_relay', class: Migration20261129000001OutboxRelay },
       ],
     },
     debug: false,
