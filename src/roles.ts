@@ -1,7 +1,6 @@
 // Each role of the system as a start function returning a handle to stop it.
 // `npm start` runs them all in one process; `npm run start:<role>` runs one;
 // tests start exactly the ones they need on free ports.
-import { hostname } from 'node:os';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { Orchestrator } from './orchestrator.js';
@@ -15,8 +14,7 @@ import { bffApi } from './http/bff-api.js';
 import { SagaCompletions } from './http/saga-completions.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
-import { OutboxRelay } from './events/outbox-relay.js';
-import { createPulsarProducer, RELAY_PRODUCER_NAME, type PulsarModule } from './events/pulsar.js';
+import { startEventRelay, type EventRelayOptions } from './events/event-relay.js';
 
 export interface Role {
   /** Base URLs this role serves, by name. */
@@ -40,7 +38,7 @@ export interface OrchestratorRoleOptions {
   /** Replaces the HTTP participant gateway (actor tests use a fake). */
   gateway?: ParticipantGateway;
   /** Replaces the `pulsar-client` module (tests use a fake with its API). */
-  pulsarModule?: () => Promise<PulsarModule>;
+  pulsarModule?: EventRelayOptions['pulsarModule'];
 }
 
 export async function startOrchestratorRole(
@@ -49,18 +47,6 @@ export async function startOrchestratorRole(
   log: Logger,
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
-  // Fail before anything starts if Pulsar was asked for and cannot be had.
-  // The producer name is stable across restarts, so a broker with deduplication
-  // recognises the outbox row ids it has already seen from this host.
-  const pulsar =
-    config.PULSAR_URL === undefined
-      ? undefined
-      : await createPulsarProducer(
-          config.PULSAR_URL,
-          config.PULSAR_TOPIC,
-          config.PULSAR_PRODUCER_NAME ?? `${RELAY_PRODUCER_NAME}-${hostname()}`,
-          opts.pulsarModule === undefined ? {} : { loadModule: opts.pulsarModule },
-        );
   const db = await openMigratedDatabase(databaseUrl);
   const orchestrator = new Orchestrator({
     db,
@@ -77,9 +63,13 @@ export async function startOrchestratorRole(
   });
   await orchestrator.start();
   const server = await listen(orchestratorApi({ orchestrator, db, log }), config.PORT, config.HOST);
-  const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
-  const relay = pulsar && relayPool ? new OutboxRelay({ pool: relayPool, producer: pulsar.producer, log }) : undefined;
-  relay?.start();
+  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts).
+  const relay = await startEventRelay(config, databaseUrl, log, orchestrator.metrics.registry, opts).catch(async (err: unknown) => {
+    await server.close();
+    await orchestrator.stop();
+    await db.close();
+    throw err;
+  });
   return {
     orchestrator,
     urls: { orchestrator: server.url },
@@ -87,8 +77,6 @@ export async function startOrchestratorRole(
       await server.close();
       await orchestrator.stop();
       await relay?.stop();
-      await pulsar?.close();
-      await relayPool?.end();
       await db.close();
     },
   };
