@@ -52,8 +52,8 @@ export interface RunningStandalone {
   logFile: string;
   /** Resident memory of the JVM now, MB (from /proc). */
   rssMb(): number;
-  /** SIGTERM (the broker's shutdown hook closes it cleanly), SIGKILL after a bound. */
-  stop(): Promise<void>;
+  /** SIGTERM (the broker's shutdown hook closes it cleanly), SIGKILL after 60 s; how long it took. */
+  stop(): Promise<{ ms: number; killed: boolean }>;
 }
 
 /** Writes pulsar/standalone.conf with the ports of this run into the data directory. */
@@ -134,11 +134,17 @@ export async function startStandalone(opts: StandaloneOptions, classpath: string
     logFile: path.join(logDir, 'pulsar.log'),
     rssMb: () => rssMb(pid),
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return { ms: 0, killed: false };
+      const begun = Date.now();
+      let killed = false;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const timer = setTimeout(() => {
+        killed = true;
+        child.kill('SIGKILL');
+      }, 60_000);
       await exited;
       clearTimeout(timer);
+      return { ms: Date.now() - begun, killed };
     },
   };
 }
