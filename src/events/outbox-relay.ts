@@ -159,16 +159,23 @@ export class OutboxRelay {
     const lock = await this.acquire();
     if (!lock) return idle;
     try {
+      const begun = Date.now();
       let rows = await inFlight(lock, this.opts.batchSize);
       if (rows.length === 0) rows = await claim(lock, this.opts.batchSize);
       if (rows.length === 0) return { ...idle, active: true };
+      const taken = Date.now();
       const outcomes = await this.opts.transport.publish(rows.map(outboxMessage));
+      const sent = Date.now();
       const plan = planRecord(
         rows.map((r) => r.id),
         outcomes,
       );
       if (this.lockLost) throw this.lockLost;
       const recorded = await record(lock, plan, this.opts.maxAttempts);
+      this.opts.log.debug(
+        { rows: rows.length, takeMs: taken - begun, sendMs: sent - taken, recordMs: Date.now() - sent },
+        'outbox relay: pass',
+      );
       this.opts.metrics?.published(plan.published.length);
       if (plan.refused.length > 0) {
         this.opts.log.warn(

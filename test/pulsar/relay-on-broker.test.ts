@@ -305,3 +305,35 @@ test.serial('a replay after a crash between the broker\'s acknowledgement and th
   t.is(recorder.events.length, 6, 'each event stored once: the broker dropped the replayed copies');
   for (const s of sagas) t.deepEqual(recorder.streams().get(s), [1, 2]);
 });
+
+test.serial('a backlog of 5,000 events (1,000 sagas) drains through the relay; the rate is logged, not asserted', async (t) => {
+  await env.ready();
+  const topic = uniqueTopic('saga-events');
+  const ids = (
+    await env.query<{ id: string }>(
+      `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion)
+       select gen_random_uuid(), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now() from generate_series(1, 1000) returning id`,
+    )
+  ).map((r) => r.id);
+  await env.query(
+    `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha)
+     select s.id, n, 'Prueba', 'X', '{"relleno": "una carga como la de un evento real de la saga"}', now()
+       from unnest($1::uuid[]) as s(id), generate_series(1, 5) as n order by n, s.id`,
+    [ids],
+  );
+  const recorder = new TopicRecorder(broker.webUrl, topic);
+  await recorder.open();
+  const relay = await directRelay(topic);
+  const started = Date.now();
+  relay.start();
+  try {
+    await waitUntil('the backlog to drain', async () => (await pendingEvents(env)) === 0, 300_000);
+  } finally {
+    await relay.stop();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  t.log(`5000 events through the relay (WebSocket transport) in ${seconds.toFixed(1)} s: ${Math.round(5000 / seconds)} events/s`);
+  await waitUntil('the consumer to read them', () => recorder.events.length >= 5000, 60_000, () => `${recorder.events.length} read`);
+  await recorder.close();
+  await assertStreams(t, recorder, ids);
+});
