@@ -22,7 +22,7 @@ export function resolveClasspath(print: (line: string) => void = () => undefined
   if (existsSync(cache)) return readFileSync(cache, 'utf8').trim();
   mkdirSync(path.dirname(cache), { recursive: true });
   print('resolving org.apache.pulsar:pulsar-broker with Maven (the first time downloads about 270 MB)...');
-  const mvn = spawnSync('mvn', ['-B', '-q', '-f', POM, 'dependency:build-classpath', `-Dmdep.outputFile=${cache}`], {
+  const mvn = spawnSync('mvn', ['-B', '-q', '-Dstyle.color=never', '-f', POM, 'dependency:build-classpath', `-Dmdep.outputFile=${cache}`], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (mvn.status !== 0 || !existsSync(cache)) {
