@@ -14,7 +14,7 @@ import { bffApi } from './http/bff-api.js';
 import { SagaCompletions } from './http/saga-completions.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
-import { startEventRelay, type EventRelayOptions } from './events/event-relay.js';
+import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
 
 export interface Role {
   /** Base URLs this role serves, by name. */
@@ -48,6 +48,12 @@ export async function startOrchestratorRole(
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
   const db = await openMigratedDatabase(databaseUrl);
+  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts);
+  // fail before anything starts if the transport asked for cannot be had.
+  const events = await prepareEventRelay(config, databaseUrl, log, opts).catch(async (err: unknown) => {
+    await db.close();
+    throw err;
+  });
   const orchestrator = new Orchestrator({
     db,
     log,
@@ -63,13 +69,7 @@ export async function startOrchestratorRole(
   });
   await orchestrator.start();
   const server = await listen(orchestratorApi({ orchestrator, db, log }), config.PORT, config.HOST);
-  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts).
-  const relay = await startEventRelay(config, databaseUrl, log, orchestrator.metrics.registry, opts).catch(async (err: unknown) => {
-    await server.close();
-    await orchestrator.stop();
-    await db.close();
-    throw err;
-  });
+  const relay = events?.start(orchestrator.metrics.registry);
   return {
     orchestrator,
     urls: { orchestrator: server.url },

@@ -12,13 +12,17 @@ import { chooseTransport } from '../src/events/event-relay.js';
 
 const env = useTestEnv(test);
 
-test('with PULSAR_TRANSPORT=pulsar-client and pulsar-client missing, the orchestrator refuses to start and says why', async (t) => {
+// Serial, so it runs before the other tests start an orchestrator on this database.
+test.serial('with PULSAR_TRANSPORT=pulsar-client and pulsar-client missing, the orchestrator refuses to start, says why, and ran nothing', async (t) => {
   await env.ready();
   const err = await t.throwsAsync(
     startOrchestratorRole(testConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650', PULSAR_TRANSPORT: 'pulsar-client' }), env.databaseUrl, env.log),
   );
   t.regex(err?.message ?? '', /PULSAR_URL/);
   t.regex(err?.message ?? '', /pulsar-client/);
+  // It failed before taking any shard: it never ran (and abandoned) another test's sagas.
+  // (A lease's epoch grows each time a process takes it, and is kept when given back.)
+  t.deepEqual(await env.query('select shard from saga_shards where epoch > 0'), []);
 });
 
 test('with pulsar-client missing, the relay publishes through the WebSocket API and says so', async (t) => {

@@ -58,35 +58,48 @@ export async function chooseTransport(
   return pulsarClientTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log, loadModule: () => Promise.resolve(module) });
 }
 
-/** Starts the relay when PULSAR_URL is set; undefined otherwise. */
-export async function startEventRelay(
+export interface PreparedEventRelay {
+  transport: EventTransport['name'];
+  /** Starts publishing, with the relay's metrics on `registry`. */
+  start(registry: Registry): RunningEventRelay;
+}
+
+/**
+ * When PULSAR_URL is set, picks the transport and the producer name (rejecting when
+ * the configured transport cannot be had) without publishing yet, so a role can fail
+ * before it starts anything; undefined without PULSAR_URL.
+ */
+export async function prepareEventRelay(
   config: Config,
   databaseUrl: string,
   log: Logger,
-  registry: Registry,
   opts: EventRelayOptions = {},
-): Promise<RunningEventRelay | undefined> {
+): Promise<PreparedEventRelay | undefined> {
   if (config.PULSAR_URL === undefined) return undefined;
   const pool = createPool(databaseUrl, 2, log);
+  let transport: EventTransport;
+  let producerName: string;
   try {
-    const producerName = config.PULSAR_PRODUCER_NAME ?? (await outboxProducerName(pool));
-    const transport = await chooseTransport(config, producerName, log, opts);
-    log.info(
-      { transport: transport.name, target: transport.target, producerName },
-      `saga events go to Pulsar through ${transport.name}`,
-    );
-    const relay = new OutboxRelay({ databaseUrl, transport, log, metrics: relayMetrics(registry, pool) });
-    relay.start();
-    return {
-      transport: transport.name,
-      relay,
-      async stop() {
-        await relay.stop();
-        await pool.end();
-      },
-    };
+    producerName = config.PULSAR_PRODUCER_NAME ?? (await outboxProducerName(pool));
+    transport = await chooseTransport(config, producerName, log, opts);
   } catch (err) {
     await pool.end();
     throw err;
   }
+  log.info({ transport: transport.name, target: transport.target, producerName }, `saga events go to Pulsar through ${transport.name}`);
+  return {
+    transport: transport.name,
+    start(registry) {
+      const relay = new OutboxRelay({ databaseUrl, transport, log, metrics: relayMetrics(registry, pool) });
+      relay.start();
+      return {
+        transport: transport.name,
+        relay,
+        async stop() {
+          await relay.stop();
+          await pool.end();
+        },
+      };
+    },
+  };
 }
