@@ -53,7 +53,7 @@ test('every environment block is a valid configuration naming only known setting
   // The settings src/config.ts reads, and the participant URLs the saga definitions declare.
   const participantSettings = sagaTypes().flatMap((type) => Object.values(type.participants).map((p) => p.env));
   const known = new Set(
-    Object.keys(loadConfig({})).concat(['DATABASE_URL', 'PULSAR_URL', 'PULSAR_PRODUCER_NAME', 'PARTICIPANT_FAULTS'], participantSettings),
+    Object.keys(loadConfig({})).concat(['DATABASE_URL', 'PULSAR_URL', 'PULSAR_WEB_URL', 'PULSAR_PRODUCER_NAME', 'PARTICIPANT_FAULTS'], participantSettings),
   );
   for (const [name, block] of services()) {
     if (name === 'postgres' || name === 'pulsar') continue;
@@ -82,4 +82,64 @@ test('the image is built on Node 20 from the lock file and runs unprivileged', (
   t.regex(dockerfile, /^FROM node:20-/m);
   t.regex(dockerfile, /npm ci/);
   t.regex(dockerfile, /^USER node$/m);
+});
+
+/** key=value lines of pulsar/standalone.conf. */
+function standaloneConf(): Record<string, string> {
+  const conf: Record<string, string> = {};
+  for (const line of readFileSync('pulsar/standalone.conf', 'utf8').split('\n')) {
+    const m = /^([A-Za-z_]+)=(.*)$/.exec(line.trim());
+    if (m) conf[m[1]!] = m[2]!;
+  }
+  return conf;
+}
+
+/** The pulsar service's environment: broker settings by their standalone.conf names. */
+function pulsarEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  const section = /\n {4}environment:\n((?: {6}.*\n?)+)/.exec(services().get('pulsar')!)?.[1] ?? '';
+  for (const line of section.split('\n')) {
+    const m = /^ {6}([A-Za-z_]+): "?([^"]*)"?$/.exec(line);
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+test('compose runs the official Pulsar image at the version npm run pulsar resolves from Maven Central', (t) => {
+  const version = /<pulsar\.version>([^<]+)<\/pulsar\.version>/.exec(readFileSync('pulsar/pom.xml', 'utf8'))?.[1];
+  t.truthy(version);
+  t.regex(services().get('pulsar')!, new RegExp(`image: apachepulsar/pulsar:${version!.replaceAll('.', '\\.')}\n`));
+});
+
+test('compose gives the broker the same ports, deduplication and retention as pulsar/standalone.conf', (t) => {
+  const conf = standaloneConf();
+  const env = pulsarEnvironment();
+  for (const key of [
+    'brokerServicePort',
+    'webServicePort',
+    'webSocketServiceEnabled',
+    'brokerDeduplicationEnabled',
+    'brokerDeduplicationProducerInactivityTimeoutMinutes',
+    'brokerDeleteInactiveTopicsEnabled',
+    'defaultRetentionTimeInMinutes',
+    'defaultRetentionSizeInMB',
+    'journalSyncData',
+  ]) {
+    t.truthy(conf[key], `standalone.conf sets ${key}`);
+    t.is(env[key], conf[key], key);
+  }
+  t.is(conf.brokerDeduplicationEnabled, 'true');
+  const pulsar = services().get('pulsar')!;
+  t.regex(pulsar, new RegExp(`"${conf.brokerServicePort}:${conf.brokerServicePort}"`));
+  t.regex(pulsar, new RegExp(`"${conf.webServicePort}:${conf.webServicePort}"`));
+});
+
+test('the orchestrator publishes to that broker, on the topic the launcher documents', (t) => {
+  const conf = standaloneConf();
+  const orch = environment(services().get('saga-orchestrator')!);
+  const config = loadConfig(orch);
+  t.is(config.PULSAR_URL, `pulsar://pulsar:${conf.brokerServicePort}`);
+  t.is(config.PULSAR_WEB_URL, `http://pulsar:${conf.webServicePort}`);
+  t.is(config.PULSAR_TOPIC, 'saga-events');
+  t.is(loadConfig({}).PULSAR_TOPIC, 'saga-events', 'the same topic as without compose');
 });
