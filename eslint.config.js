@@ -17,7 +17,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  { files: ['eslint.config.js', 'ava.browser.config.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'ava.browser.config.js', 'ava.pulsar.config.js'], ...tseslint.configs.disableTypeChecked },
   // The dashboard's browser modules (src/ui): plain ES modules with no build, so no type information.
   {
     files: ['src/ui/**/*.js'],

@@ -28,9 +28,14 @@ const originList = z
 
 const schema = z.object({
   DATABASE_URL: optionalUrl,
+  /** pulsar://host:6650: when set, the orchestrator publishes saga events to Pulsar. */
   PULSAR_URL: z.string().min(1).optional(),
+  /** The broker's web service, for the WebSocket transport; defaults to http://<host of PULSAR_URL>:8085. */
+  PULSAR_WEB_URL: optionalUrl,
+  /** auto: pulsar-client when it loads, otherwise the WebSocket API. */
+  PULSAR_TRANSPORT: z.enum(['auto', 'pulsar-client', 'websocket']).default('auto'),
   PULSAR_TOPIC: z.string().default('saga-events'),
-  /** Defaults to saga-orchestrator-relay-<hostname>; must differ between processes. */
+  /** Defaults to the saga log's own (saga_outbox_relay.productor), shared by all its relays. */
   PULSAR_PRODUCER_NAME: z.string().min(1).optional(),
   PORT: port.default(8091),
   BFF_PORT: port.default(8090),

@@ -4,7 +4,10 @@ import { startEmbeddedPostgres } from '../persistence/embedded-postgres.js';
 import { startBffRole, startOrchestratorRole, startParticipantsRole } from '../roles.js';
 import { run, type Stoppable } from './run.js';
 
-await run('all', async (config, log) => {
+await run('all', async (given, log) => {
+  // `npm start -- --pulsar`: publish saga events to the local broker of `npm run pulsar`.
+  const config =
+    process.argv.includes('--pulsar') && given.PULSAR_URL === undefined ? { ...given, PULSAR_URL: 'pulsar://127.0.0.1:6650' } : given;
   const parts: Stoppable[] = [];
   try {
     let databaseUrl = config.DATABASE_URL;
@@ -36,6 +39,7 @@ await run('all', async (config, log) => {
       `Reporting      ${participants.urls.reporting}/reporting`,
       `Database       ${config.DATABASE_URL === undefined ? `embedded PostgreSQL on port ${config.EMBEDDED_PG_PORT}, data in ${config.EMBEDDED_PG_DIR}` : 'DATABASE_URL'}`,
       `Fault injection ${faults ? 'on (POST /__faults on each participant)' : 'off'}`,
+      `Pulsar         ${config.PULSAR_URL === undefined ? 'off (set PULSAR_URL or pass --pulsar)' : `${config.PULSAR_URL}, topic ${config.PULSAR_TOPIC} (npm run events:tail)`}`,
     ];
     process.stdout.write(`\nAeropartners SAGA orchestrator is running:\n  ${lines.join('\n  ')}\n\n`);
     return parts;
