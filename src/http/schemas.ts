@@ -33,7 +33,8 @@ export const text = (max: number) =>
     .max(max)
     .refine((v) => !hasUnstorable(v), 'contiene un carácter no permitido');
 
-const instant = text(40)
+/** An instant in a query or filter (ISO 8601), as the list, bulk filters and statistics take it. */
+export const instant = text(40)
   .refine((v) => !Number.isNaN(Date.parse(v)), 'debe ser una fecha ISO 8601')
   .meta({ format: 'date-time' });
 

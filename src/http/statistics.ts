@@ -6,18 +6,16 @@ import { z } from 'zod';
 import type { SagaStatsQueries } from '../persistence/saga-stats.js';
 import { badRequest } from './errors.js';
 import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
-import { errorSchema } from './schemas.js';
+import { errorSchema, instant, text } from './schemas.js';
 import { parseQuery } from './validation.js';
 
 const MAX_WINDOW_MS = 366 * 86_400_000;
 const DEFAULT_WINDOW_MS = 86_400_000;
 
-const instant = z.iso.datetime({ offset: true, message: 'debe ser una fecha y hora ISO 8601, por ejemplo 2026-01-31T12:00:00Z' });
-
 export const statsQuerySchema = z.object({
   desde: instant.optional().meta({ description: 'Inicio de la ventana (fecha_inicio >= desde); por defecto 24 h antes de hasta' }),
   hasta: instant.optional().meta({ description: 'Fin de la ventana (fecha_inicio < hasta); por defecto ahora' }),
-  tipo: z.string().min(1).max(100).optional().meta({ description: 'Solo las SAGAs de este tipo' }),
+  tipo: text(100).pipe(z.string().min(1)).optional().meta({ description: 'Solo las SAGAs de este tipo' }),
 });
 
 const count = z.number().int().min(0);
