@@ -100,6 +100,21 @@ test.serial('the list filters by estado on the server and marks what it shows', 
   const page = await browser().page();
   await page.goto(`${bff}/ui#/`);
   await page.waitForSelector('table.sagas tbody tr[data-saga]');
+  // The states offered are the ones the list route takes, read from its OpenAPI parameter.
+  const doc = (await (await fetch(`${bff}/openapi.json`)).json()) as {
+    paths: Record<string, { get: { parameters: { name: string; schema: { enum?: string[] } }[] } }>;
+  };
+  const enumerated = doc.paths['/saga/']!.get.parameters.find((p) => p.name === 'estado')!.schema.enum!;
+  const offered = () =>
+    page.$$eval('form.filters select[name="estado"] option', (els) => els.slice(1).map((e) => (e as HTMLOptionElement).value));
+  await page.waitForFunction(
+    (expected) =>
+      JSON.stringify([...document.querySelectorAll<HTMLOptionElement>('form.filters select[name="estado"] option')].slice(1).map((o) => o.value)) ===
+      JSON.stringify(expected),
+    enumerated,
+    { timeout: 30_000 },
+  );
+  t.deepEqual(await offered(), enumerated);
   const [row] = await env.query<{ n: string }>(`select count(*) as n from saga_log where estado = 'COMPENSADA'`);
   await page.selectOption('form.filters select[name="estado"]', 'COMPENSADA');
   await page.click('form.filters button[type="submit"]');

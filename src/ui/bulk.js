@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { api, errorText } from './api.js';
-import { ESTADOS, corto } from './format.js';
+import { corto, useEstados } from './format.js';
 
 const ACCIONES = ['cancelar', 'reintentar', 'omitir', 'pausar', 'reanudar'];
 const EMPTY = { estado: '', tipo: '', desde: '', hasta: '', id_afiliado: '', referencia_pago: '', atascadas: false };
@@ -49,6 +49,7 @@ function Progress({ loteId }) {
 }
 
 export function BulkPage({ session }) {
+  const estados = useEstados();
   const [f, setF] = useState(EMPTY);
   const [accion, setAccion] = useState('cancelar');
   const [motivo, setMotivo] = useState('');
@@ -89,7 +90,7 @@ export function BulkPage({ session }) {
   return html`<section>
     <form class="card form-grid" onSubmit=${count} aria-label="Acción en lote">
       <fieldset><legend>Filtro</legend>
-        <label>Estado <select name="estado" value=${f.estado} onChange=${set('estado')}><option value="">Todos</option>${ESTADOS.map((s) => html`<option value=${s}>${s}</option>`)}</select></label>
+        <label>Estado <select name="estado" value=${f.estado} onChange=${set('estado')}><option value="">Todos</option>${estados.map((s) => html`<option value=${s}>${s}</option>`)}</select></label>
         <label>Tipo <input name="tipo" value=${f.tipo} onInput=${set('tipo')} /></label>
         <label>Desde <input type="datetime-local" name="desde" value=${f.desde} onInput=${set('desde')} /></label>
         <label>Hasta <input type="datetime-local" name="hasta" value=${f.hasta} onInput=${set('hasta')} /></label>

@@ -1,6 +1,8 @@
 // Small formatting helpers shared by the pages, in Spanish.
+import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 
+/** The campaign saga's states, until the API's own list is read (useEstados). */
 export const ESTADOS = [
   'INICIADA',
   'CAMPAÑA_CREADA',
@@ -14,6 +16,27 @@ export const ESTADOS = [
 ];
 
 export const TERMINALES = ['COMPLETADA', 'COMPENSADA', 'COMPENSACION_FALLIDA'];
+
+let estadosDelApi;
+
+/**
+ * The states the list route accepts, every saga type's, read once from its
+ * OpenAPI parameter (/openapi.json needs no token): the filters offer what the
+ * server takes.
+ */
+export function useEstados() {
+  const [estados, setEstados] = useState(ESTADOS);
+  useEffect(() => {
+    estadosDelApi ??= fetch('/openapi.json')
+      .then((res) => res.json())
+      .then((doc) => doc.paths['/saga/'].get.parameters.find((p) => p.name === 'estado').schema.enum)
+      .catch(() => null);
+    let vigente = true;
+    void estadosDelApi.then((e) => vigente && Array.isArray(e) && e.length > 0 && setEstados(e));
+    return () => (vigente = false);
+  }, []);
+  return estados;
+}
 
 const fechaFmt = new Intl.DateTimeFormat('es', {
   day: '2-digit',

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { api, errorText, query } from './api.js';
-import { ESTADOS, Estado, Marcas, corto, duracion, fecha } from './format.js';
+import { Estado, Marcas, corto, duracion, fecha, useEstados } from './format.js';
 import { download, fetchAll, stamp, toCsv } from './export.js';
 
 const LIMITE = 20;
@@ -33,6 +33,7 @@ function Pasos({ saga }) {
 }
 
 export function ListPage({ session }) {
+  const estados = useEstados();
   const [draft, setDraft] = useState(EMPTY);
   const [filters, setFilters] = useState(EMPTY);
   const [pagina, setPagina] = useState(1);
@@ -86,7 +87,7 @@ export function ListPage({ session }) {
         <label>Estado
           <select name="estado" value=${draft.estado} onChange=${set('estado')}>
             <option value="">Todos</option>
-            ${ESTADOS.map((e) => html`<option value=${e}>${e}</option>`)}
+            ${estados.map((e) => html`<option value=${e}>${e}</option>`)}
           </select>
         </label>
         <label>Tipo <input name="tipo" value=${draft.tipo} onInput=${set('tipo')} placeholder="CREAR_CAMPANA_COMPLETA" /></label>
