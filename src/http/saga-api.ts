@@ -1,8 +1,10 @@
 // The routes the BFF (8090) and the orchestrator (8091) both serve: the team's
-// contract (start a saga, status, list, health), the operator views and
-// actions, and the definitions. Everything is read from or written to the saga
-// log; nothing here knows a saga's business: each saga type brings its route
-// and request schema.
+// contract (start a saga, status, list, events, health), the live stream and
+// statistics, the operator views and actions, and the definitions. Each route
+// is registered from its RouteSpec (saga-api-specs.ts: its path, who may call
+// it, the schemas it parses with), the same specs /openapi.json is made of.
+// Everything is read from or written to the saga log; nothing here knows a
+// saga's business: each saga type brings its route and request schema.
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
@@ -54,6 +56,7 @@ export interface SagaApiDeps {
   metrics?: IntakeMetrics;
 }
 
+/** A parsed list or bulk filter as the read side takes it. */
 function toFilter(q: Record<string, string | undefined>, keyNames: readonly string[]): ListFilter {
   const claves = Object.fromEntries(keyNames.flatMap((k) => (q[k] === undefined ? [] : [[k, q[k]]])));
   return {
