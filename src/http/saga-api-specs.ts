@@ -176,6 +176,8 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     },
   };
   return {
+    /** The schemas these specs document, for the routes to parse with (the same instances). */
+    schemas: s,
     start: types.map(start),
     status,
     list,

@@ -27,7 +27,7 @@ import { BodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
 import { guardFor, route, type Guard } from './route-spec.js';
 import { sagaApiSpecs } from './saga-api-specs.js';
-import { operatorBody, sagaSchemas, searchKeysOf, statusQuerySchema, type OperatorBody } from './schemas.js';
+import { operatorBody, searchKeysOf, statusQuerySchema, type OperatorBody } from './schemas.js';
 import { mountSagaStream } from './sse.js';
 import { mountStatistics } from './statistics.js';
 import { parseOrThrow, parseQuery } from './validation.js';
@@ -84,7 +84,7 @@ export function sagaApi(deps: SagaApiDeps): Router {
   const desk = new OrderDesk(deps.pool, deps.changes);
   const lotes = new Lotes(deps.pool);
   const specs = sagaApiSpecs(deps.types, deps.service);
-  const schemas = sagaSchemas(deps.types);
+  const { schemas } = specs;
   const keyNames = searchKeysOf(deps.types);
   const guard: Guard = guardFor(authenticate(deps.pool), deps.authContract);
   const budget = deps.bodyBudget;
