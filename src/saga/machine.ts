@@ -392,6 +392,9 @@ class Draft<D> {
     const s = this.s;
     if (s.phase === 'compensating') return this.refuse(order, 'La SAGA ya está compensando');
     if (s.phase === 'finished') return this.refuse(order, `La SAGA ya terminó (${s.estado}); no se puede cancelar`);
+    if (s.cancel !== null) {
+      return this.refuse(order, `La cancelación ya fue pedida por ${s.cancel.quien}; se compensará cuando termine la llamada en curso`);
+    }
     const cancel = { motivo: order.motivo, quien: order.quien };
     // Cancelling undoes: it lifts a pause or a park so the compensations can run.
     s.paused = null;
