@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', 'dist/'] },
+  { ignores: ['node_modules/', '.data/', 'dist/', 'test-output/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -17,5 +17,20 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'ava.browser.config.js', 'ava.pulsar.config.js'], ...tseslint.configs.disableTypeChecked },
+  // The dashboard's browser modules (src/ui): plain ES modules with no build, so no type information.
+  {
+    files: ['src/ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window', 'document', 'location', 'sessionStorage', 'fetch', 'URL', 'URLSearchParams', 'AbortController', 'TextDecoderStream',
+          'Blob', 'crypto', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Intl', 'console',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

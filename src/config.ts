@@ -6,11 +6,37 @@ import { isFault, parseFaults } from './faults.js';
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalUrl = z.string().url().optional();
 
+/** The origins the team's web front end is served from in development. */
+export const DEFAULT_CORS_ORIGINS = [
+  'http://localhost:3000',
+  'http://127.0.0.1:3000',
+  'http://localhost:5500',
+  'http://127.0.0.1:5500',
+] as const;
+
+/** A comma-separated list of exact origins (scheme://host[:port]); `*` is refused. */
+const originList = z
+  .string()
+  .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+  .pipe(
+    z.array(
+      z
+        .string()
+        .refine((o) => o !== '*', 'any origin (*) is not allowed: name each origin')
+        .refine((o) => /^https?:\/\/[^/\s]+$/.test(o), 'an origin is scheme://host[:port], without a path'),
+    ),
+  );
+
 const schema = z.object({
   DATABASE_URL: optionalUrl,
+  /** pulsar://host:6650: when set, the orchestrator publishes saga events to Pulsar. */
   PULSAR_URL: z.string().min(1).optional(),
+  /** The broker's web service, for the WebSocket transport; defaults to http://<host of PULSAR_URL>:8085. */
+  PULSAR_WEB_URL: optionalUrl,
+  /** auto: pulsar-client when it loads, otherwise the WebSocket API. */
+  PULSAR_TRANSPORT: z.enum(['auto', 'pulsar-client', 'websocket']).default('auto'),
   PULSAR_TOPIC: z.string().default('saga-events'),
-  /** Defaults to saga-orchestrator-relay-<hostname>; must differ between processes. */
+  /** Defaults to the saga log's own (saga_outbox_relay.productor), shared by all its relays. */
   PULSAR_PRODUCER_NAME: z.string().min(1).optional(),
   PORT: port.default(8091),
   BFF_PORT: port.default(8090),
@@ -27,6 +53,10 @@ const schema = z.object({
   PARTICIPANT_FAULTS: z.enum(['on', 'off']).optional(),
   PAGOS_MONTO_MAXIMO: z.coerce.number().positive().default(1_000_000),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** `pretty` (readable lines) or `json`; by default pretty when stdout is a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
+  /** Origins whose browser pages may call the BFF (CORS), comma-separated. */
+  CORS_ORIGINS: originList.default([...DEFAULT_CORS_ORIGINS]),
   /** How long a shard lease lasts without renewal; a dead process's sagas move after this. */
   SHARD_LEASE_MS: z.coerce.number().int().min(100).default(10_000),
   /** How often a process renews its leases and rebalances shards (default a third of the lease). */

@@ -1,12 +1,22 @@
-// The orchestrator's metrics, in Prometheus format on GET /metrics: sagas
-// started and finished, step and compensation outcomes and latency, operator
-// actions, parked sagas, and sagas by state (from the trigger-kept counters,
-// never a count over the whole log).
+// Metrics in Prometheus style, on GET /metrics of both apps: counters end in
+// `_total`, durations in `_seconds`, and labels are `tipo` (saga type),
+// `estado` (state), `paso` (step or compensation) and `clase` (paso or
+// compensacion). What this process did is counted as it happens (sagas started
+// and finished, step and compensation outcomes and call latency, operator
+// actions, parked sagas, HTTP requests); what the saga log holds (sagas by
+// state, stuck sagas, shard leases) is read at each scrape from the
+// trigger-kept counters and small tables, never by counting the whole log.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './persistence/database.js';
 import { STUCK_REASON_SQL, STUCK_SQL } from './persistence/saga-queries.js';
 
-export interface SagaMetrics {
+/** What both apps count: sagas they accepted and recorded. */
+export interface IntakeMetrics {
+  /** A saga was accepted and recorded by this process. */
+  started(tipo: string): void;
+}
+
+export interface SagaMetrics extends IntakeMetrics {
   registry: Registry;
   /** A step or compensation outcome was committed. */
   outcome(kind: 'paso' | 'compensacion', tipo: string, paso: string, exitoso: boolean): void;
@@ -20,12 +30,15 @@ export interface SagaMetrics {
   parked(tipo: string): void;
 }
 
+/** The orchestrator's registry: what its actors do, plus the saga log's gauges. */
 export function createMetrics(db: Database): SagaMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerSagaLogGauges(registry, db);
+  const intake = registerIntakeMetrics(registry);
   const outcomes = new Counter({
     name: 'saga_step_outcomes_total',
-    help: 'Step and compensation outcomes committed by this process',
+    help: 'Step (clase=paso) and compensation (clase=compensacion) outcomes committed by this process, by saga tipo, paso and resultado (exitoso|fallido)',
     labelNames: ['clase', 'tipo', 'paso', 'resultado'] as const,
     registers: [registry],
   });
@@ -38,14 +51,14 @@ export function createMetrics(db: Database): SagaMetrics {
   });
   const duration = new Histogram({
     name: 'saga_duration_seconds',
-    help: 'Time from a saga being accepted to its terminal state, by that state',
+    help: 'Time from a saga being accepted to its terminal state, by tipo and final estado',
     labelNames: ['tipo', 'estado'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers: [registry],
   });
   const finished = new Counter({
     name: 'saga_finished_total',
-    help: 'Sagas that reached a terminal state in this process',
+    help: 'Sagas that reached a terminal state in this process, by tipo and final estado',
     labelNames: ['tipo', 'estado'] as const,
     registers: [registry],
   });
@@ -61,6 +74,45 @@ export function createMetrics(db: Database): SagaMetrics {
     labelNames: ['tipo'] as const,
     registers: [registry],
   });
+  return {
+    registry,
+    started: (tipo) => intake.started(tipo),
+    outcome: (clase, tipo, paso, exitoso) => outcomes.inc({ clase, tipo, paso, resultado: exitoso ? 'exitoso' : 'fallido' }),
+    call: (clase, paso, resultado, seconds) => calls.observe({ clase, paso, resultado }, seconds),
+    finished: (tipo, estado, seconds) => {
+      finished.inc({ tipo, estado });
+      duration.observe({ tipo, estado }, seconds);
+    },
+    operation: (accion, resultado) => operations.inc({ accion, resultado }),
+    parked: (tipo) => parked.inc({ tipo }),
+  };
+}
+
+const intakeByRegistry = new WeakMap<Registry, IntakeMetrics>();
+
+/** `saga_started_total` on `registry`, registered on first use. */
+export function registerIntakeMetrics(registry: Registry): IntakeMetrics {
+  const existing = intakeByRegistry.get(registry);
+  if (existing !== undefined) return existing;
+  const started = new Counter({
+    name: 'saga_started_total',
+    help: 'Sagas accepted and recorded by this process',
+    labelNames: ['tipo'] as const,
+    registers: [registry],
+  });
+  const metrics: IntakeMetrics = { started: (tipo) => started.inc({ tipo }) };
+  intakeByRegistry.set(registry, metrics);
+  return metrics;
+}
+
+/**
+ * Gauges read from the saga log at each scrape: sagas per (tipo, estado) from
+ * the trigger-kept counters (the view saga_totals: folded counts plus pending
+ * deltas), stuck sagas (only running ones are read, on partial indexes), and
+ * the shard leases from saga_shards (one row per shard). Both apps register
+ * them; the values are cluster-wide, so a dashboard takes max() over instances.
+ */
+export function registerSagaLogGauges(registry: Registry, db: Database): void {
   const sql = <R>(text: string) => db.em.getConnection().execute<R[]>(text);
   new Gauge({
     name: 'saga_estado',
@@ -68,9 +120,7 @@ export function createMetrics(db: Database): SagaMetrics {
     labelNames: ['tipo', 'estado'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ tipo: string; estado: string; n: string }>(
-        'select tipo, estado, n from saga_totals',
-      );
+      const rows = await sql<{ tipo: string; estado: string; n: string }>('select tipo, estado, n from saga_totals');
       this.reset();
       for (const r of rows) this.set({ tipo: r.tipo, estado: r.estado }, Number(r.n));
     },
@@ -86,20 +136,74 @@ export function createMetrics(db: Database): SagaMetrics {
       for (const r of rows) this.set({ tipo: r.tipo, motivo: r.motivo }, Number(r.n));
     },
   });
-  return {
-    registry,
-    outcome: (clase, tipo, paso, exitoso) => outcomes.inc({ clase, tipo, paso, resultado: exitoso ? 'exitoso' : 'fallido' }),
-    call: (clase, paso, resultado, seconds) => calls.observe({ clase, paso, resultado }, seconds),
-    finished: (tipo, estado, seconds) => {
-      finished.inc({ tipo, estado });
-      duration.observe({ tipo, estado }, seconds);
+  new Counter({
+    name: 'saga_lease_changes_total',
+    help: 'Shard leases taken over the life of the cluster (the sum of the shard epochs): each is a change of owner',
+    registers: [registry],
+    async collect() {
+      const [row] = await sql<{ n: string | null }>('select sum(epoch) as n from saga_shards');
+      this.reset();
+      this.inc(Number(row?.n ?? 0));
     },
-    operation: (accion, resultado) => operations.inc({ accion, resultado }),
-    parked: (tipo) => parked.inc({ tipo }),
-  };
+  });
+  new Gauge({
+    name: 'saga_shards_held',
+    help: 'Shards whose lease is live, by owner (an orchestrator process)',
+    labelNames: ['owner'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await sql<{ owner: string; n: string }>(
+        'select owner, count(*) as n from saga_shards where owner is not null and lease_until > now() group by owner',
+      );
+      this.reset();
+      for (const r of rows) this.set({ owner: r.owner }, Number(r.n));
+    },
+  });
 }
 
 /** Stuck sagas by reason; only running sagas are read (partial indexes). */
 const STUCK_COUNT_SQL = `
   select l.tipo, ${STUCK_REASON_SQL} as motivo, count(*) as n
     from saga_log l where ${STUCK_SQL} group by 1, 2`;
+
+export interface HttpMetrics {
+  /** One answered request: `route` is the router's pattern, so labels stay few. */
+  observe(app: string, method: string, route: string, status: number, seconds: number): void;
+}
+
+const httpMetricsByRegistry = new WeakMap<Registry, HttpMetrics>();
+
+/** The HTTP metrics of `registry`, registered on first use (two apps may share a registry). */
+export function registerHttpMetrics(registry: Registry): HttpMetrics {
+  const existing = httpMetricsByRegistry.get(registry);
+  if (existing !== undefined) return existing;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by app, method, route pattern and status',
+    labelNames: ['app', 'method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer an HTTP request (to its headers, for streams), by app, method and route pattern',
+    labelNames: ['app', 'method', 'route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const metrics: HttpMetrics = {
+    observe(app, method, route, status, seconds) {
+      requests.inc({ app, method, route, status: String(status) });
+      latency.observe({ app, method, route }, seconds);
+    },
+  };
+  httpMetricsByRegistry.set(registry, metrics);
+  return metrics;
+}
+
+/** The BFF's registry: the sagas it records, its HTTP traffic and the saga log's gauges. */
+export function createBffMetrics(db: Database): { registry: Registry; http: HttpMetrics } & IntakeMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  registerSagaLogGauges(registry, db);
+  return { registry, http: registerHttpMetrics(registry), ...registerIntakeMetrics(registry) };
+}

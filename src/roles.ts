@@ -1,7 +1,6 @@
 // Each role of the system as a start function returning a handle to stop it.
 // `npm start` runs them all in one process; `npm run start:<role>` runs one;
 // tests start exactly the ones they need on free ports.
-import { hostname } from 'node:os';
 import type pg from 'pg';
 import { participantUrls, type Config } from './config.js';
 import type { Logger } from './log.js';
@@ -26,8 +25,7 @@ import { SagaChanges } from './http/saga-changes.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
-import { OutboxRelay } from './events/outbox-relay.js';
-import { createPulsarProducer, RELAY_PRODUCER_NAME, type PulsarModule } from './events/pulsar.js';
+import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
 import { FAULTS, type Faults } from './faults.js';
 
 export interface Role {
@@ -72,7 +70,7 @@ export interface OrchestratorRoleOptions extends SagaTypeOptions {
   /** Participant base URLs by their variable name, over the environment (npm start wires its own participants). */
   participantEnv?: Record<string, string>;
   /** Replaces the `pulsar-client` module (tests use a fake with its API). */
-  pulsarModule?: () => Promise<PulsarModule>;
+  pulsarModule?: EventRelayOptions['pulsarModule'];
 }
 
 /** What both the orchestrator and the BFF serve their saga routes from. */
@@ -101,20 +99,14 @@ export async function startOrchestratorRole(
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
-  // Fail before anything starts if Pulsar was asked for and cannot be had.
-  // The producer name is stable across restarts, so a broker with deduplication
-  // recognises the outbox row ids it has already seen from this host.
-  const pulsar =
-    config.PULSAR_URL === undefined
-      ? undefined
-      : await createPulsarProducer(
-          config.PULSAR_URL,
-          config.PULSAR_TOPIC,
-          config.PULSAR_PRODUCER_NAME ?? `${RELAY_PRODUCER_NAME}-${hostname()}`,
-          opts.pulsarModule === undefined ? {} : { loadModule: opts.pulsarModule },
-        );
   warnFaults(config.SAGA_FAULTS, log);
   const db = await openMigratedDatabase(databaseUrl);
+  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts);
+  // fail before anything starts if the transport asked for cannot be had.
+  const events = await prepareEventRelay(config, databaseUrl, log, opts).catch(async (err: unknown) => {
+    await db.close();
+    throw err;
+  });
   const orchestrator = new Orchestrator({
     db,
     log,
@@ -143,9 +135,7 @@ export async function startOrchestratorRole(
     faults: config.SAGA_FAULTS,
   });
   const server = await listen(app, config.PORT, config.HOST);
-  const relayPool = pulsar ? createPool(databaseUrl, 2, log) : undefined;
-  const relay = pulsar && relayPool ? new OutboxRelay({ pool: relayPool, producer: pulsar.producer, log }) : undefined;
-  relay?.start();
+  const relay = events?.start(orchestrator.metrics.registry);
   return {
     orchestrator,
     urls: { orchestrator: server.url },
@@ -154,8 +144,6 @@ export async function startOrchestratorRole(
       await lotes.stop();
       await orchestrator.stop();
       await relay?.stop();
-      await pulsar?.close();
-      await relayPool?.end();
       await parts.changes.stop();
       await parts.pool.end();
       await db.close();
@@ -185,6 +173,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
     bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    corsOrigins: config.CORS_ORIGINS,
     faults,
   });
   const server = await listen(app, config.BFF_PORT, config.HOST);

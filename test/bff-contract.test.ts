@@ -354,7 +354,7 @@ test.serial('health answers 200 with the database check on the BFF and the orche
   });
 });
 
-test.serial('the orchestrator serves the seed metrics: sagas by state, durations, outcomes', async (t) => {
+test.serial('the orchestrator serves metrics: sagas by state, durations, outcomes', async (t) => {
   await runSaga(seedRequest());
   const res = await fetch(`${orchestratorUrl}/metrics`);
   t.is(res.status, 200);

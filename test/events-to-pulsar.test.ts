@@ -7,16 +7,34 @@ import { seedDatos } from './fixtures/requests.js';
 import { ScriptedGateway } from './fakes/participants.js';
 import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
 import { waitForEstado } from './helpers/sagas.js';
+import { pino } from 'pino';
+import { chooseTransport } from '../src/events/event-relay.js';
 
 const env = useTestEnv(test);
 
-test('with PULSAR_URL set and pulsar-client missing, the orchestrator refuses to start and says why', async (t) => {
+// Serial, so it runs before the other tests start an orchestrator on this database.
+test.serial('with PULSAR_TRANSPORT=pulsar-client and pulsar-client missing, the orchestrator refuses to start, says why, and ran nothing', async (t) => {
   await env.ready();
   const err = await t.throwsAsync(
-    startOrchestratorRole(testConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650' }), env.databaseUrl, env.log),
+    startOrchestratorRole(testConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650', PULSAR_TRANSPORT: 'pulsar-client' }), env.databaseUrl, env.log),
   );
   t.regex(err?.message ?? '', /PULSAR_URL/);
   t.regex(err?.message ?? '', /pulsar-client/);
+  // It failed before taking any shard: it never ran (and abandoned) another test's sagas.
+  // (A lease's epoch grows each time a process takes it, and is kept when given back.)
+  t.deepEqual(await env.query('select shard from saga_shards where epoch > 0'), []);
+});
+
+test('with pulsar-client missing, the relay publishes through the WebSocket API and says so', async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const config = testConfig({ PULSAR_URL: 'pulsar://broker.example:6650' });
+  const transport = await chooseTransport(config, 'saga-outbox-x', log);
+  t.is(transport.name, 'websocket');
+  t.is(transport.target, 'http://broker.example:8085 persistent://public/default/saga-events', 'PULSAR_WEB_URL defaults to port 8085 of the PULSAR_URL host');
+  t.true(lines.some((l) => /WebSocket API/.test(String(l.msg))));
+  const given = await chooseTransport(testConfig({ PULSAR_URL: 'pulsar://a:6650', PULSAR_WEB_URL: 'http://b:9000' }), 'x', log);
+  t.is(given.target, 'http://b:9000 persistent://public/default/saga-events');
 });
 
 test('every event of a saga is published to saga-events in order and marked published', async (t) => {
@@ -42,8 +60,9 @@ test('every event of a saga is published to saga-events in order and marked publ
   const mine = broker.messages.filter((m) => m.message.partitionKey === started.sagaId);
   t.true(mine.every((m) => m.topic.endsWith('saga-events')));
   t.deepEqual(mine.map((m) => m.message.properties?.tipo), rows.map((r) => r.tipo));
-  t.deepEqual(mine.map((m) => m.message.sequenceId), rows.map((r) => Number(r.id)), 'outbox id as sequence id');
-  // Marked in the same transaction that sent them, once the broker acknowledged.
+  const ids = mine.map((m) => m.message.sequenceId ?? -1);
+  t.deepEqual(ids, [...ids].sort((a, b) => a - b), 'sequence ids grow along the saga');
+  // Marked once the broker acknowledged.
   let unpublished = -1;
   while (unpublished !== 0 && Date.now() < until) {
     const rows = await env.query('select id from saga_events where saga_id = $1 and publicado_en is null', [started.sagaId]);

@@ -62,6 +62,14 @@ async function restore(c: pg.Client, tables: Record<string, unknown[]>): Promise
     await c.query(`insert into ${table} select * from json_populate_recordset(null::${table}, $1)`, [JSON.stringify(rows)]);
   }
   await c.query('alter table saga_log enable trigger user');
+  // The log is replayed now, not when it was captured: its deadlines keep the time they had left then.
+  await c.query(`
+    with captured as (select max(fecha) as at from saga_events)
+    update saga_log set
+      fecha_limite = now() + (fecha_limite - captured.at),
+      snapshot = jsonb_set(snapshot, '{deadline}',
+        to_jsonb(to_char((now() + ((snapshot->>'deadline')::timestamptz - captured.at)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+    from captured`);
   for (const seq of ['saga_events_id_seq', 'campanas_efectos_id_seq', 'pagos_efectos_id_seq', 'reportes_efectos_id_seq']) {
     await c.query(`select setval('${seq}', greatest(1, (select coalesce(max(id), 0) from ${seq.replace('_id_seq', '')})))`);
   }

@@ -1,24 +1,28 @@
+// The outbox relay against a real saga log and a fake broker with pulsar-client's API
+// (and Pulsar's deduplication): what it publishes, in which order, and what it does
+// when the broker is down, loses acknowledgements or refuses a message.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import type pg from 'pg';
+import pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { OutboxRelay, PublishError, type OutboxRow } from '../src/events/outbox-relay.js';
+import { Registry } from 'prom-client';
+import { OutboxRelay, type OutboxRelayOptions } from '../src/events/outbox-relay.js';
+import { pulsarClientTransport } from '../src/events/pulsar-client-transport.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
+import { relayMetrics } from '../src/events/relay-metrics.js';
 import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
-import { FakeBroker, fakePulsarModule, fakeProducer } from './fakes/pulsar.js';
+import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
 
 // One database for this file; the tests that use it run serially and start from empty tables.
 let database: MigratedDatabase | undefined;
-let pool: pg.Pool | undefined;
 
 function db(): pg.Pool {
-  if (!pool) throw new Error('the database was not set up');
-  return pool;
+  if (!database) throw new Error('the database was not set up');
+  return database.pool;
 }
 
 test.before(async () => {
   database = await migratedDatabase('relay', 10);
-  pool = database.pool;
 });
 
 test.after.always(async () => {
@@ -26,7 +30,11 @@ test.after.always(async () => {
 });
 
 test.beforeEach(async () => {
-  if (pool) await pool.query('truncate saga_events, saga_pasos, saga_compensaciones restart identity; delete from saga_log');
+  if (!database) return;
+  await db().query(
+    'truncate saga_events_descartados, saga_events, saga_pasos, saga_compensaciones restart identity; delete from saga_log',
+  );
+  await db().query('update saga_outbox_relay set ultima_secuencia_envio = 0');
 });
 
 interface LogLine {
@@ -41,34 +49,60 @@ function captureLogger(): { log: Logger; lines: LogLine[] } {
   return { log, lines };
 }
 
-/** Inserts `perSaga` events for each of `sagas` new sagas, interleaved; returns the saga ids. */
-async function insertEvents(sagas: number, perSaga: number, firstSecuencia = 1, sagaIds?: string[]): Promise<string[]> {
-  const ids = sagaIds ?? Array.from({ length: sagas }, () => randomUUID());
-  if (!sagaIds) {
-    await db().query(
-      `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion)
-       select unnest($1::uuid[]), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now()`,
-      [ids],
-    );
-  }
-  for (let s = firstSecuencia; s < firstSecuencia + perSaga; s++) {
-    for (const sagaId of ids) {
-      await db().query(
-        `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha)
-         values ($1, $2, $3, $4, $5, now())`,
-        [sagaId, s, `PASO_${s}`, 'EN_PROGRESO', JSON.stringify({ paso: s, saga: sagaId })],
-      );
-    }
-  }
+/** A relay publishing to `broker` through the pulsar-client transport (the fake module). */
+function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { producerName?: string } = {}): OutboxRelay {
+  const { producerName = 'saga-outbox-test', ...rest } = opts;
+  const log = rest.log ?? captureLogger().log;
+  const module = fakePulsarModule(broker);
+  return new OutboxRelay({
+    databaseUrl: database!.url,
+    transport: pulsarClientTransport({
+      serviceUrl: 'pulsar://fake:6650',
+      topic: 'saga-events',
+      producerName,
+      log,
+      loadModule: () => Promise.resolve(module),
+    }),
+    log,
+    pollMs: 5,
+    minBackoffMs: 10,
+    maxBackoffMs: 40,
+    lockRetryMs: 20,
+    ...rest,
+  });
+}
+
+async function newSagas(n: number): Promise<string[]> {
+  const ids = Array.from({ length: n }, () => randomUUID());
+  await db().query(
+    `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion)
+     select unnest($1::uuid[]), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now()`,
+    [ids],
+  );
   return ids;
 }
 
-async function pendingIds(): Promise<string[]> {
-  const { rows } = await db().query<{ id: string }>('select id from saga_events where publicado_en is null order by id');
-  return rows.map((r) => r.id);
+/** Inserts events secuencia from..to of each saga, one transaction per event, sagas interleaved. */
+async function insertEvents(sagaIds: string[], from: number, to: number, q: Pick<pg.ClientBase, 'query'> = db()): Promise<void> {
+  for (let s = from; s <= to; s++) {
+    for (const sagaId of sagaIds) {
+      await q.query(
+        `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch)
+         values ($1, $2, $3, 'EN_PROGRESO', $4, now(), 7)`,
+        [sagaId, s, `PASO_${s}`, JSON.stringify({ paso: s })],
+      );
+    }
+  }
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+async function pending(): Promise<number> {
+  const { rows } = await db().query<{ n: number }>(
+    'select count(*)::int as n from saga_events where publicado_en is null and descartado_en is null',
+  );
+  return rows[0]!.n;
+}
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -76,37 +110,46 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
   }
 }
 
-function countById(broker: FakeBroker): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const m of broker.messages) {
-    const id = m.message.sequenceId ?? -1;
-    counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  return counts;
+/** Runs the relay's passes until nothing is left to publish (or fails after a bound). */
+async function drain(relay: OutboxRelay): Promise<void> {
+  for (let i = 0; i < 1000 && (await pending()) > 0; i++) await relay.publishBatch();
+  if ((await pending()) > 0) throw new Error('the outbox did not drain');
 }
 
-test.serial('publishes pending rows in id order with partitionKey and sequenceId, and marks them published', async (t) => {
-  const sagas = await insertEvents(2, 3);
-  // A row published earlier must not be sent again.
-  await db().query('update saga_events set publicado_en = now() where id = 1');
+/** Each saga's secuencias in the order the broker stored them. */
+function streams(broker: FakeBroker): Map<string, number[]> {
+  const bySaga = new Map<string, number[]>();
+  for (const p of broker.payloads()) {
+    const list = bySaga.get(p.saga_id as string) ?? [];
+    list.push(p.secuencia as number);
+    bySaga.set(p.saga_id as string, list);
+  }
+  return bySaga;
+}
+
+const oneToN = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+test.serial('publishes each event once with the saga id as key, growing sequence ids, and marks it published', async (t) => {
+  const sagas = await newSagas(2);
+  await insertEvents(sagas, 1, 3);
   const broker = new FakeBroker();
-  const relay = new OutboxRelay({ pool: db(), producer: fakeProducer(broker), log: captureLogger().log, batchSize: 4 });
+  broker.deduplication = true;
+  const relay = relayTo(broker);
+  try {
+    await drain(relay);
+  } finally {
+    await relay.stop();
+  }
 
-  t.is(await relay.publishBatch(), 4);
-  t.is(await relay.publishBatch(), 1);
-  t.is(await relay.publishBatch(), 0);
-
-  t.deepEqual(await pendingIds(), []);
-  const { rows } = await db().query<OutboxRow>('select id, saga_id, secuencia, tipo, estado, payload, fecha from saga_events where id > 1 order by id');
-  t.deepEqual(
-    broker.messages.map((m) => m.message.sequenceId),
-    rows.map((r) => Number(r.id)),
+  t.is(broker.messages.length, 6);
+  t.deepEqual(broker.messages.map((m) => m.message.sequenceId), oneToN(6), 'sequence ids 1..n in publish order');
+  const { rows } = await db().query<{ id: string; saga_id: string; secuencia: number; tipo: string; fecha: Date; secuencia_envio: string }>(
+    'select id, saga_id, secuencia, tipo, fecha, secuencia_envio from saga_events order by secuencia_envio',
   );
-  t.deepEqual(broker.messages.map((m) => m.message.sequenceId), [2, 3, 4, 5, 6]);
   for (const [i, row] of rows.entries()) {
     const sent = broker.messages[i]!.message;
+    t.is(sent.sequenceId, Number(row.secuencia_envio));
     t.is(sent.partitionKey, row.saga_id);
-    t.true(sagas.includes(row.saga_id));
     t.deepEqual(sent.properties, { tipo: row.tipo, saga_id: row.saga_id, secuencia: String(row.secuencia) });
     t.is(sent.eventTimestamp, row.fecha.getTime());
     t.deepEqual(JSON.parse(sent.data.toString('utf8')), {
@@ -114,113 +157,274 @@ test.serial('publishes pending rows in id order with partitionKey and sequenceId
       saga_id: row.saga_id,
       secuencia: row.secuencia,
       tipo: row.tipo,
-      estado: row.estado,
-      payload: row.payload,
+      estado: 'EN_PROGRESO',
+      epoch: 7,
+      payload: { paso: row.secuencia },
       fecha: row.fecha.toISOString(),
     });
   }
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1, 2, 3]);
+  t.is(await pending(), 0);
 });
 
-test.serial('a broker outage leaves rows unpublished and they drain when it returns', async (t) => {
-  await insertEvents(3, 4);
-  const before = await pendingIds();
-  t.is(before.length, 12);
+test.serial('an event committed after a higher id is not lost with deduplication on', async (t) => {
+  // Two writers: A takes the lower id but commits last, B commits a higher id first.
+  const [sagaA, sagaB] = (await newSagas(2)) as [string, string];
+  const writerA = new pg.Client({ connectionString: database!.url });
+  await writerA.connect();
   const broker = new FakeBroker();
-  broker.down = true;
-  const { log, lines } = captureLogger();
-  const relay = new OutboxRelay({ pool: db(), producer: fakeProducer(broker), log, batchSize: 5, pollMs: 5, maxBackoffMs: 40 });
-
-  await t.throwsAsync(relay.publishBatch(), { instanceOf: PublishError, message: /5 of 5 sends to Pulsar failed/ });
-  t.deepEqual(await pendingIds(), before);
-
-  relay.start();
+  broker.deduplication = true;
+  const relay = relayTo(broker);
   try {
-    await waitFor('repeated failed attempts', () => broker.attempts >= 20);
-    t.deepEqual(await pendingIds(), before, 'nothing is marked while the broker is down');
-    t.is(broker.messages.length, 0);
-    t.true(lines.some((l) => l.level === 40 && /stay pending/.test(l.msg)), 'the failure is logged as a warning');
+    await writerA.query('begin');
+    await insertEvents([sagaA], 1, 1, writerA);
+    await insertEvents([sagaB], 1, 1);
+    await relay.publishBatch();
+    await writerA.query('commit');
+    await drain(relay);
+  } finally {
+    await relay.stop();
+    await writerA.end();
+  }
 
-    // Rows written during the outage drain too.
-    await insertEvents(1, 2);
-    broker.down = false;
-    await waitFor('the outbox to drain', async () => (await pendingIds()).length === 0);
+  const stored = broker.payloads().map((p) => p.saga_id);
+  t.deepEqual(stored.sort(), [sagaA, sagaB].sort(), 'the broker stored both events');
+  t.deepEqual(broker.duplicates, [], 'nothing was dropped as a duplicate');
+});
+
+test.serial('an event is published only once every older transaction has ended, in transaction order', async (t) => {
+  const [sagaA, sagaB] = (await newSagas(2)) as [string, string];
+  const writerA = new pg.Client({ connectionString: database!.url });
+  await writerA.connect();
+  const broker = new FakeBroker();
+  const relay = relayTo(broker);
+  try {
+    await writerA.query('begin');
+    await insertEvents([sagaA], 1, 1, writerA);
+    await insertEvents([sagaB], 1, 1);
+    const whileOpen = await relay.publishBatch();
+    t.is(whileOpen.sent, 0, "B's committed event waits: A's transaction, older, may still commit before it");
+    await writerA.query('commit');
+    await drain(relay);
+  } finally {
+    await relay.stop();
+    await writerA.end();
+  }
+  t.deepEqual(
+    broker.payloads().map((p) => p.saga_id),
+    [sagaA, sagaB],
+    'published in the order the transactions began, not the order they committed',
+  );
+});
+
+test.serial('no transaction stays open while the relay waits for the broker', async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 2);
+  const broker = new FakeBroker();
+  broker.latencyMs = 400;
+  const relay = relayTo(broker);
+  try {
+    const pass = relay.publishBatch();
+    await waitFor('sends in flight', () => broker.attempts > 0);
+    const { rows } = await db().query<{ state: string; xmin: string | null; locks: number }>(
+      `select a.state, a.backend_xmin::text as xmin,
+              (select count(*)::int from pg_locks l where l.pid = a.pid and l.locktype = 'advisory') as locks
+         from pg_stat_activity a
+        where a.datname = current_database() and a.pid <> pg_backend_pid() and a.application_name = ''
+          and exists (select 1 from pg_locks l where l.pid = a.pid and l.locktype = 'advisory')`,
+    );
+    t.is(rows.length, 1, 'the active relay holds its advisory lock');
+    t.is(rows[0]?.state, 'idle', 'its connection is idle, not idle in transaction');
+    t.is(rows[0]?.xmin, null, 'it pins no snapshot');
+    await pass;
   } finally {
     await relay.stop();
   }
-  const ids = broker.messages.map((m) => m.message.sequenceId);
-  t.deepEqual(ids, Array.from({ length: 14 }, (_, i) => i + 1), 'each row once, in id order');
+});
+
+test.serial('a broker outage leaves events pending; they drain in order when it returns', async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 2);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.down = true;
+  const { log, lines } = captureLogger();
+  const relay = relayTo(broker, { log });
+  relay.start();
+  try {
+    const retries = () => lines.filter((l) => l.level === 40 && /stay pending/.test(l.msg));
+    await waitFor('repeated failed attempts', () => retries().length >= 5);
+    t.is(await pending(), 6, 'nothing is marked while the broker is down');
+    const delays = retries().map((l) => l.retryInMs as number);
+    t.deepEqual(delays.slice(0, 4), [10, 20, 40, 40], 'the relay retries with a capped backoff');
+    // Events written during the outage drain too.
+    await insertEvents(sagas, 3, 4);
+    broker.down = false;
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1, 2, 3, 4], 'each event once, in order');
   t.true(lines.some((l) => l.level === 30 && /publishing again/.test(l.msg)));
 });
 
-test.serial('a batch with one failed send is rolled back whole and republished (at least once)', async (t) => {
-  await insertEvents(1, 4);
+test.serial('a replay after a lost acknowledgement reuses the sequence id, and the broker drops the copy', async (t) => {
+  const sagas = await newSagas(4);
+  await insertEvents(sagas, 1, 1);
   const broker = new FakeBroker();
-  const relay = new OutboxRelay({ pool: db(), producer: fakeProducer(broker), log: captureLogger().log, batchSize: 10 });
-  broker.failNext(1);
-  await t.throwsAsync(relay.publishBatch(), { instanceOf: PublishError, message: /1 of 4 sends/ });
-  t.is((await pendingIds()).length, 4, 'the sends that did succeed are not marked');
-  t.is(await relay.publishBatch(), 4);
-  t.deepEqual(await pendingIds(), []);
-  // The three accepted in the failed pass are sent again: a deduplicating broker drops them.
-  t.deepEqual(
-    broker.messages.map((m) => m.message.sequenceId),
-    [2, 3, 4, 1, 2, 3, 4],
-  );
-});
-
-test.serial('two relays running concurrently never publish the same row twice', async (t) => {
-  const sagas = await insertEvents(10, 20);
-  const broker = new FakeBroker();
-  broker.latencyMs = 1;
-  const producerA = fakeProducer(broker, 'relay-a');
-  const producerB = fakeProducer(broker, 'relay-b');
-  const relays = [producerA, producerB].map(
-    (producer) => new OutboxRelay({ pool: db(), producer, log: captureLogger().log, batchSize: 15, pollMs: 1 }),
-  );
-  for (const relay of relays) relay.start();
+  broker.deduplication = true;
+  broker.loseAcks(4);
+  const relay = relayTo(broker);
   try {
-    // Sagas keep writing while the relays run.
-    await insertEvents(0, 10, 21, sagas);
-    await waitFor('the outbox to drain', async () => (await pendingIds()).length === 0);
+    const first = await relay.publishBatch();
+    t.is(first.published, 0, 'no acknowledgement, nothing marked');
+    t.truthy(first.unavailable);
+    t.is(broker.messages.length, 4, 'yet the broker stored them');
+    await drain(relay);
   } finally {
-    await Promise.all(relays.map((r) => r.stop()));
+    await relay.stop();
   }
+  t.deepEqual(broker.duplicates.map((m) => m.message.sequenceId), [1, 2, 3, 4], 'sent again under the same ids');
+  t.is(broker.messages.length, 4, 'stored once each');
+});
 
-  t.log(
-    'messages per relay:',
-    Object.fromEntries(['relay-a', 'relay-b'].map((n) => [n, broker.messages.filter((m) => m.producerName === n).length])),
+test.serial('a relay that stops after taking a batch leaves it to the next one, under the same sequence ids', async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.down = true;
+  const first = relayTo(broker);
+  t.is((await first.publishBatch()).sent, 3);
+  await first.stop();
+  broker.down = false;
+  const second = relayTo(broker);
+  try {
+    await drain(second);
+  } finally {
+    await second.stop();
+  }
+  t.deepEqual(broker.messages.map((m) => m.message.sequenceId), [1, 2, 3]);
+});
+
+test.serial('a message the broker keeps refusing goes to the dead-letter table and the rest flow on', async (t) => {
+  const [bad, good] = (await newSagas(2)) as [string, string];
+  await insertEvents([bad, good], 1, 3);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  const refused = (m: { data: Buffer }) => {
+    const p = JSON.parse(m.data.toString()) as { saga_id: string; secuencia: number };
+    return p.saga_id === bad && p.secuencia === 2;
+  };
+  broker.refuse(refused);
+  const registry = new Registry();
+  const { log, lines } = captureLogger();
+  const relay = relayTo(broker, { log, maxAttempts: 3, metrics: relayMetrics(registry, db()) });
+  try {
+    await drain(relay);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(streams(broker).get(good), [1, 2, 3], 'the other saga is not held up');
+  t.deepEqual(streams(broker).get(bad), [1, 3], 'the refused event is set aside, the saga goes on after it');
+  const dead = await db().query<{ secuencia: number; intentos: number; error: string }>(
+    'select secuencia, intentos, error from saga_events_descartados',
   );
-  const total = 10 * 30;
-  const counts = countById(broker);
-  t.is(counts.size, total);
-  t.deepEqual(
-    [...counts.entries()].filter(([, n]) => n !== 1),
-    [],
-    'no row is sent twice across both relays',
-  );
-  // One relay is active at a time, so the broker receives ids in order, and so each saga's events in order.
+  t.deepEqual(dead.rows.map((r) => [r.secuencia, r.intentos]), [[2, 3]]);
+  t.regex(dead.rows[0]!.error, /MessageTooBig/);
+  t.deepEqual(broker.duplicates, [], 'each retry went under a new sequence id, none dropped as a duplicate');
   const ids = broker.messages.map((m) => m.message.sequenceId ?? -1);
-  t.deepEqual(ids, [...ids].sort((a, b) => a - b));
-  for (const sagaId of sagas) {
-    const secuencias = broker.payloads()
-      .filter((p) => p.saga_id === sagaId)
-      .map((p) => p.secuencia);
-    t.deepEqual(secuencias, Array.from({ length: 30 }, (_, i) => i + 1));
+  t.deepEqual(ids, [...ids].sort((a, b) => a - b), 'sequence ids grow in publish order');
+  t.regex(await registry.metrics(), /saga_outbox_dead_letters 1\b/);
+  t.true(lines.some((l) => l.level === 50 && /saga_events_descartados/.test(l.msg)), 'the dead letter is logged as an error');
+});
+
+test.serial("a message refused once goes again under a new sequence id, and its saga's later events wait for it", async (t) => {
+  const [flaky, other] = (await newSagas(2)) as [string, string];
+  await insertEvents([flaky, other], 1, 3);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  let refusals = 0;
+  broker.refuse((m) => {
+    const p = JSON.parse(m.data.toString()) as { saga_id: string; secuencia: number };
+    return p.saga_id === flaky && p.secuencia === 1 && refusals++ === 0;
+  });
+  const relay = relayTo(broker);
+  try {
+    await drain(relay);
+  } finally {
+    await relay.stop();
+  }
+  t.is(refusals, 2, 'refused once, then accepted');
+  t.deepEqual(streams(broker).get(flaky), [1, 2, 3], 'the saga keeps its order');
+  t.deepEqual(streams(broker).get(other), [1, 2, 3]);
+  t.deepEqual(broker.duplicates, []);
+});
+
+test.serial('two relays on one saga log: one is active, the other takes over, one ordered stream per saga', async (t) => {
+  const sagas = await newSagas(10);
+  await insertEvents(sagas, 1, 10);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 1;
+  const a = relayTo(broker);
+  const b = relayTo(broker);
+  a.start();
+  b.start();
+  try {
+    await waitFor('some events published', () => broker.messages.length >= 20);
+    const insertsDone = insertEvents(sagas, 11, 20);
+    // The active relay goes away; the other one takes over under the same producer name.
+    await Promise.all([a.stop(), insertsDone]);
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+  t.is(broker.messages.length, 200, 'every event stored once');
+  t.deepEqual(broker.duplicates, []);
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), oneToN(20));
+  const ids = broker.messages.map((m) => m.message.sequenceId ?? -1);
+  t.deepEqual(ids, oneToN(200), 'one sequence across both relays');
+});
+
+test.serial('the lag metric is the age of the oldest unpublished event, and 0 when all are published', async (t) => {
+  const registry = new Registry();
+  const broker = new FakeBroker();
+  const relay = relayTo(broker, { metrics: relayMetrics(registry, db()) });
+  const lag = async () => {
+    const metric = await registry.getSingleMetric('saga_outbox_lag_seconds')!.get();
+    return metric.values[0]?.value ?? -1;
+  };
+  try {
+    t.is(await lag(), 0);
+    const [saga] = (await newSagas(1)) as [string];
+    await db().query(
+      `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha) values ($1, 1, 'X', 'Y', '{}', now() - interval '90 seconds')`,
+      [saga],
+    );
+    t.true((await lag()) >= 90);
+    await drain(relay);
+    t.is(await lag(), 0);
+    t.regex(await registry.metrics(), /saga_outbox_published_total 1\b/);
+  } finally {
+    await relay.stop();
   }
 });
 
-test.serial('stop waits for the batch in flight, which commits', async (t) => {
-  await insertEvents(1, 3);
+test.serial('stop waits for the pass in flight, which is recorded', async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 1);
   const broker = new FakeBroker();
   broker.latencyMs = 300;
-  const relay = new OutboxRelay({ pool: db(), producer: fakeProducer(broker), log: captureLogger().log, pollMs: 5 });
+  const relay = relayTo(broker);
   relay.start();
   await waitFor('the first sends', () => broker.attempts > 0);
   await relay.stop();
-  t.deepEqual(await pendingIds(), []);
+  t.is(await pending(), 0);
   const attempts = broker.attempts;
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(broker.attempts, attempts, 'no pass after stop');
+  t.deepEqual([...broker.connected], [], 'the producer is closed, so another relay can open it');
 });
 
 test('loadPulsarClient rejects with a clear message when pulsar-client is missing', async (t) => {
@@ -231,7 +435,7 @@ test('loadPulsarClient rejects with a clear message when pulsar-client is missin
   await t.throwsAsync(createPulsarProducer('pulsar://127.0.0.1:6650', 'saga-events'), expected);
 });
 
-test('createPulsarProducer opens a named producer on the topic and close releases producer and client', async (t) => {
+test('createPulsarProducer opens a named, unbatched producer on the topic and close releases producer and client', async (t) => {
   const broker = new FakeBroker();
   const module = fakePulsarModule(broker);
   const handle = await createPulsarProducer('pulsar://broker:6650', 'saga-events', RELAY_PRODUCER_NAME, {
@@ -243,6 +447,7 @@ test('createPulsarProducer opens a named producer on the topic and close release
   t.true(handle.producer === producer);
   t.is(producer.config.topic, 'saga-events');
   t.is(producer.config.producerName, 'saga-orchestrator-relay');
+  t.is(producer.config.batchingEnabled, false, 'one message per sequence id');
   await handle.close();
   await handle.close();
   t.true(producer.closed);

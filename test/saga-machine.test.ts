@@ -427,6 +427,15 @@ test('cancelar while a call is in flight waits for its outcome, then compensates
   t.is(callOf(answered).tipo, 'REVERTIR_PAGO', 'the payment the call made is reverted');
 });
 
+test('a second cancelar while the first waits for the call in flight is refused', (t) => {
+  const { s } = drive([ok()]);
+  const first = step(s, order('cancelar'));
+  t.like(first.reply, { resultado: 'aceptada' });
+  const second = step(first.snapshot, order('cancelar', { id: 'op-2' }));
+  t.like(second.reply, { resultado: 'rechazada' });
+  t.regex(second.reply?.detalle ?? '', /ya fue pedida por ana/);
+});
+
 test('cancelar a terminal or compensating saga is refused, and the refusal is audited', (t) => {
   const done = drive([ok(), ok(), ok()]).s;
   const d = step(done, order('cancelar'));

@@ -1,7 +1,8 @@
 // Shared by the entry points: configuration, the logger, and a clean shutdown
 // on SIGINT/SIGTERM (stop taking requests, stop actors, close the database).
 import { loadConfig, type Config } from '../config.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, defaultLogFormat, type Logger } from '../log.js';
+import { StartupProblem } from '../startup-problem.js';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -15,12 +16,14 @@ export async function run(name: string, main: (config: Config, log: Logger) => P
     console.error((err as Error).message);
     process.exit(1);
   }
-  const log = createLogger(config.LOG_LEVEL).child({ role: name });
+  const log = createLogger(config.LOG_LEVEL, config.LOG_FORMAT ?? defaultLogFormat(process.stdout.isTTY)).child({ role: name });
   let parts: Stoppable[];
   try {
     parts = await main(config, log);
   } catch (err) {
-    log.fatal({ err }, `${name} could not start: ${(err as Error).message}`);
+    // A problem a person can fix is told in plain words; anything else with its stack.
+    if (err instanceof StartupProblem) process.stderr.write(`\n${name} could not start.\n${err.message}\n\n`);
+    else log.fatal({ err }, `${name} could not start: ${(err as Error).message}`);
     process.exit(1);
   }
   let stopping = false;

@@ -55,7 +55,9 @@ export class LeaseManager {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.ticking;
-    for (const shard of this.shards()) await this.release(shard);
+    const released = this.shards();
+    for (const shard of released) await this.release(shard);
+    if (released.length > 0) this.opts.log.info({ shards: shardRanges(released) }, `${released.length} shard leases released`);
     await this.opts.pool
       .query('delete from saga_nodes where node_id = $1', [this.opts.owner])
       .catch((err: unknown) => this.opts.log.warn({ err }, 'could not remove node row'));
@@ -128,6 +130,9 @@ export class LeaseManager {
     );
     const plan = planShards({ nodeId: this.opts.owner, versions: this.opts.versions }, this.shards(), shards, nodes);
     for (const shard of plan.release) await this.release(shard);
+    if (plan.release.length > 0) {
+      this.opts.log.info({ shards: shardRanges(plan.release), held: this.held.size }, `${plan.release.length} shard leases given up to rebalance`);
+    }
     if (plan.take.length > 0) await this.acquire(plan.take);
   }
 
@@ -148,7 +153,10 @@ export class LeaseManager {
       this.opts.log.debug({ shard: r.shard, epoch: lease.epoch }, 'lease acquired');
       await this.opts.onAcquired(lease);
     }
-    if (rows.length > 0) this.opts.log.info({ shards: rows.map((r) => r.shard), held: this.held.size }, 'leases acquired');
+    // One line per round, not one per shard: a start takes all 32 at once.
+    if (rows.length > 0) {
+      this.opts.log.info({ shards: shardRanges(rows.map((r) => r.shard)), held: this.held.size }, `${rows.length} shard leases acquired`);
+    }
   }
 
   private async release(shard: number): Promise<void> {
@@ -166,4 +174,17 @@ export class LeaseManager {
       .catch((err: unknown) => this.opts.log.warn({ err, shard }, 'could not release lease; it will expire'));
     this.opts.log.debug({ shard }, 'lease released');
   }
+}
+
+/** `[0,1,2,3,7]` as `0-3,7`: a short line for a log. */
+export function shardRanges(shards: readonly number[]): string {
+  const sorted = [...shards].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
 }

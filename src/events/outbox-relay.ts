@@ -1,206 +1,277 @@
-// The outbox relay: every saga transition writes a row into saga_events in the same
-// transaction as the saga state; this relay publishes the rows not yet published to
-// Pulsar and marks them (publicado_en). Sagas never wait for the broker: when it is
-// down the rows simply stay pending and drain when it returns. Delivery is
-// at-least-once (a crash between the broker's ack and our commit republishes a
-// batch); a broker with deduplication drops those replays by sequenceId.
-import type pg from 'pg';
+// The outbox relay. Every saga transition writes its events into saga_events in the
+// same transaction as the saga's state; this relay publishes them to Pulsar and marks
+// them (publicado_en). Sagas never wait for it: while the broker is down the rows stay
+// pending, the relay retries for ever with a capped backoff, and they drain when the
+// broker returns.
+//
+// Why no event is lost, duplicated or reordered, with broker deduplication on (the
+// broker drops a message whose sequence id is not above the highest it stored for
+// the producer name):
+//  1. One active relay per saga log: a session advisory lock, held on the relay's own
+//     connection. It pins no snapshot (no transaction stays open), and it goes away
+//     with the connection, so a dead process's relay is replaced at once. Every
+//     statement of a pass runs on that connection, so a relay that lost the lock can
+//     change nothing. Only the active relay opens the producer, under the one
+//     producer name of the saga log (saga_outbox_relay.productor).
+//  2. Rows are taken only below the xmin horizon (transaccion < the oldest transaction
+//     still running): ids are drawn before commit, so a writer can commit a lower id
+//     after higher ones are visible; a row below the horizon can no longer be
+//     overtaken by one committed later. The order of the taking, (transaccion, id),
+//     is therefore stable: the same whichever relay runs, and whenever.
+//  3. Each taken row gets its sequence id when taken (one past the last ever given, kept
+//     in saga_outbox_relay), in that order; sequence ids therefore grow in publish order.
+//     A row keeps its id until the broker acknowledges it: a replay after a crash or
+//     an outage sends the same id, and the broker drops the copy it already has.
+//  4. A batch holds at most one event per saga (the first unpublished one), so a saga's
+//     next event is sent only after the previous one is stored: per-saga order holds
+//     even when a message in the middle of a batch fails.
+//  5. A message that was not stored while a later one of its batch was has a spent
+//     sequence id (the broker would drop it as a duplicate): it is numbered anew.
+//  6. A message the broker refuses (not a connection failure) is tried again under a
+//     new id, and after maxAttempts set aside in saga_events_descartados (an alert
+//     metric counts them); the saga's later events then flow on.
+//  7. No transaction is open while the relay talks to the broker: taking a batch and
+//     recording what became of it are one statement each.
+// Consumers still dedupe on (saga_id, secuencia) as a second line: a message whose
+// outcome was unknown and that is renumbered under rule 5 may be stored twice.
+import pg from 'pg';
 import type { Logger } from 'pino';
-import type { PulsarProducer, PulsarProducerMessage } from './pulsar.js';
-
-export type OutboxProducer = Pick<PulsarProducer, 'send'>;
+import { claim, inFlight, record, type OutboxRow } from './outbox-queries.js';
+import { planRecord } from './publish-plan.js';
+import type { RelayMetrics } from './relay-metrics.js';
+import { errorText, type EventTransport, type OutboxMessage } from './transport.js';
 
 export interface OutboxRelayOptions {
-  pool: Pick<pg.Pool, 'connect'>;
-  producer: OutboxProducer;
+  databaseUrl: string;
+  transport: EventTransport;
   log: Logger;
-  /** Rows per transaction. */
+  metrics?: RelayMetrics;
+  /** Rows per batch (at most one per saga). */
   batchSize?: number;
   /** Pause between passes when there is nothing (or not a full batch) to publish. */
   pollMs?: number;
-  /** Cap of the exponential backoff after a failure. */
+  /** First delay, and cap, of the exponential backoff while the broker is unavailable. */
+  minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Key of the transaction-level advisory lock that makes one relay active at a time. */
+  /** How often a standby relay tries to become the active one. */
+  lockRetryMs?: number;
+  /** Refusals of one message before it goes to the dead-letter table. */
+  maxAttempts?: number;
+  /** Key of the session advisory lock that makes one relay active at a time. */
   lockKey?: number;
-}
-
-/** A saga_events row as the relay reads it. */
-export interface OutboxRow {
-  id: string; // bigserial: pg returns int8 as a string
-  saga_id: string;
-  secuencia: number;
-  tipo: string;
-  estado: string;
-  payload: unknown;
-  fecha: Date;
 }
 
 /** Default advisory lock key of the relay (arbitrary, distinct from the migration lock). */
 export const OUTBOX_RELAY_LOCK_KEY = 727275;
 
-/** The Pulsar message for one outbox row. */
-export function outboxMessage(row: OutboxRow): PulsarProducerMessage {
-  const id = Number(row.id);
+/** What one pass did. */
+export interface PassResult {
+  /** False when another relay is the active one (nothing was done). */
+  active: boolean;
+  sent: number;
+  published: number;
+  refused: number;
+  deadLettered: number;
+  /** The first transport failure of the pass, if any. */
+  unavailable?: string;
+}
+
+/** The JSON the broker receives for one event. */
+export function eventPayload(row: OutboxRow): Record<string, unknown> {
   const fecha = row.fecha instanceof Date ? row.fecha : new Date(row.fecha);
   return {
-    data: Buffer.from(
-      JSON.stringify({
-        id,
-        saga_id: row.saga_id,
-        secuencia: row.secuencia,
-        tipo: row.tipo,
-        estado: row.estado,
-        payload: row.payload,
-        fecha: fecha.toISOString(),
-      }),
-    ),
-    properties: { tipo: row.tipo, saga_id: row.saga_id, secuencia: String(row.secuencia) },
-    partitionKey: row.saga_id,
-    // Row ids increase, so a broker with deduplication drops replays of a batch. It also
-    // drops any id not above the last one it persisted for this producer name: see the
-    // note on out-of-order commits below.
-    sequenceId: id,
-    eventTimestamp: fecha.getTime(),
+    id: Number(row.id),
+    saga_id: row.saga_id,
+    secuencia: row.secuencia,
+    tipo: row.tipo,
+    estado: row.estado,
+    epoch: row.epoch === null ? null : Number(row.epoch),
+    payload: row.payload,
+    fecha: fecha.toISOString(),
   };
 }
 
-export class PublishError extends Error {
-  override name = 'PublishError';
+export function outboxMessage(row: OutboxRow): OutboxMessage {
+  const fecha = row.fecha instanceof Date ? row.fecha : new Date(row.fecha);
+  return {
+    sequenceId: Number(row.secuencia_envio),
+    key: row.saga_id,
+    payload: Buffer.from(JSON.stringify(eventPayload(row))),
+    properties: { tipo: row.tipo, saga_id: row.saga_id, secuencia: String(row.secuencia) },
+    eventTime: fecha.getTime(),
+  };
 }
 
 export class OutboxRelay {
-  private readonly pool: Pick<pg.Pool, 'connect'>;
-  private readonly producer: OutboxProducer;
-  private readonly log: Logger;
-  private readonly batchSize: number;
-  private readonly pollMs: number;
-  private readonly maxBackoffMs: number;
-  private readonly lockKey: number;
+  private readonly opts: Required<Omit<OutboxRelayOptions, 'metrics'>> & { metrics: RelayMetrics | undefined };
+  private lock: pg.Client | undefined;
+  private lockLost: Error | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private wakeUp: (() => void) | undefined;
 
   constructor(opts: OutboxRelayOptions) {
-    this.pool = opts.pool;
-    this.producer = opts.producer;
-    this.log = opts.log;
-    this.batchSize = opts.batchSize ?? 100;
-    this.pollMs = opts.pollMs ?? 200;
-    this.maxBackoffMs = opts.maxBackoffMs ?? 5_000;
-    this.lockKey = opts.lockKey ?? OUTBOX_RELAY_LOCK_KEY;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError('batchSize must be a positive integer');
-    if (!(this.pollMs >= 0)) throw new RangeError('pollMs must be >= 0');
+    this.opts = {
+      batchSize: 500,
+      pollMs: 100,
+      minBackoffMs: 100,
+      maxBackoffMs: 5_000,
+      lockRetryMs: 1_000,
+      maxAttempts: 5,
+      lockKey: OUTBOX_RELAY_LOCK_KEY,
+      ...opts,
+      metrics: opts.metrics,
+    };
+    const { batchSize, pollMs, maxAttempts } = this.opts;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+    if (!(pollMs >= 0)) throw new RangeError('pollMs must be >= 0');
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError('maxAttempts must be a positive integer');
   }
 
-  /** Starts polling in the background; a no-op when already running. */
+  get transportName(): string {
+    return this.opts.transport.name;
+  }
+
+  /** Starts publishing in the background; a no-op when already running. */
   start(): void {
     if (this.loop) return;
     this.stopping = false;
     this.loop = this.run();
   }
 
-  /** Stops polling and waits for the batch in flight (committed or rolled back). */
+  /** Stops, waits for the pass in flight, closes the producer and gives up the lock. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
     const loop = this.loop;
     this.loop = undefined;
     await loop;
+    await this.resign();
   }
 
   /**
-   * One pass: publishes up to batchSize pending rows in id order and marks them, in one
-   * transaction. Returns how many were published (0 when another relay holds the lock).
-   * Rejects when the broker fails; the transaction is then rolled back and the rows stay
-   * pending.
+   * One pass: becomes the active relay if no other is, sends the batch in flight (or
+   * takes a new one) and records what became of it. Rejects only on database errors
+   * (the lock is then given up).
    */
-  async publishBatch(): Promise<number> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
+  async publishBatch(): Promise<PassResult> {
+    const idle: PassResult = { active: false, sent: 0, published: 0, refused: 0, deadLettered: 0 };
+    const lock = await this.acquire();
+    if (!lock) return idle;
     try {
-      await client.query('begin');
-      try {
-        // One relay at a time, across processes. Row locks alone (SKIP LOCKED) would
-        // keep two relays off the same row, but a second relay would then publish the
-        // *next* rows of a saga while the first is still publishing earlier ones, and
-        // per-saga order would be lost. The lock is released at commit or rollback.
-        const lock = await client.query<{ locked: boolean }>('select pg_try_advisory_xact_lock($1) as locked', [
-          this.lockKey,
-        ]);
-        if (lock.rows[0]?.locked !== true) {
-          await client.query('rollback');
-          return 0;
-        }
-        // Note for later: a watermark ("publish ids above the last one published") could
-        // skip a row whose transaction took its id before, but committed after, rows with
-        // higher ids. Selecting every row with publicado_en is null does not skip it; it
-        // is published late, after those higher ids. (With broker deduplication on, such a
-        // late, lower sequenceId would be dropped as a duplicate by the broker.)
-        // SKIP LOCKED is a second guard should the advisory lock ever be taken away.
-        const { rows } = await client.query<OutboxRow>(
-          `select id, saga_id, secuencia, tipo, estado, payload, fecha
-             from saga_events
-            where publicado_en is null
-            order by id
-            limit $1
-              for update skip locked`,
-          [this.batchSize],
+      const begun = Date.now();
+      let rows = await inFlight(lock, this.opts.batchSize);
+      if (rows.length === 0) rows = await claim(lock, this.opts.batchSize);
+      if (rows.length === 0) return { ...idle, active: true };
+      const taken = Date.now();
+      const outcomes = await this.opts.transport.publish(rows.map(outboxMessage));
+      const sent = Date.now();
+      const plan = planRecord(
+        rows.map((r) => r.id),
+        outcomes,
+      );
+      if (this.lockLost) throw this.lockLost;
+      const recorded = await record(lock, plan, this.opts.maxAttempts);
+      this.opts.log.debug(
+        { rows: rows.length, takeMs: taken - begun, sendMs: sent - taken, recordMs: Date.now() - sent },
+        'outbox relay: pass',
+      );
+      this.opts.metrics?.published(plan.published.length);
+      if (plan.refused.length > 0) {
+        this.opts.log.warn(
+          { refused: plan.refused.slice(0, 5), retried: recorded.retried, deadLettered: recorded.deadLettered },
+          'outbox relay: the broker refused saga events',
         );
-        if (rows.length === 0) {
-          await client.query('commit');
-          return 0;
-        }
-        // Sent in id order without waiting between them: the producer keeps the order of
-        // send() calls. Every send is settled before we decide, so none is still in flight
-        // after a rollback.
-        const results = await Promise.allSettled(rows.map((row) => this.producer.send(outboxMessage(row))));
-        const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failures.length > 0) {
-          const first: unknown = failures[0]?.reason;
-          throw new PublishError(
-            `${failures.length} of ${rows.length} sends to Pulsar failed: ${first instanceof Error ? first.message : String(first)}`,
-            { cause: first },
-          );
-        }
-        await client.query('update saga_events set publicado_en = now() where id = any($1::bigint[])', [
-          rows.map((r) => r.id),
-        ]);
-        await client.query('commit');
-        return rows.length;
-      } catch (err) {
-        try {
-          await client.query('rollback');
-        } catch (rollbackErr) {
-          broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-        }
-        throw err;
       }
-    } finally {
-      // A connection whose rollback failed is discarded rather than reused.
-      client.release(broken);
+      if (recorded.deadLettered > 0) {
+        this.opts.log.error(
+          { deadLettered: recorded.deadLettered, maxAttempts: this.opts.maxAttempts },
+          'outbox relay: saga events set aside in saga_events_descartados after repeated refusals',
+        );
+      }
+      return {
+        active: true,
+        sent: rows.length,
+        published: plan.published.length,
+        refused: plan.refused.length,
+        deadLettered: recorded.deadLettered,
+        ...(plan.unavailable === undefined ? {} : { unavailable: plan.unavailable }),
+      };
+    } catch (err) {
+      await this.resign(err);
+      throw err;
     }
+  }
+
+  /** The lock connection, opened and locked if it is not yet; undefined when another relay holds it. */
+  private async acquire(): Promise<pg.Client | undefined> {
+    if (this.lock && !this.lockLost) return this.lock;
+    if (this.lock) await this.resign(this.lockLost);
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl });
+    client.on('error', (err) => {
+      this.lockLost ??= err;
+    });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [this.opts.lockKey]);
+      if (rows[0]?.locked !== true) {
+        await client.end();
+        return undefined;
+      }
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    this.lock = client;
+    this.lockLost = undefined;
+    this.opts.metrics?.active(true);
+    this.opts.log.info({ transport: this.opts.transport.name, target: this.opts.transport.target }, 'outbox relay: active');
+    return client;
+  }
+
+  /** Closes the producer first (so the next relay can open it), then the lock connection. */
+  private async resign(reason?: unknown): Promise<void> {
+    const lock = this.lock;
+    this.lock = undefined;
+    this.lockLost = undefined;
+    await this.opts.transport.close().catch(() => undefined);
+    if (!lock) return;
+    this.opts.metrics?.active(false);
+    if (reason !== undefined) this.opts.log.warn({ err: errorText(reason) }, 'outbox relay: gave up being the active relay');
+    await lock.end().catch(() => undefined);
   }
 
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      let delay = this.pollMs;
+      let delay = this.opts.pollMs;
       try {
-        const published = await this.publishBatch();
-        if (failures > 0) this.log.info({ failures }, 'outbox relay: publishing again');
-        failures = 0;
-        // A full batch means there may be more: go on at once.
-        if (published >= this.batchSize) delay = 0;
+        const pass = await this.publishBatch();
+        if (!pass.active) delay = this.opts.lockRetryMs;
+        else if (pass.unavailable !== undefined) {
+          failures += 1;
+          delay = this.backoff(failures);
+          this.opts.log.warn(
+            { err: pass.unavailable, failures, retryInMs: delay },
+            'outbox relay: the broker is unavailable; saga events stay pending and will be retried',
+          );
+        } else {
+          if (failures > 0) this.opts.log.info({ failures }, 'outbox relay: publishing again');
+          failures = 0;
+          // A full batch, or one with refusals to retry, means there is more: go on at once.
+          if (pass.sent >= this.opts.batchSize || pass.refused > 0) delay = 0;
+        }
       } catch (err) {
         failures += 1;
-        delay = Math.min(this.maxBackoffMs, Math.max(this.pollMs, 100) * 2 ** Math.min(failures - 1, 16));
-        this.log.warn(
-          { err, failures, retryInMs: delay },
-          'outbox relay: could not publish saga events; they stay pending and will be retried',
-        );
+        delay = this.backoff(failures);
+        this.opts.log.warn({ err: errorText(err), failures, retryInMs: delay }, 'outbox relay: database error');
       }
       if (delay > 0 && !this.stopping) await this.sleep(delay);
     }
+  }
+
+  private backoff(failures: number): number {
+    return Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** Math.min(failures - 1, 16));
   }
 
   private sleep(ms: number): Promise<void> {

@@ -94,7 +94,7 @@ export async function loadPulsarClient(moduleName: string = PULSAR_CLIENT_PACKAG
   return candidate;
 }
 
-/** The default producer name of the relay. See the note on `createPulsarProducer`. */
+/** A producer name for callers that give none. The relay names its producer after its saga log. */
 export const RELAY_PRODUCER_NAME = 'saga-orchestrator-relay';
 
 export interface PulsarProducerHandle {
@@ -108,8 +108,9 @@ export interface PulsarProducerHandle {
  * a broker with deduplication recognises the relay's replays after a restart.
  *
  * Pulsar refuses a second connected producer with the same name on a topic
- * (ProducerBusy): when several orchestrator processes run a relay, give each its own
- * stable name (for example suffixed with the host name). Deduplication is per name.
+ * (ProducerBusy). Only the active relay of a saga log opens one, so every relay of
+ * that saga log uses the same name, and the broker's deduplication state follows the
+ * sequence ids of the saga log whichever process publishes.
  */
 export async function createPulsarProducer(
   pulsarUrl: string,
@@ -127,10 +128,14 @@ export async function createPulsarProducer(
     producer = await client.createProducer({
       topic,
       producerName,
-      // A send that fails after this rejects; the relay then rolls back and retries later.
+      // A send that fails after this rejects; the relay sends it again later.
       sendTimeoutMs: opts.sendTimeoutMs ?? 10_000,
-      // Fail fast instead of blocking the relay when the local queue is full.
+      // Fail fast instead of blocking the relay when the local queue is full; a
+      // relay batch is far smaller than this queue.
       blockIfQueueFull: false,
+      maxPendingMessages: 10_000,
+      // One message per sequence id, so the broker deduplicates message by message.
+      batchingEnabled: false,
     });
   } catch (err) {
     await client.close().catch(() => undefined);

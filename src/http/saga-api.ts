@@ -1,18 +1,21 @@
 // The routes the BFF (8090) and the orchestrator (8091) both serve: the team's
-// contract (start a saga, status, list, health), the operator views and
-// actions, and the definitions. Everything is read from or written to the saga
-// log; nothing here knows a saga's business: each saga type brings its route
-// and request schema.
+// contract (start a saga, status, list, events, health), the live stream and
+// statistics, the operator views and actions, and the definitions. Each route
+// is registered from its RouteSpec (saga-api-specs.ts: its path, who may call
+// it, the schemas it parses with), the same specs /openapi.json is made of.
+// Everything is read from or written to the saga log; nothing here knows a
+// saga's business: each saga type brings its route and request schema.
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type pg from 'pg';
-import { z } from 'zod';
 import type { Logger } from '../log.js';
+import type { IntakeMetrics } from '../metrics.js';
 import type { Database } from '../persistence/database.js';
 import type { ListFilter, SagaQueries, SagaView } from '../persistence/saga-queries.js';
-import { LIFECYCLE_STATES, TERMINAL_STATES } from '../saga/states.js';
-import { isOperatorAction, type OperatorAction } from '../saga/operations.js';
+import { SagaStatsQueries } from '../persistence/saga-stats.js';
+import { TERMINAL_STATES } from '../saga/states.js';
+import type { OperatorAction } from '../saga/operations.js';
 import { uuidv7 } from '../saga/ids.js';
 import type { AnySagaType } from '../saga/saga-type.js';
 import type { StartRequest, StartResult } from '../saga-intake.js';
@@ -22,8 +25,14 @@ import { Lotes } from '../operator/lotes.js';
 import { verifyToken, type Operator, type Rol } from '../operator/tokens.js';
 import { BodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
-import { healthRoute } from './health.js';
-import { parseOrThrow } from './validation.js';
+import { guardFor, route, type Guard } from './route-spec.js';
+import { sagaApiSpecs } from './saga-api-specs.js';
+import { operatorBody, searchKeysOf, statusQuerySchema, type OperatorBody } from './schemas.js';
+import { mountSagaStream } from './sse.js';
+import { mountStatistics } from './statistics.js';
+import { parseOrThrow, parseQuery } from './validation.js';
+import { healthHandler } from './health.js';
+import { actionParam, isUuid, sagaIdParam } from './params.js';
 import type { SagaChanges } from './saga-changes.js';
 import type { Faults } from '../faults.js';
 
@@ -44,42 +53,13 @@ export interface SagaApiDeps {
   authContract: boolean;
   /** Bytes of request bodies this app reads at once (past it: 503 with Retry-After). */
   bodyBudget?: BodyBudget;
+  /** Counts the sagas this app records. */
+  metrics?: IntakeMetrics;
   /** Bugs switched on for the chaos suite (src/faults.ts): unknown-outcome-as-unavailable. */
   faults?: Faults;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const intParam = (def: number, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d{1,15}$/, 'debe ser un entero')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
-    .optional()
-    .transform((v) => v ?? def);
-
-const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((v) => !hasUnstorable(v), 'contiene un carácter no permitido');
-const instant = text(40).refine((v) => !Number.isNaN(Date.parse(v)), 'debe ser una fecha ISO 8601');
-
-/** A list filter, from query parameters (strings) or a bulk operation's body. */
-function filterSchema(types: readonly AnySagaType[]) {
-  const states = [...new Set([...LIFECYCLE_STATES, ...types.flatMap((t) => t.states)])];
-  const keys = [...new Set(types.flatMap((t) => t.searchKeyNames))];
-  return z.object({
-    estado: z.enum(states as [string, ...string[]], { message: `debe ser uno de ${states.join(', ')}` }).optional(),
-    tipo: text(100).pipe(z.string().min(1)).optional(),
-    desde: instant.optional(),
-    hasta: instant.optional(),
-    atascadas: z.enum(['true', 'false']).optional(),
-    ...Object.fromEntries(keys.map((k) => [k, text(200).pipe(z.string().min(1)).optional()])),
-  });
-}
-
+/** A parsed list or bulk filter as the read side takes it. */
 function toFilter(q: Record<string, string | undefined>, keyNames: readonly string[]): ListFilter {
   const claves = Object.fromEntries(keyNames.flatMap((k) => (q[k] === undefined ? [] : [[k, q[k]]])));
   return {
@@ -92,17 +72,6 @@ function toFilter(q: Record<string, string | undefined>, keyNames: readonly stri
   };
 }
 
-/** `?esperar_ms=N` on status: wait up to N ms (at most 30 s) for the saga to end. */
-const statusQuerySchema = z.object({ esperar_ms: intParam(0, 0, 30_000) });
-
-const operatorBody = z.object({
-  motivo: text(2_000).optional().default(''),
-  operacion_id: text(200).pipe(z.string().min(1)).optional(),
-  compensacion: text(100).optional(),
-  detener_plazo: z.boolean().optional(),
-  version: z.number().int().positive().optional(),
-});
-
 /** An optional Idempotency-Key: non-empty, at most 200 characters. */
 export function idempotencyKeyHeader(raw: string): string | undefined {
   const key = raw.trim();
@@ -113,25 +82,14 @@ export function idempotencyKeyHeader(raw: string): string | undefined {
   return key;
 }
 
-/** Query parameters as single strings; an empty parameter means "no filter", a repeated one is an error. */
-function singleValued(query: Record<string, string | string[] | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(query)) {
-    if (Array.isArray(value)) throw new HttpError(400, 'validacion', [{ campo: name, mensaje: 'no puede repetirse' }]);
-    if (value !== undefined && value !== '') out[name] = value;
-  }
-  return out;
-}
-
 export function sagaApi(deps: SagaApiDeps): Router {
   const router = new Router();
   const desk = new OrderDesk(deps.pool, deps.changes);
   const lotes = new Lotes(deps.pool);
-  const filters = filterSchema(deps.types);
-  const keyNames = [...new Set(deps.types.flatMap((t) => t.searchKeyNames))];
-  const listQuery = filters.extend({ pagina: intParam(1, 1, 1_000_000), limite: intParam(10, 1, 100) });
-  const auth = authenticate(deps.pool);
-  const contract = (...roles: Rol[]) => (deps.authContract ? auth(...roles) : pass);
+  const specs = sagaApiSpecs(deps.types, deps.service);
+  const { schemas } = specs;
+  const keyNames = searchKeysOf(deps.types);
+  const guard: Guard = guardFor(authenticate(deps.pool), deps.authContract);
   const budget = deps.bodyBudget;
   const readJsonBody = (ctx: Context) => readBody(ctx, budget === undefined ? {} : { budget });
 
@@ -148,10 +106,10 @@ export function sagaApi(deps: SagaApiDeps): Router {
     await next();
   });
 
-  healthRoute(router, deps.service, deps.db);
+  route(router, guard, specs.health, healthHandler(deps.service, deps.db));
 
-  for (const type of deps.types) {
-    router.post(type.route, contract('cliente', 'operador'), async (ctx) => {
+  deps.types.forEach((type, i) => {
+    route(router, guard, specs.start[i]!, async (ctx) => {
       const key = idempotencyKeyHeader(ctx.get('idempotency-key'));
       const body = parseOrThrow(type.request, await readJsonBody(ctx));
       const { datos, timeoutMinutos } = type.accept(body);
@@ -161,13 +119,14 @@ export function sagaApi(deps: SagaApiDeps): Router {
       } catch (err) {
         throw intakeFailure(err, deps.log, deps.faults?.has('unknown-outcome-as-unavailable') === true);
       }
+      if (result.kind === 'started') deps.metrics?.started(type.tipo);
       ctx.body = startedBody(result);
     });
-  }
+  });
 
-  router.get('/saga/:sagaId/status', contract('cliente', 'operador', 'lector'), async (ctx) => {
+  route(router, guard, specs.status, async (ctx) => {
     const sagaId = sagaIdParam(ctx);
-    const { esperar_ms: waitMs } = parseOrThrow(statusQuerySchema, singleValued(ctx.query));
+    const { esperar_ms: waitMs } = parseQuery(statusQuerySchema, ctx.query);
     if (waitMs > 0) {
       // A client may wait for the end instead of polling: registered before the
       // read, so a saga that ends in between still wakes it.
@@ -185,20 +144,22 @@ export function sagaApi(deps: SagaApiDeps): Router {
     ctx.body = view;
   });
 
-  router.get(['/saga', '/saga/'], contract('cliente', 'operador', 'lector'), async (ctx) => {
-    const q = parseOrThrow(listQuery, singleValued(ctx.query));
+  route(router, guard, specs.list, async (ctx) => {
+    const q = parseQuery(schemas.listQuery, ctx.query);
     const { sagas, total } = await deps.queries.list(toFilter(q as unknown as Record<string, string | undefined>, keyNames), q);
     ctx.body = { sagas, total, pagina: q.pagina, limite: q.limite };
   });
 
-  router.get('/saga/:sagaId/eventos', contract('cliente', 'operador', 'lector'), async (ctx) => {
+  route(router, guard, specs.events, async (ctx) => {
     const sagaId = sagaIdParam(ctx);
     const eventos = await deps.queries.events(sagaId);
     if (eventos === null) throw notFound(`SAGA ${sagaId} no encontrada`);
     ctx.body = { saga_id: sagaId, eventos };
   });
 
-  router.get('/definiciones', contract('cliente', 'operador', 'lector'), async (ctx) => {
+  mountSagaStream(router, guard, { queries: deps.queries, changes: deps.changes });
+
+  route(router, guard, specs.definitions, async (ctx) => {
     const rows = await deps.queries.definitions();
     const newest = new Map<string, number>();
     for (const r of rows) newest.set(r.tipo, Math.max(newest.get(r.tipo) ?? 0, r.version));
@@ -213,18 +174,17 @@ export function sagaApi(deps: SagaApiDeps): Router {
     };
   });
 
-  router.get('/auth/yo', auth('operador', 'lector', 'cliente'), (ctx) => {
+  mountStatistics(router, guard, { stats: new SagaStatsQueries(deps.db) });
+
+  route(router, guard, specs.whoAmI, (ctx) => {
     const who = ctx.state.operator as Operator;
     ctx.body = { nombre: who.nombre, rol: who.rol };
   });
 
   // Bulk first: /saga/lote/<accion> is not a saga id.
-  router.post('/saga/lote/:accion', auth('operador'), async (ctx) => {
+  route(router, guard, specs.bulk, async (ctx) => {
     const accion = actionParam(ctx);
-    const body = parseOrThrow(
-      operatorBody.extend({ filtro: filters.default({}), dry_run: z.boolean().optional().default(false) }),
-      (await readJsonBody(ctx)) ?? {},
-    );
+    const body = parseOrThrow(schemas.bulkBody, (await readJsonBody(ctx)) ?? {});
     checkOrder(accion, body);
     const filtro = toFilter(body.filtro, keyNames);
     if (body.dry_run) {
@@ -247,14 +207,14 @@ export function sagaApi(deps: SagaApiDeps): Router {
     ctx.body = created.lote;
   });
 
-  router.get('/saga/lote/:loteId', auth('operador', 'lector'), async (ctx) => {
-    const loteId = ctx.params.loteId ?? '';
-    const lote = UUID.test(loteId) ? await lotes.get(loteId) : null;
+  route(router, guard, specs.lote, async (ctx) => {
+    const loteId = (ctx.params as Record<string, string | undefined>).lote_id ?? '';
+    const lote = isUuid(loteId) ? await lotes.get(loteId) : null;
     if (lote === null) throw notFound(`Lote ${loteId} no encontrado`);
     ctx.body = lote;
   });
 
-  router.post('/saga/:sagaId/:accion', auth('operador'), async (ctx) => {
+  route(router, guard, specs.action, async (ctx) => {
     const accion = actionParam(ctx);
     const sagaId = sagaIdParam(ctx);
     const body = parseOrThrow(operatorBody, (await readJsonBody(ctx)) ?? {});
@@ -295,23 +255,7 @@ export function sagaApi(deps: SagaApiDeps): Router {
   return router;
 }
 
-const pass = async (_ctx: Context, next: Next): Promise<void> => {
-  await next();
-};
-
-function sagaIdParam(ctx: Context): string {
-  const sagaId = (ctx.params as Record<string, string | undefined>).sagaId ?? '';
-  if (!UUID.test(sagaId)) throw notFound(`SAGA ${sagaId} no encontrada`);
-  return sagaId.toLowerCase();
-}
-
-function actionParam(ctx: Context): OperatorAction {
-  const accion = (ctx.params as Record<string, string | undefined>).accion ?? '';
-  if (!isOperatorAction(accion)) throw new HttpError(404, 'ruta_no_encontrada', `${ctx.method} ${ctx.path} no existe`);
-  return accion;
-}
-
-function checkOrder(accion: OperatorAction, body: z.infer<typeof operatorBody>): void {
+function checkOrder(accion: OperatorAction, body: OperatorBody): void {
   if (accion === 'omitir' && body.motivo.trim() === '') {
     throw new HttpError(400, 'validacion', [{ campo: 'motivo', mensaje: 'es obligatorio para omitir' }]);
   }
@@ -320,7 +264,7 @@ function checkOrder(accion: OperatorAction, body: z.infer<typeof operatorBody>):
   }
 }
 
-function orderData(body: z.infer<typeof operatorBody>) {
+function orderData(body: OperatorBody) {
   return {
     ...(body.compensacion === undefined ? {} : { compensacion: body.compensacion }),
     ...(body.detener_plazo === undefined ? {} : { detener_plazo: body.detener_plazo }),
@@ -336,7 +280,7 @@ function operationBody(d: Decided) {
 
 /** Requires `Authorization: Bearer <token>` of one of `roles`; the operator is put in ctx.state. */
 function authenticate(pool: pg.Pool) {
-  return (...roles: Rol[]) =>
+  return (roles: readonly Rol[]) =>
     async (ctx: Context, next: Next): Promise<void> => {
       const m = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
       const who = m === null ? null : await verifyToken(pool, m[1]!);

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type Koa from 'koa';
+import { jsonClientErrors } from './client-errors.js';
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:8090 (with the real port when 0 was asked). */
@@ -15,6 +16,7 @@ export async function listen(app: Koa, port: number, host = '127.0.0.1'): Promis
     const s = app.listen(port, host, () => resolve(s));
     s.once('error', reject);
   });
+  jsonClientErrors(server);
   // Keep-alive sockets from participant calls must not hold a shutdown open.
   server.keepAliveTimeout = 5_000;
   const actual = (server.address() as AddressInfo).port;

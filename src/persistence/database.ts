@@ -9,6 +9,7 @@ import { Migration20261128000003Shards } from '../../migrations/Migration2026112
 import { Migration20261128000004SagaCounts } from '../../migrations/Migration20261128000004_saga_counts.js';
 import { Migration20261128000005OperationsAndVersions } from '../../migrations/Migration20261128000005_operations_and_versions.js';
 import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migration20261128000006_saga_count_deltas.js';
+import { Migration20261129000001OutboxRelay } from '../../migrations/Migration20261129000001_outbox_relay.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -32,6 +33,7 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261128000004_saga_counts', class: Migration20261128000004SagaCounts },
     { name: 'Migration20261128000005_operations_and_versions', class: Migration20261128000005OperationsAndVersions },
     { name: 'Migration20261128000006_saga_count_deltas', class: Migration20261128000006SagaCountDeltas },
+    { name: 'Migration20261129000001_outbox_relay', class: Migration20261129000001OutboxRelay },
   ],
 };
 

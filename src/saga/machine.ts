@@ -397,6 +397,9 @@ class Draft<D> {
     if (s.phase === 'finished' && !this.fault('cancel-after-end')) {
       return this.refuse(order, `La SAGA ya terminó (${s.estado}); no se puede cancelar`);
     }
+    if (s.cancel !== null) {
+      return this.refuse(order, `La cancelación ya fue pedida por ${s.cancel.quien}; se compensará cuando termine la llamada en curso`);
+    }
     const cancel = { motivo: order.motivo, quien: order.quien };
     // Cancelling undoes: it lifts a pause or a park so the compensations can run.
     s.paused = null;

@@ -28,17 +28,39 @@ class FakeMessageId implements PulsarMessageId {
 export class FakeBroker {
   /** Messages the broker accepted, in the order it accepted them. */
   readonly messages: SentMessage[] = [];
+  /** Messages dropped by deduplication (acknowledged, not stored). */
+  readonly duplicates: SentMessage[] = [];
   /** While true every send rejects, as when the broker is unreachable. */
   down = false;
+  /**
+   * Pulsar's broker deduplication: per producer name, a message whose sequenceId is
+   * not above the highest stored is acknowledged and dropped.
+   */
+  deduplication = false;
   /** Every send() call, accepted or not. */
   attempts = 0;
   /** Delay before a send settles, so that sends overlap as they do over a network. */
   latencyMs = 0;
+  /** Producer names connected now: a second producer with one of them gets ProducerBusy. */
+  readonly connected = new Set<string>();
+  private readonly highest = new Map<string, number>();
   private failures = 0;
+  private lostAcks = 0;
+  private refusing: ((message: PulsarProducerMessage) => boolean) | undefined;
 
   /** Makes the next `n` sends reject. */
   failNext(n: number): void {
     this.failures += n;
+  }
+
+  /** The next `n` sends are stored, but their senders hear a timeout (a lost acknowledgement). */
+  loseAcks(n: number): void {
+    this.lostAcks += n;
+  }
+
+  /** Refuses, every time, the messages `test` picks (as Pulsar refuses a message too big). */
+  refuse(test: ((message: PulsarProducerMessage) => boolean) | undefined): void {
+    this.refusing = test;
   }
 
   /** Accepted messages as parsed JSON payloads. */
@@ -55,9 +77,23 @@ export class FakeBroker {
     } else if (this.failures > 0) {
       this.failures -= 1;
       outcome = new Error('Failed to send message: TimeOut (fake failure)');
+    } else if (this.refusing?.(message) === true) {
+      outcome = new Error('Failed to send message: MessageTooBig (fake refusal)');
     } else {
       outcome = { topic, producerName, message, position: this.messages.length };
-      this.messages.push(outcome);
+      const last = this.highest.get(producerName) ?? -1;
+      const sequenceId = message.sequenceId;
+      if (this.deduplication && sequenceId !== undefined && sequenceId <= last) {
+        this.duplicates.push(outcome);
+        outcome = { ...outcome, position: -1 };
+      } else {
+        this.messages.push(outcome);
+        if (sequenceId !== undefined) this.highest.set(producerName, Math.max(last, sequenceId));
+      }
+      if (this.lostAcks > 0) {
+        this.lostAcks -= 1;
+        outcome = new Error('Failed to send message: TimeOut (fake lost acknowledgement)');
+      }
     }
     const settle = (): Promise<PulsarMessageId> =>
       outcome instanceof Error ? Promise.reject(outcome) : Promise.resolve(new FakeMessageId(outcome.position));
@@ -91,6 +127,7 @@ export class FakePulsarProducer implements PulsarProducer {
   }
 
   close(): Promise<null> {
+    if (!this.closed) this.broker.connected.delete(this.producerName);
     this.closed = true;
     return Promise.resolve(null);
   }
@@ -107,6 +144,9 @@ export class FakePulsarClient implements PulsarClient {
 
   createProducer(config: PulsarProducerConfig): Promise<FakePulsarProducer> {
     if (this.broker.down) return Promise.reject(new Error('Failed to create producer: ConnectError'));
+    const name = config.producerName ?? 'fake-producer';
+    if (this.broker.connected.has(name)) return Promise.reject(new Error('Failed to create producer: ProducerBusy'));
+    this.broker.connected.add(name);
     const producer = new FakePulsarProducer(config, this.broker);
     this.producers.push(producer);
     return Promise.resolve(producer);

@@ -36,15 +36,35 @@ export const crearCampanaCompletaSchema = z.object({
     moneda: text,
     referencia_pago: text,
   }),
-  reporte: z.object({
-    tipo_reporte: text,
-    filtros: z
-      .record(z.string(), z.unknown())
-      .refine((f) => JSON.stringify(f).length <= 16_384, 'debe ocupar como máximo 16 KB')
-      .optional(),
-  }),
+  reporte: z
+    .object({
+      tipo_reporte: text,
+      filtros: z
+        .record(z.string(), z.unknown())
+        .refine((f) => JSON.stringify(f).length <= 16_384, 'debe ocupar como máximo 16 KB')
+        .optional(),
+      // The team's web front end sends the report's dates here, beside tipo_reporte.
+      fecha_inicio: z.string().max(100).optional(),
+      fecha_fin: z.string().max(100).optional(),
+    })
+    .transform(withDatesAsFiltros),
   timeout_minutos: z.number().positive().finite().max(MAX_TIMEOUT_MINUTOS).default(30),
 });
+
+/**
+ * `reporte: {tipo_reporte, fecha_inicio, fecha_fin}` (no `filtros`) means the
+ * dates are the report's filters: they become `filtros`, which is what the
+ * Reporting service reads. Given `filtros` are left as they are.
+ */
+function withDatesAsFiltros<R extends { filtros?: Record<string, unknown>; fecha_inicio?: string; fecha_fin?: string }>(
+  reporte: R,
+): R {
+  if (reporte.filtros !== undefined) return reporte;
+  const dates = Object.fromEntries(
+    (['fecha_inicio', 'fecha_fin'] as const).flatMap((k) => (reporte[k] === undefined || reporte[k] === '' ? [] : [[k, reporte[k]]])),
+  );
+  return Object.keys(dates).length === 0 ? reporte : { ...reporte, filtros: dates };
+}
 
 export type CrearCampanaCompletaRequest = z.infer<typeof crearCampanaCompletaSchema>;
 /** The saga's data: the request less its timeout, which the saga keeps itself. */

@@ -1,0 +1,168 @@
+// The SQL of the outbox relay. Each function is one statement, so one short
+// transaction of its own: the relay never holds a transaction open while it talks
+// to the broker. src/events/outbox-relay.ts says why each rule is there.
+import type pg from 'pg';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** A saga_events row as the relay publishes it. */
+export interface OutboxRow {
+  id: string; // bigserial: pg returns int8 as a string
+  saga_id: string;
+  secuencia: number;
+  tipo: string;
+  estado: string;
+  payload: unknown;
+  fecha: Date;
+  epoch: string | null; // int8
+  secuencia_envio: string; // int8
+}
+
+const COLUMNS = 'id, saga_id, secuencia, tipo, estado, payload, fecha, epoch, secuencia_envio';
+
+/** The relay's identity on the broker: the producer name this saga log publishes under. */
+export async function producerName(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ productor: string }>('select productor from saga_outbox_relay where id = 1');
+  const name = rows[0]?.productor;
+  if (name === undefined) throw new Error('saga_outbox_relay has no row: are the migrations applied?');
+  return name;
+}
+
+/**
+ * The batch in flight: rows given a sequence id and not yet acknowledged (a pass that
+ * failed, or a relay that crashed, left them). They go again with the same ids.
+ */
+export async function inFlight(db: Queryable, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>(
+    `select ${COLUMNS} from saga_events
+      where secuencia_envio is not null and publicado_en is null and descartado_en is null
+      order by secuencia_envio
+      limit $1`,
+    [limit],
+  );
+  return rows;
+}
+
+/**
+ * Takes a new batch and numbers it: up to `limit` rows that
+ *  - were inserted by a transaction older than every transaction still running (below
+ *    the xmin horizon of a fresh snapshot), so no row can commit later and belong
+ *    before them;
+ *  - are the first unpublished event of their saga, so a saga has at most one event
+ *    in flight and its events reach the broker one after the other, in secuencia order.
+ *    Secuencias have no gaps and each event is taken only once the one before it is
+ *    done (published or set aside), so "the previous secuencia is not pending" says it;
+ *    it is an equality on the (saga_id, secuencia) key, which keeps the plan a cheap
+ *    probe per row even before the table's statistics catch up with a burst;
+ * in (transaccion, id) order, numbered on from the last sequence id ever given.
+ */
+export async function claim(db: Queryable, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>(
+    `with candidates as (
+       select e.id, e.transaccion
+         from saga_events e
+        where e.publicado_en is null and e.descartado_en is null and e.secuencia_envio is null
+          and e.transaccion < pg_snapshot_xmin(pg_current_snapshot())
+          and not exists (
+            select 1 from saga_events p
+             where p.saga_id = e.saga_id and p.secuencia = e.secuencia - 1
+               -- written so that the partial index of pending rows does not apply here
+               and coalesce(p.publicado_en, p.descartado_en) is null)
+        order by e.transaccion, e.id
+        limit $1
+     ),
+     numbered as (
+       select id, row_number() over (order by transaccion, id) as n from candidates
+     ),
+     counter as (
+       update saga_outbox_relay
+          set ultima_secuencia_envio = ultima_secuencia_envio + (select count(*) from numbered)
+        where id = 1 and exists (select 1 from numbered)
+        returning ultima_secuencia_envio - (select count(*) from numbered) as base
+     )
+     update saga_events e
+        set secuencia_envio = counter.base + numbered.n
+       from numbered, counter
+      where e.id = numbered.id
+      returning ${COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}`,
+    [limit],
+  );
+  return rows.sort((a, b) => Number(a.secuencia_envio) - Number(b.secuencia_envio));
+}
+
+export interface Refusal {
+  id: string;
+  error: string;
+}
+
+export interface Recorded {
+  published: number;
+  /** Refused rows that go again later, under a new sequence id. */
+  retried: number;
+  deadLettered: number;
+  renumbered: number;
+}
+
+/**
+ * Records what became of a batch, in one statement:
+ *  - `published` rows are marked;
+ *  - `refused` rows count an attempt: at `maxAttempts` they go to saga_events_descartados,
+ *    before that they lose their sequence id and are taken again, numbered anew;
+ *  - `renumbered` rows (not stored, while a later sequence id was) lose their sequence
+ *    id too: the broker would now drop their old one as a duplicate.
+ * Rows left out keep their sequence id and go again as they are.
+ */
+export async function record(
+  db: Queryable,
+  outcome: { published: string[]; refused: Refusal[]; renumbered: string[] },
+  maxAttempts: number,
+): Promise<Recorded> {
+  const { rows } = await db.query<{ published: number; retried: number; dead: number; renumbered: number }>(
+    `with published as (
+       update saga_events set publicado_en = now()
+        where id = any($1::bigint[]) and publicado_en is null
+        returning id
+     ),
+     refused as (
+       update saga_events e
+          set intentos_envio = e.intentos_envio + 1,
+              secuencia_envio = null,
+              descartado_en = case when e.intentos_envio + 1 >= $4 then now() end
+         from jsonb_to_recordset($2::jsonb) as r(id bigint, error text)
+        where e.id = r.id and e.publicado_en is null and e.descartado_en is null
+        returning e.id, e.saga_id, e.secuencia, e.tipo, e.intentos_envio, e.descartado_en, r.error
+     ),
+     dead as (
+       insert into saga_events_descartados (evento_id, saga_id, secuencia, tipo, intentos, error, descartado_en)
+       select id, saga_id, secuencia, tipo, intentos_envio, error, descartado_en from refused
+        where descartado_en is not null
+       returning evento_id
+     ),
+     renumbered as (
+       update saga_events set secuencia_envio = null
+        where id = any($3::bigint[]) and publicado_en is null and descartado_en is null
+        returning id
+     )
+     select (select count(*) from published)::int as published,
+            (select count(*) from refused where descartado_en is null)::int as retried,
+            (select count(*) from dead)::int as dead,
+            (select count(*) from renumbered)::int as renumbered`,
+    [outcome.published, JSON.stringify(outcome.refused), outcome.renumbered, maxAttempts],
+  );
+  const r = rows[0]!;
+  return { published: r.published, retried: r.retried, deadLettered: r.dead, renumbered: r.renumbered };
+}
+
+/** Seconds since the oldest event still to publish was written; 0 when there is none. */
+export async function lagSeconds(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ lag: number | null }>(
+    `select extract(epoch from (clock_timestamp() - min(fecha)))::float8 as lag
+       from saga_events where publicado_en is null and descartado_en is null`,
+  );
+  return Math.max(0, rows[0]?.lag ?? 0);
+}
+
+export async function deadLetterCount(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from saga_events_descartados');
+  return rows[0]?.n ?? 0;
+}

@@ -1,0 +1,54 @@
+// One interface for the relay's two ways to reach Pulsar: the `pulsar-client`
+// package (binary protocol, needs libpulsar) and Pulsar's WebSocket API over `ws`.
+// The relay gives a transport messages in sequence-id order and gets back one
+// outcome per message; everything about a connection stays inside the transport.
+
+/** One saga event as the broker receives it. */
+export interface OutboxMessage {
+  /** The broker's deduplication key for this producer name: grows with every message sent. */
+  sequenceId: number;
+  /** The saga id: Pulsar keeps the order of messages with one key. */
+  key: string;
+  /** The JSON payload (see eventPayload). */
+  payload: Buffer;
+  properties: Record<string, string>;
+  /** Event time, epoch milliseconds. */
+  eventTime: number;
+}
+
+/**
+ * What became of one message:
+ *  - stored: the broker has it (or had it already, and dropped this copy as a duplicate);
+ *  - refused: the broker or the client turned this message down; another send of the
+ *    same message would be turned down again (for example, too big);
+ *  - unavailable: the broker could not be reached or did not answer in time; the
+ *    message may or may not be stored.
+ */
+export type PublishOutcome = { kind: 'stored' } | { kind: 'refused'; error: string } | { kind: 'unavailable'; error: string };
+
+export type TransportName = 'pulsar-client' | 'websocket';
+
+export interface EventTransport {
+  readonly name: TransportName;
+  /** Where it publishes, for the logs. */
+  readonly target: string;
+  /**
+   * Sends `messages` (ascending sequence ids) in order, connecting first if needed,
+   * and resolves with one outcome per message, in the same order. Never rejects.
+   */
+  publish(messages: readonly OutboxMessage[]): Promise<PublishOutcome[]>;
+  /** Closes the producer, so that another relay may open one under the same name. */
+  close(): Promise<void>;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The Pulsar topic name in full: `saga-events` is `persistent://public/default/saga-events`. */
+export function fullTopicName(topic: string): string {
+  if (/^(non-)?persistent:\/\//.test(topic)) return topic;
+  const parts = topic.split('/');
+  if (parts.length === 3) return `persistent://${topic}`;
+  return `persistent://public/default/${topic}`;
+}

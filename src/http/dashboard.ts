@@ -1,0 +1,78 @@
+// The operators' dashboard, served by the BFF at /ui (and / redirects there):
+// static ES modules from src/ui/ plus Preact, htm and uPlot straight from
+// node_modules, joined by an import map. No build step and no CDN: what
+// `npm install` put on disk is all the browser loads.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type Router from '@koa/router';
+import { z } from 'zod';
+import { exampleRequest } from '../sagas/crear-campana-completa/example.js';
+import { PUBLIC, type RouteSpec } from './route-spec.js';
+import { CONTENT_TYPES, packageDir, serveStaticFiles, type StaticFile } from './static-files.js';
+
+const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+
+export const dashboardSpecs: RouteSpec[] = [
+  {
+    method: 'GET',
+    path: '/ui',
+    summary: 'El panel de operación (HTML)',
+    tag: 'Panel',
+    auth: PUBLIC,
+    responses: { 200: { description: 'La página del panel', schema: z.string(), contentType: 'text/html' } },
+  },
+  {
+    method: 'GET',
+    path: '/ui/ejemplo.json',
+    summary: 'El cuerpo de ejemplo que envía el botón «SAGA test»',
+    tag: 'Panel',
+    auth: PUBLIC,
+    responses: { 200: { description: 'Un cuerpo para POST /saga/crear-campana-completa', schema: z.record(z.string(), z.unknown()) } },
+  },
+  {
+    method: 'GET',
+    path: '/',
+    summary: 'Redirige al panel (/ui)',
+    tag: 'Panel',
+    auth: PUBLIC,
+    responses: { 302: { description: 'A /ui' } },
+  },
+];
+
+function typeOf(file: string): string {
+  const ext = path.extname(file).slice(1);
+  return ext in CONTENT_TYPES ? CONTENT_TYPES[ext as keyof typeof CONTENT_TYPES] : 'application/octet-stream';
+}
+
+/** The URL table: each file of src/ui, and the few library files the page imports. */
+export function dashboardFiles(): Record<string, StaticFile> {
+  const files: Record<string, StaticFile> = {};
+  for (const name of readdirSync(UI_DIR)) {
+    if (!/\.(js|css|html|svg|png)$/.test(name)) continue;
+    files[`/ui/${name}`] = { file: path.join(UI_DIR, name), type: typeOf(name) };
+  }
+  const index = files['/ui/index.html'];
+  if (index === undefined) throw new Error(`src/ui/index.html is missing in ${UI_DIR}`);
+  files['/ui'] = index;
+  const preact = packageDir('preact');
+  const uplot = packageDir('uplot');
+  const vendor: Record<string, string> = {
+    'preact.mjs': path.join(preact, 'dist', 'preact.mjs'),
+    'hooks.mjs': path.join(preact, 'hooks', 'dist', 'hooks.mjs'),
+    'htm.mjs': path.join(packageDir('htm'), 'dist', 'htm.module.js'),
+    'uPlot.esm.js': path.join(uplot, 'dist', 'uPlot.esm.js'),
+    'uPlot.min.css': path.join(uplot, 'dist', 'uPlot.min.css'),
+  };
+  for (const [name, file] of Object.entries(vendor)) files[`/ui/vendor/${name}`] = { file, type: typeOf(name) };
+  return files;
+}
+
+export function mountDashboard(router: Router): void {
+  router.get('/', (ctx) => ctx.redirect('/ui'));
+  router.get('/ui/', (ctx) => ctx.redirect('/ui'));
+  router.get('/ui/ejemplo.json', (ctx) => {
+    ctx.body = exampleRequest();
+  });
+  serveStaticFiles(router, dashboardFiles());
+}

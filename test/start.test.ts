@@ -1,0 +1,114 @@
+// What a person sees when starting the system: one line per role rather than
+// one per shard, readable logs at a terminal, and a plain message (not a stack
+// trace) when the embedded PostgreSQL cannot run from where the project is.
+import { spawn } from 'node:child_process';
+import { mkdtemp, mkdir, writeFile, rm, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import test from 'ava';
+import { createLogger, defaultLogFormat } from '../src/log.js';
+import { firstBlockingDirectory, checkPostgresUserCanReach } from '../src/persistence/postgres-user-access.js';
+import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
+
+const asRoot = process.getuid?.() === 0;
+
+/** Runs `npm start`'s entry point until it prints its banner (or exits), then stops it. */
+async function startAll(env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // `npm test` sets DATABASE_URL for the suite; this start uses only what `env` gives.
+  const inherited = { ...process.env };
+  delete inherited.DATABASE_URL;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/all.ts'], {
+    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', CAMPAIGNS_PORT: '0', APP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    // The banner's last line: everything has started.
+    if (/Fault injection.*\n/.test(stdout)) child.kill('SIGTERM');
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+let server: TestServer | undefined;
+test.after.always(async () => server?.stop());
+
+test('a start logs one line per role and one for all 32 shard leases, not one per shard', async (t) => {
+  server = await startTestServer();
+  const db = await createDatabase(server.adminUrl, 'saga_start');
+  try {
+    const { stdout } = await startAll({ DATABASE_URL: db.url, LOG_FORMAT: 'json', LOG_LEVEL: 'info' });
+    const lines = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string });
+    const messages = lines.map((l) => l.msg);
+    t.deepEqual(
+      messages.filter((m) => m.endsWith(' started')),
+      ['participants started', 'orchestrator started', 'bff started'],
+    );
+    t.deepEqual(messages.filter((m) => /lease/.test(m)), ['32 shard leases acquired']);
+    t.regex(stdout, /Dashboard\s+http:\/\/127\.0\.0\.1:\d+\/ui/);
+  } finally {
+    await db.drop();
+  }
+});
+
+test('logs are readable lines at a terminal and JSON otherwise', (t) => {
+  t.is(defaultLogFormat(true), 'pretty');
+  t.is(defaultLogFormat(undefined), 'json');
+  const written: string[] = [];
+  const sink = new Writable({ write: (c: Buffer, _e, done) => (written.push(c.toString()), done()) });
+  createLogger('info', 'pretty', sink).info({ saga_id: 'abc' }, 'SAGA abc iniciada');
+  createLogger('info', 'json', sink).info({ saga_id: 'abc' }, 'SAGA abc iniciada');
+  const [pretty, json] = written;
+  t.regex(pretty ?? '', /INFO.*SAGA abc iniciada/);
+  t.regex(pretty ?? '', /"saga_id":"abc"/);
+  t.is((pretty ?? '').trimEnd().split('\n').length, 1, 'one line per entry');
+  t.throws(() => JSON.parse(pretty ?? '') as unknown, undefined, 'not JSON');
+  t.like(JSON.parse(json ?? '') as object, { level: 30, saga_id: 'abc', msg: 'SAGA abc iniciada' });
+});
+
+test('a directory without search permission for others blocks the postgres user; its parent does not', async (t) => {
+  const root = await mkdtemp(path.join(tmpdir(), 'pg-access-'));
+  try {
+    await chmod(root, 0o755);
+    const locked = path.join(root, 'home');
+    await mkdir(path.join(locked, 'clone', 'bin'), { recursive: true });
+    await writeFile(path.join(locked, 'clone', 'bin', 'initdb'), '');
+    await chmod(locked, 0o700);
+    const someone = { uid: 54321, gid: 54321 };
+    t.is(await firstBlockingDirectory(path.join(locked, 'clone', 'bin', 'initdb'), someone), locked);
+    t.is(await firstBlockingDirectory(path.join(locked, 'clone', 'bin', 'initdb'), undefined), locked);
+    t.is(await firstBlockingDirectory(path.join(root, 'other', 'pg'), someone), undefined);
+    // The owner of the locked directory may enter it.
+    t.is(await firstBlockingDirectory(path.join(locked, 'clone', 'bin', 'initdb'), { uid: process.getuid?.() ?? 0, gid: 1 }), undefined);
+    if (asRoot) {
+      await t.throwsAsync(checkPostgresUserCanReach(path.join(root, 'data'), { binary: path.join(locked, 'clone', 'bin', 'initdb') }), {
+        message: new RegExp(`may not enter ${locked}`),
+      });
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+(asRoot ? test : test.skip)('npm start as root with data in a 0700 directory stops with a message that says what to do', async (t) => {
+  const locked = await mkdtemp(path.join(tmpdir(), 'pg-locked-')); // mkdtemp makes it 0700
+  try {
+    const { code, stdout, stderr } = await startAll({ EMBEDDED_PG_DIR: path.join(locked, 'pg'), EMBEDDED_PG_PORT: '0', LOG_FORMAT: 'json' }, 60_000);
+    t.is(code, 1);
+    t.regex(stderr, new RegExp(`may not enter ${locked}`));
+    t.regex(stderr, /run npm start as a user other than root/);
+    t.regex(stderr, /DATABASE_URL/);
+    t.notRegex(stderr + stdout, /EACCES|\n\s+at /, 'no raw error, no stack trace');
+  } finally {
+    await rm(locked, { recursive: true, force: true });
+  }
+});
