@@ -11,6 +11,8 @@ export interface Injection {
   /** Settings of the orchestrators and of the BFFs for the whole run. */
   orchestrator: Record<string, string>;
   bff: Record<string, string>;
+  /** Settings of the i-th orchestrator of the storm alone. */
+  orchestratorEach?: (i: number) => Record<string, string>;
   /** The checks that must report violations. */
   caughtBy: string[];
 }
@@ -40,4 +42,14 @@ export const INJECTIONS: Record<string, Injection> = {
   'forget-deadline-on-resume': fault('forget-deadline-on-resume', ['S6']),
   'ignore-idempotency-key': fault('ignore-idempotency-key', ['S7'], ['orchestrator', 'bff']),
   'unknown-outcome-as-unavailable': fault('unknown-outcome-as-unavailable', ['S8'], ['bff']),
+  // The relay's producer name is its deduplication identity: one per process (as the old default,
+  // saga-orchestrator-relay-<hostname>, gave on separate hosts) and a relay that takes over re-sends
+  // what its predecessor sent but did not record under a name the broker has no history for.
+  'relay-producer-per-process': {
+    what: 'each orchestrator publishes under a producer name of its own (PULSAR_PRODUCER_NAME per process)',
+    orchestrator: {},
+    bff: {},
+    orchestratorEach: (i) => ({ PULSAR_PRODUCER_NAME: `saga-relay-orchestrator-${i + 1}` }),
+    caughtBy: ['R1'],
+  },
 };

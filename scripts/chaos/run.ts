@@ -8,7 +8,9 @@
 //  2. storm: everything at once (scenarios/storm.ts);
 //  3. deadlines passing while every orchestrator is down;
 //  4. a compensation down longer than its budget, then operator orders;
-//  5. duplicate requests.
+//  5. duplicate requests;
+// and the outbox relay runs in every storm orchestrator throughout, against a
+// deduplicating stand-in broker (scenarios/relay.ts).
 // `--inject NAME` runs it with one bug switched on (injections.ts) and exits 0
 // only if the checks meant to catch that bug report it.
 import { randomBytes } from 'node:crypto';
@@ -30,6 +32,7 @@ import { budget } from './scenarios/budget.js';
 import { deadlines } from './scenarios/deadlines.js';
 import { duplicates } from './scenarios/duplicates.js';
 import { failover } from './scenarios/failover.js';
+import { outboxDrained, relayEnv, startBroker } from './scenarios/relay.js';
 import { storm } from './scenarios/storm.js';
 import { cluster, openChaosDatabase, participantsProcess } from './system.js';
 import { TerminalRecords } from './terminal-records.js';
@@ -61,6 +64,7 @@ if (values.inject !== undefined && injected === undefined) {
 }
 
 const ledger = new Ledger();
+const broker = await startBroker();
 const logDir = path.join(tmpdir(), `saga-chaos-logs-${randomBytes(3).toString('hex')}`);
 await mkdir(logDir, { recursive: true });
 const db = await openChaosDatabase();
@@ -78,8 +82,11 @@ const storming = cluster(
       SHARD_RENEW_MS: '400',
       SAGA_SWEEP_MS: '1000',
       CALL_TIMEOUT_MS: String(CALL_TIMEOUT_MS),
+      // Each runs the outbox relay (one publishes at a time) to the deduplicating stand-in broker.
+      ...relayEnv(broker),
       ...injected?.orchestrator,
     },
+    ...(injected?.orchestratorEach === undefined ? {} : { orchestratorEnvOf: injected.orchestratorEach }),
     bffEnv: { ...injected?.bff },
   },
   logDir,
@@ -119,6 +126,7 @@ try {
   const settledAt = await waitForStates(db.query, null, ['COMPLETADA', 'COMPENSADA'], ledger.lastFaultAt + BOUND_MS);
   say(settledAt < 0 ? `NOT every saga final ${BOUND_MS / 1000} s after the last fault` : `every saga final ${((settledAt - ledger.lastFaultAt) / 1000).toFixed(1)} s after the last fault`);
   await sleep(3_000); // answers that were late keep arriving: nothing final may change
+  await outboxDrained(ctx, broker);
   const settling = { lastFaultAt: ledger.lastFaultAt, settledAt: settledAt < 0 ? null : settledAt, boundMs: BOUND_MS };
 
   const checks: CheckOutcome[] = await checkInvariants(db.query, ledger.expected, settling);
@@ -149,6 +157,7 @@ try {
   await terminal.stop();
   await storming.stop('SIGKILL').catch(() => undefined);
   await participants.process.kill('SIGKILL').catch(() => undefined);
+  await broker.stop().catch(() => undefined);
   await db.close();
 }
 process.stdout.write(lines.join('\n') + '\n');

@@ -23,6 +23,8 @@ export interface ClusterShape {
   /** Settings every role gets (DATABASE_URL, …), and those of each kind, over them. */
   env: Record<string, string>;
   orchestratorEnv?: Record<string, string>;
+  /** Settings of the i-th orchestrator alone (from 0), over the others. */
+  orchestratorEnvOf?: (i: number) => Record<string, string>;
   bffEnv?: Record<string, string>;
   participantsEnv?: Record<string, string>;
 }
@@ -49,7 +51,7 @@ export function clusterRoles(c: ClusterShape): RoleSpec[] {
       name: `orchestrator-${i + 1}`,
       script: 'orchestrator',
       port,
-      env: { ...c.env, PORT: String(port), CAMPAIGNS_URL: campaigns, PAGOS_URL: app, REPORTING_URL: app, ...c.orchestratorEnv },
+      env: { ...c.env, PORT: String(port), CAMPAIGNS_URL: campaigns, PAGOS_URL: app, REPORTING_URL: app, ...c.orchestratorEnv, ...c.orchestratorEnvOf?.(i) },
     });
   }
   for (let i = 0; i < c.bffs; i++) {
