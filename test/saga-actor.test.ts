@@ -7,7 +7,7 @@ import { OrderDesk, type OrderRequest } from '../src/operator/orders.js';
 import { SagaChanges } from '../src/http/saga-changes.js';
 import { createPool } from '../src/persistence/pool.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
-import type { StepDefinition } from '../src/saga/definition.js';
+import type { CallOutcome, StepDefinition } from '../src/saga/definition.js';
 import type { AnySagaType } from '../src/saga/saga-type.js';
 import type { OperatorAction } from '../src/saga/operations.js';
 import { seedDatos } from './fixtures/requests.js';
@@ -52,7 +52,10 @@ const CRASHING = variant('CON_FALLO', POLICIES, (s, i) =>
 /** Retries for a minute, with production backoff: for tests where an operator acts while a call is retried. */
 const PATIENT = variant('PACIENTE', { ...POLICIES, backoffScale: 1, stepBudgetMs: 60_000, compensationBudgetMs: 60_000 });
 
-const TYPES = [campaignType(POLICIES), CRASHING, PATIENT];
+/** Calls time out after 1 s: a call that outlives that (the actor wedged) is overdue. */
+const HANGING = variant('COLGADA', { ...POLICIES, callTimeoutMs: 1_000 });
+
+const TYPES = [campaignType(POLICIES), CRASHING, PATIENT, HANGING];
 
 function newOrchestrator(): Orchestrator {
   const o = new Orchestrator({
@@ -369,6 +372,23 @@ test('a saga whose handler throws is parked and visible; the other sagas of its 
   t.regex(metrics, /^saga_stuck\{tipo="CON_FALLO",motivo="aparcada"\} 1$/m);
   const listed = await queries.list({ atascadas: true }, { pagina: 1, limite: 100 });
   t.true(listed.sagas.some((s) => s.saga_id === boom));
+});
+
+test('a saga with no transition long past its expected one is listed as stuck, with a gauge, until it moves', async (t) => {
+  // Its payment call never returns (a wedged actor or connection): the saga log
+  // expected a change within the call's 1 s timeout, and none comes.
+  let answer: (o: CallOutcome) => void = () => undefined;
+  const gateway = new ScriptedGateway().on('POST /pagos', () => new Promise<CallOutcome>((resolve) => (answer = resolve)));
+  const id = await start(gateway, { tipo: 'COLGADA' });
+  await waitUntil(async () => (await queries.status(id))?.estado === S.CAMPANA_CREADA);
+  t.false((await queries.status(id))!.atascada, 'not stuck while within its expected time');
+  await waitUntil(async () => (await queries.status(id))?.atascada === true, 60_000);
+  const listed = await queries.list({ atascadas: true }, { pagina: 1, limite: 100 });
+  t.like(listed.sagas.find((s) => s.saga_id === id), { estado: S.CAMPANA_CREADA });
+  t.regex(await orchestrator.metrics.registry.metrics(), /^saga_stuck\{tipo="COLGADA",motivo="sin_progreso"\} 1$/m);
+  answer({ kind: 'ok', status: 201, resultado: { id: 'p', estado: 'PROCESADO' } });
+  t.is(await waitForEstado(env, id), S.COMPLETADA);
+  t.false((await queries.status(id))!.atascada);
 });
 
 test('a saga whose write PostgreSQL refuses for good is parked; the others in its batches commit', async (t) => {
