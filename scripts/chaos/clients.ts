@@ -88,6 +88,12 @@ export async function postWithoutKey(
   first = 0,
 ): Promise<KeylessRecord> {
   const rec: KeylessRecord = { ref, sagaId: null, posts: 0, answers: [], unknown: 0, unknownWithId: 0, otherServerErrors: 0 };
+  /** After no answer: it may have been recorded, so give a request still in flight time to land, then look it up. */
+  const recordedAfterAll = async (): Promise<boolean> => {
+    await sleep(2_000);
+    rec.sagaId = await byReference(bffs, ref);
+    return rec.sagaId !== null;
+  };
   const t0 = Date.now();
   for (let attempt = 0; Date.now() - t0 < 120_000; attempt++) {
     const bff = pick(bffs, first + attempt);
@@ -101,13 +107,7 @@ export async function postWithoutKey(
     if (answer.status === 'none') {
       rec.answers.push(`sin respuesta (${answer.reason})`);
       if (answer.reason === 'refused') continue; // it never reached a BFF
-      // It may have been recorded: give a request still in flight time to land, then look it up.
-      await sleep(2_000);
-      const found = await byReference(bffs, ref);
-      if (found !== null) {
-        rec.sagaId = found;
-        return rec;
-      }
+      if (await recordedAfterAll()) return rec;
       continue;
     }
     rec.answers.push(`${answer.status} ${typeof answer.body.error === 'string' ? answer.body.error : ''}`.trim());
@@ -128,12 +128,7 @@ export async function postWithoutKey(
         continue;
       }
       // Unknown, and no id to ask about: as if no answer had come.
-      await sleep(2_000);
-      const found = await byReference(bffs, ref);
-      if (found !== null) {
-        rec.sagaId = found;
-        return rec;
-      }
+      if (await recordedAfterAll()) return rec;
       continue;
     } else if (answer.status >= 500 && answer.status !== 503) {
       rec.otherServerErrors += 1;
