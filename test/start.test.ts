@@ -3,7 +3,8 @@
 // trace) when the embedded PostgreSQL cannot run from where the project is.
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import test from 'ava';
@@ -14,20 +15,32 @@ import { createDatabase, startTestServer, type TestServer } from './helpers/data
 const asRoot = process.getuid?.() === 0;
 
 /** Runs `npm start`'s entry point until it prints its banner (or exits), then stops it. */
-async function startAll(env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function startAll(
+  env: Record<string, string>,
+  ms = 60_000,
+  whileRunning: (banner: string) => Promise<void> = () => Promise.resolve(),
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // `npm test` sets DATABASE_URL for the suite; this start uses only what `env` gives.
   const inherited = { ...process.env };
   delete inherited.DATABASE_URL;
+  delete inherited.HOST;
+  const settings = { HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', CAMPAIGNS_PORT: '0', APP_PORT: '0', ...env };
+  // HOST '' means: not set at all, so the default applies.
+  if (settings.HOST === '') delete (settings as Partial<typeof settings>).HOST;
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/all.ts'], {
-    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', CAMPAIGNS_PORT: '0', APP_PORT: '0', ...env },
+    env: { ...inherited, ...settings },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
+  let started = false;
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
     // The banner's last line: everything has started.
-    if (/Fault injection.*\n/.test(stdout)) child.kill('SIGTERM');
+    if (!started && /Fault injection.*\n/.test(stdout)) {
+      started = true;
+      void whileRunning(stdout).finally(() => child.kill('SIGTERM'));
+    }
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
@@ -59,6 +72,36 @@ test('a start logs one line per role and one for all 32 shard leases, not one pe
     await db.drop();
   }
 });
+
+test('without HOST every role listens on loopback only: fault injection is not open to the network', async (t) => {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+  if (address === undefined) return t.pass('this machine has no address but loopback');
+  server ??= await startTestServer();
+  const db = await createDatabase(server.adminUrl, 'saga_start_host');
+  try {
+    const probes: { loopback: boolean; network: boolean }[] = [];
+    await startAll({ DATABASE_URL: db.url, LOG_FORMAT: 'json', HOST: '' }, 60_000, async (banner) => {
+      for (const [, port] of banner.matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)) {
+        probes.push({ loopback: await answers('127.0.0.1', Number(port)), network: await answers(address, Number(port)) });
+      }
+    });
+    t.true(probes.length >= 4, 'the banner gives the BFF, the orchestrator and the participants');
+    t.true(probes.every((p) => p.loopback && !p.network), JSON.stringify(probes));
+  } finally {
+    await db.drop();
+  }
+});
+
+/** Whether a TCP connection to host:port is accepted. */
+const answers = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ host, port, timeout: 2_000 });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+  });
 
 test('logs are readable lines at a terminal and JSON otherwise', (t) => {
   t.is(defaultLogFormat(true), 'pretty');
