@@ -32,7 +32,7 @@ import { budget } from './scenarios/budget.js';
 import { deadlines } from './scenarios/deadlines.js';
 import { duplicates } from './scenarios/duplicates.js';
 import { failover } from './scenarios/failover.js';
-import { outboxDrained, relayEnv, startBroker } from './scenarios/relay.js';
+import { outboxDrained, relayEnv, startBroker, withAcknowledgementsHeld } from './scenarios/relay.js';
 import { storm } from './scenarios/storm.js';
 import { cluster, openChaosDatabase, participantsProcess } from './system.js';
 import { TerminalRecords } from './terminal-records.js';
@@ -118,7 +118,8 @@ try {
     disruptions: new Disruptions({ cluster: storming, participants, db, ledger, leaseMs: LEASE_MS, callTimeoutMs: CALL_TIMEOUT_MS }),
   };
   await storm(ctx, stage, SIZE, terminal);
-  await deadlines(ctx, stage);
+  // Every orchestrator is killed there: the relay among them, with messages stored and not yet answered.
+  await withAcknowledgementsHeld(ctx, broker, () => deadlines(ctx, stage));
   await budget(ctx, stage, SHORT ? 6 : 12);
   await duplicates(ctx, stage);
   await stage.disruptions.restarted();

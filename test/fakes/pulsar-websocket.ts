@@ -22,6 +22,13 @@ export class FakeWebSocketBroker {
   readonly sessions: URLSearchParams[] = [];
   /** Payloads (decoded) this broker answers with an error, as the proxy does for a message too big. */
   refuse: ((payload: string) => boolean) | undefined;
+  /**
+   * How long a stored message waits for its acknowledgement (0: at once). A real broker
+   * answers after its journal is synced, so a relay can die between "stored" and "answered".
+   */
+  ackDelayMs = 0;
+  /** Messages stored whose acknowledgement has not been sent yet. */
+  unanswered = 0;
   private readonly highest = new Map<string, number>();
   private readonly open = new Set<string>();
   private server: Server | undefined;
@@ -75,7 +82,15 @@ export class FakeWebSocketBroker {
         this.stored.push(message);
         this.highest.set(name, message.sequenceId);
       }
-      ws.send(JSON.stringify({ result: 'ok', messageId: 'CAEQAA==', context: m.context }));
+      const ack = JSON.stringify({ result: 'ok', messageId: 'CAEQAA==', context: m.context });
+      if (this.ackDelayMs === 0) ws.send(ack);
+      else {
+        this.unanswered += 1;
+        setTimeout(() => {
+          this.unanswered -= 1;
+          if (ws.readyState === ws.OPEN) ws.send(ack);
+        }, this.ackDelayMs);
+      }
     });
   }
 }

@@ -11,6 +11,10 @@ import { say } from '../processes.js';
 
 export async function startBroker(): Promise<FakeWebSocketBroker> {
   const broker = new FakeWebSocketBroker();
+  // Acknowledged 30 ms after storing, as a broker that syncs its journal first: a relay
+  // killed in that window has published what it never recorded, and the relay that takes
+  // over must send it again under the same producer name and sequence ids.
+  broker.ackDelayMs = 30;
   await broker.start();
   return broker;
 }
@@ -18,6 +22,32 @@ export async function startBroker(): Promise<FakeWebSocketBroker> {
 /** What the orchestrators need to publish to `broker` (its WebSocket API; the binary URL is not dialled). */
 export function relayEnv(broker: FakeWebSocketBroker): Record<string, string> {
   return { PULSAR_URL: 'pulsar://127.0.0.1:6650', PULSAR_WEB_URL: broker.url, PULSAR_TRANSPORT: 'websocket' };
+}
+
+/**
+ * Runs `scenario` (one that kills every orchestrator) while the broker holds its
+ * acknowledgements for 3 s, so that the active relay dies with messages the broker
+ * stored and never answered. The relay that takes over sends them again: under the
+ * same producer name and sequence ids the broker drops the copies, under another
+ * name it stores them twice (R1).
+ */
+export async function withAcknowledgementsHeld(ctx: RunContext, broker: FakeWebSocketBroker, scenario: () => Promise<void>): Promise<void> {
+  const before = broker.duplicates.length;
+  let heldAtMost = 0;
+  const watch = setInterval(() => (heldAtMost = Math.max(heldAtMost, broker.unanswered)), 10);
+  const { ackDelayMs } = broker;
+  broker.ackDelayMs = 3_000;
+  try {
+    await scenario();
+  } finally {
+    clearInterval(watch);
+    broker.ackDelayMs = ackDelayMs;
+  }
+  ctx.ledger.note(
+    'relay',
+    `acknowledgements held while every orchestrator was killed: up to ${heldAtMost} messages stored and unanswered; ` +
+      `${broker.duplicates.length - before} copies sent again by the relay that took over, dropped by the broker`,
+  );
 }
 
 /** Waits (at most `boundMs`) for every event to be published or set aside, then adds R1. */
