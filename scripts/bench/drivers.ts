@@ -4,6 +4,7 @@
 //  - full: HTTP POST to a BFF, then GET /saga/{id}/status?esperar_ms=…,
 //    which the BFF answers when the saga ends (or, with a poll interval,
 //    plain polling of the status).
+import { randomUUID } from 'node:crypto';
 import { exampleRequest } from '../../src/sagas/crear-campana-completa/example.js';
 import { TIPO_CREAR_CAMPANA_COMPLETA } from '../../src/sagas/crear-campana-completa/index.js';
 import type { CrearCampanaCompletaRequest } from '../../src/sagas/crear-campana-completa/request.js';
@@ -76,7 +77,11 @@ export function fullDriver(bffUrls: readonly string[], pollMs: number | undefine
     async runOne(body) {
       const bffUrl = bffUrls[next++ % bffUrls.length]!;
       const t0 = performance.now();
-      const res = await client.request(new URL('/saga/crear-campana-completa', bffUrl), { method: 'POST', json: body, timeoutMs: 60_000 });
+      // A key per saga, so that a POST sent again on a fresh connection cannot start a second one.
+      const headers = { 'idempotency-key': randomUUID() };
+      const res = await again(() =>
+        client.request(new URL('/saga/crear-campana-completa', bffUrl), { method: 'POST', headers, json: body, timeoutMs: 60_000 }),
+      );
       const created = JSON.parse(res.text) as { saga_id?: string };
       if (res.status !== 200 || typeof created.saga_id !== 'string') {
         throw new Error(`POST answered ${res.status}: ${res.text}`);
@@ -85,7 +90,7 @@ export function fullDriver(bffUrls: readonly string[], pollMs: number | undefine
       const statusUrl = new URL(`/saga/${sagaId}/status${query}`, bffUrl);
       for (;;) {
         if (pollMs !== undefined) await new Promise((r) => setTimeout(r, pollMs));
-        const status = await client.request(statusUrl, { method: 'GET', timeoutMs: 60_000 });
+        const status = await again(() => client.request(statusUrl, { method: 'GET', timeoutMs: 60_000 }));
         const { estado } = JSON.parse(status.text) as { estado?: string };
         if (estado !== undefined && TERMINAL_STATES.includes(estado)) {
           return { sagaId, latencyMs: performance.now() - t0 };
@@ -93,6 +98,23 @@ export function fullDriver(bffUrls: readonly string[], pollMs: number | undefine
       }
     },
   };
+}
+
+/**
+ * The request once more when a kept-alive connection was closed under it: a BFF
+ * closes connections idle past its keep-alive timeout (as while the benchmark
+ * waits for every orchestrator to hold its shards), and a request sent on one
+ * just then meets a reset. Only the two requests above, both safe to repeat.
+ */
+async function again<T>(send: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await send();
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (i >= attempts || !(e.code === 'ECONNRESET' || e.message === 'socket hang up')) throw err;
+    }
+  }
 }
 
 /** Runs `n` sagas with `concurrency` of them in flight at any time (a closed loop). */
