@@ -3,6 +3,7 @@
 // topic from its first message. A second copy of an event (same saga_id and
 // secuencia) is marked and skipped, as every consumer should.
 import { loadConfig } from '../src/config.js';
+import { errorText } from '../src/log.js';
 import { pulsarWebUrl } from '../src/events/event-relay.js';
 import { readSagaEvents, SeenEvents } from '../src/events/websocket-reader.js';
 import { fullTopicName } from '../src/events/transport.js';
@@ -27,7 +28,7 @@ const reader = readSagaEvents(
 try {
   await reader.ready;
 } catch (err) {
-  process.stderr.write(`events:tail: cannot read ${fullTopicName(config.PULSAR_TOPIC)} at ${webUrl}: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`events:tail: cannot read ${fullTopicName(config.PULSAR_TOPIC)} at ${webUrl}: ${errorText(err)}\n`);
   process.exit(1);
 }
 process.stderr.write(`reading ${fullTopicName(config.PULSAR_TOPIC)} at ${webUrl} from the ${from === 'earliest' ? 'first' : 'next'} message (Ctrl-C stops)\n`);

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../src/http/server.js';
+import { errorText } from '../src/log.js';
 import { startTestServer } from '../test/helpers/database.js';
 import { resolveClasspath, startStandalone, type RunningStandalone, type StandaloneOptions } from './pulsar/standalone.js';
 
@@ -45,7 +46,7 @@ const control = createServer((req, res) => {
       if (req.method === 'GET' && req.url === '/rss') return reply(200, { rssMb: broker?.rssMb() ?? 0 });
       reply(404, { error: 'no_encontrada' });
     } catch (err) {
-      reply(500, { error: err instanceof Error ? err.message : String(err) });
+      reply(500, { error: errorText(err) });
     }
   })();
 });
@@ -70,7 +71,7 @@ try {
   });
   print(`broker RSS at the end: ${broker?.rssMb() ?? 0} MB`);
 } catch (err) {
-  print(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  print(`failed: ${errorText(err)}`);
   code = 1;
 } finally {
   control.close();

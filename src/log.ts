@@ -5,6 +5,11 @@ export type { Logger };
 
 export type LogFormat = 'pretty' | 'json';
 
+/** The message of anything thrown (an Error or not), for a log line or a reason shown to a person. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Readable lines for a person at a terminal; JSON for everything that collects logs. */
 export function defaultLogFormat(stdoutIsTty: boolean | undefined): LogFormat {
   return stdoutIsTty === true ? 'pretty' : 'json';

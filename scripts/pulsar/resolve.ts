@@ -1,5 +1,6 @@
 // `npm run pulsar:resolve`: resolves the broker's artifacts from Maven Central and
 // caches the classpath, without starting anything (CI warms this up in its own step).
+import { errorText } from '../../src/log.js';
 import { resolveClasspath } from './standalone.js';
 
 try {
@@ -7,6 +8,6 @@ try {
   process.stdout.write(`Pulsar broker classpath ready: ${classpath.split(':').length} jars\n`);
   process.exit(0);
 } catch (err) {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`${errorText(err)}\n`);
   process.exit(1);
 }

@@ -1,6 +1,7 @@
 // `npm run pulsar`: Apache Pulsar standalone from Maven Central artifacts, on
 // pulsar://127.0.0.1:6650 and http://127.0.0.1:8085 (WebSocket API under /ws),
 // data in .data/pulsar. Prints its URLs, start time and memory; Ctrl-C stops it.
+import { errorText } from '../../src/log.js';
 import { resolveClasspath, startStandalone } from './standalone.js';
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
@@ -36,6 +37,6 @@ try {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 } catch (err) {
-  process.stderr.write(`npm run pulsar: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`npm run pulsar: ${errorText(err)}\n`);
   process.exit(1);
 }

@@ -5,7 +5,7 @@
 // messages like any other. A saga the actor cannot handle (its handler throws,
 // or PostgreSQL refuses its write for good) is parked: visible, with its
 // reason, and left alone until an operator retries it.
-import type { Logger } from '../log.js';
+import { errorText, type Logger } from '../log.js';
 import type { SagaMetrics } from '../metrics.js';
 import type { ParticipantGateway } from '../participants/gateway.js';
 import { decide, EVENT, park, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
@@ -312,8 +312,6 @@ function later(state: SagaActorState, ms: number, fn: () => void): void {
   }, ms);
   state.timers.add(t);
 }
-
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 function countTransition(metrics: SagaMetrics, d: Decision): void {
   const s = d.snapshot;

@@ -3,14 +3,14 @@
 // registers the relay's metrics.
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
+import { errorText, type Logger } from '../log.js';
 import { createPool } from '../persistence/pool.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { producerName as outboxProducerName } from './outbox-queries.js';
 import { loadPulsarClient, type PulsarModule } from './pulsar.js';
 import { pulsarClientTransport } from './pulsar-client-transport.js';
 import { relayMetrics } from './relay-metrics.js';
-import { errorText, type EventTransport } from './transport.js';
+import type { EventTransport } from './transport.js';
 import { websocketTransport } from './websocket-transport.js';
 
 export interface EventRelayOptions {

@@ -39,7 +39,8 @@ import type { Logger } from 'pino';
 import { claim, inFlight, record, type OutboxRow } from './outbox-queries.js';
 import { planRecord } from './publish-plan.js';
 import type { RelayMetrics } from './relay-metrics.js';
-import { errorText, type EventTransport, type OutboxMessage } from './transport.js';
+import { errorText } from '../log.js';
+import type { EventTransport, OutboxMessage } from './transport.js';
 
 export interface OutboxRelayOptions {
   databaseUrl: string;

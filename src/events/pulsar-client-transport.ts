@@ -3,7 +3,8 @@
 // broker deduplicates on the relay's own numbering.
 import type { Logger } from 'pino';
 import { createPulsarProducer, type PulsarModule, type PulsarProducerHandle, type PulsarProducerMessage } from './pulsar.js';
-import { errorText, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
+import { errorText } from '../log.js';
+import type { EventTransport, OutboxMessage, PublishOutcome } from './transport.js';
 
 export interface PulsarClientTransportOptions {
   serviceUrl: string;

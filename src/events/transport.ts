@@ -41,10 +41,6 @@ export interface EventTransport {
   close(): Promise<void>;
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** The Pulsar topic name in full: `saga-events` is `persistent://public/default/saga-events`. */
 export function fullTopicName(topic: string): string {
   if (/^(non-)?persistent:\/\//.test(topic)) return topic;

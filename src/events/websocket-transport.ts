@@ -11,7 +11,8 @@
 // them as stored) exactly as with the binary client.
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { errorText, fullTopicName, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
+import { errorText } from '../log.js';
+import { fullTopicName, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
 
 export interface WebSocketTransportOptions {
   /** The broker's web service, e.g. http://127.0.0.1:8085. */
