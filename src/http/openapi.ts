@@ -4,7 +4,7 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { excludesSomeRole, koaPath, PUBLIC, type ResponseSpec, type RouteSpec } from './route-spec.js';
-import { errorSchema } from './schemas.js';
+import { errorResponse } from './schemas.js';
 import { CONTENT_TYPES, packageDir, serveStaticFiles } from './static-files.js';
 import path from 'node:path';
 
@@ -39,14 +39,12 @@ function parameters(where: 'path' | 'query' | 'header', schema: z.ZodObject | un
   });
 }
 
-const error = (description: string): ResponseSpec => ({ description, schema: errorSchema });
-
 /** Whether the app asks this route for a token, and which answers that adds. */
 function security(spec: RouteSpec, authContract: boolean): { security: JsonSchema[]; roles?: readonly string[]; responses: Record<number, ResponseSpec> } {
   const rule = spec.auth;
   if (rule.kind === 'none' || (rule.kind === 'contract' && !authContract)) return { security: [], responses: {} };
-  const responses: Record<number, ResponseSpec> = { 401: error('Falta un token válido (Authorization: Bearer <token>)') };
-  if (excludesSomeRole(rule.roles)) responses[403] = error(`El rol del token no puede hacer esto (pueden: ${rule.roles.join(', ')})`);
+  const responses: Record<number, ResponseSpec> = { 401: errorResponse('Falta un token válido (Authorization: Bearer <token>)') };
+  if (excludesSomeRole(rule.roles)) responses[403] = errorResponse(`El rol del token no puede hacer esto (pueden: ${rule.roles.join(', ')})`);
   return { security: [{ bearer: [] }], roles: rule.roles, responses };
 }
 
@@ -58,13 +56,13 @@ function security(spec: RouteSpec, authContract: boolean): { security: JsonSchem
  */
 function commonResponses(spec: RouteSpec, auth: Record<number, ResponseSpec>): Record<number, ResponseSpec> {
   const responses: Record<number, ResponseSpec> = {
-    400: error('Un parámetro con un carácter no permitido (NUL o un sustituto UTF-16 suelto)'),
+    400: errorResponse('Un parámetro con un carácter no permitido (NUL o un sustituto UTF-16 suelto)'),
     ...auth,
   };
   if (spec.body !== undefined) {
-    responses[413] = error('El cuerpo supera 1 MB');
-    responses[415] = error('El cuerpo no es application/json');
-    responses[503] = error('Demasiados cuerpos leyéndose a la vez (sobrecargado, con Retry-After)');
+    responses[413] = errorResponse('El cuerpo supera 1 MB');
+    responses[415] = errorResponse('El cuerpo no es application/json');
+    responses[503] = errorResponse('Demasiados cuerpos leyéndose a la vez (sobrecargado, con Retry-After)');
   }
   return responses;
 }

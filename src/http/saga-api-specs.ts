@@ -5,13 +5,13 @@
 // these plus its own (the dashboard on the BFF; metrics and docs on both).
 import { ROLES } from '../operator/tokens.js';
 import type { AnySagaType } from '../saga/saga-type.js';
-import { CONTRACT_READ, contractRoles, PUBLIC, tokenRoles, type ResponseSpec, type RouteSpec } from './route-spec.js';
+import { CONTRACT_READ, contractRoles, PUBLIC, tokenRoles, type RouteSpec } from './route-spec.js';
 import {
   actionParams,
   bulkParams,
   definitionsSchema,
   dryRunSchema,
-  errorSchema,
+  errorResponse,
   eventsSchema,
   healthSchema,
   idempotencyHeaders,
@@ -30,8 +30,6 @@ import { statisticsSpec } from './statistics.js';
 
 const CONTRACT = 'Contrato';
 const OPERATOR = 'Operación';
-
-export const error = (description: string): ResponseSpec => ({ description, schema: errorSchema });
 
 export const healthSpec = (service: string): RouteSpec => ({
   method: 'GET',
@@ -55,18 +53,16 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     description:
       'Contesta 200 en cuanto la SAGA queda registrada; sigue en segundo plano. Un reintento con la misma ' +
       'Idempotency-Key devuelve la misma SAGA.' +
-      (type.route === '/saga/crear-campana-completa'
-        ? ' `reporte` puede traer `fecha_inicio` y `fecha_fin` junto a `tipo_reporte` (sin `filtros`): pasan a ser los filtros del reporte.'
-        : ''),
+      (type.requestNotes === undefined ? '' : ` ${type.requestNotes}`),
     tag: CONTRACT,
     auth: contractRoles('cliente', 'operador'),
     headers: idempotencyHeaders,
     body: type.request,
     responses: {
       200: { description: 'La SAGA quedó registrada', schema: s.sagaStarted },
-      400: error('JSON no válido, o campos que faltan o no valen'),
-      422: error('La Idempotency-Key ya se usó con otro cuerpo'),
-      503: error('No se sabe si la SAGA quedó registrada (con su saga_id), o no se pudo registrar: reintente'),
+      400: errorResponse('JSON no válido, o campos que faltan o no valen'),
+      422: errorResponse('La Idempotency-Key ya se usó con otro cuerpo'),
+      503: errorResponse('No se sabe si la SAGA quedó registrada (con su saga_id), o no se pudo registrar: reintente'),
     },
   });
   const status: RouteSpec = {
@@ -79,8 +75,8 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     query: statusQuerySchema,
     responses: {
       200: { description: 'La SAGA', schema: s.sagaStatus },
-      400: error('esperar_ms no válido'),
-      404: error('SAGA desconocida o id mal formado'),
+      400: errorResponse('esperar_ms no válido'),
+      404: errorResponse('SAGA desconocida o id mal formado'),
     },
   };
   const list: RouteSpec = {
@@ -94,7 +90,7 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     query: s.listQuery,
     responses: {
       200: { description: 'Una página', schema: s.sagaList },
-      400: error('Parámetros no válidos'),
+      400: errorResponse('Parámetros no válidos'),
     },
   };
   const events: RouteSpec = {
@@ -106,7 +102,7 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     params: sagaIdParams,
     responses: {
       200: { description: 'Los eventos', schema: eventsSchema },
-      404: error('SAGA desconocida o id mal formado'),
+      404: errorResponse('SAGA desconocida o id mal formado'),
     },
   };
   const definitions: RouteSpec = {
@@ -137,9 +133,9 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     responses: {
       200: { description: 'dry_run: cuántas SAGAs coinciden y las primeras 20, sin actuar', schema: dryRunSchema },
       202: { description: 'El lote quedó registrado; los orquestadores lo recorren por tandas', schema: loteSchema },
-      400: error('Cuerpo no válido (p. ej. omitir sin motivo)'),
-      404: error('Acción desconocida'),
-      422: error('El id de operación ya se usó para otra acción o filtro'),
+      400: errorResponse('Cuerpo no válido (p. ej. omitir sin motivo)'),
+      404: errorResponse('Acción desconocida'),
+      422: errorResponse('El id de operación ya se usó para otra acción o filtro'),
     },
   };
   const lote: RouteSpec = {
@@ -151,7 +147,7 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     params: loteParams,
     responses: {
       200: { description: 'El lote', schema: loteSchema },
-      404: error('Lote desconocido'),
+      404: errorResponse('Lote desconocido'),
     },
   };
   const action: RouteSpec = {
@@ -169,10 +165,10 @@ export function sagaApiSpecs(types: readonly AnySagaType[], service: string) {
     responses: {
       200: { description: 'La acción quedó registrada: el estado de la SAGA y la operación', schema: s.actionAnswer },
       202: { description: 'La orden espera en el buzón de la SAGA; repita con la misma clave para ver el resultado', schema: pendingSchema },
-      400: error('Cuerpo no válido (p. ej. omitir sin motivo, migrar sin versión)'),
-      404: error('SAGA o acción desconocida'),
+      400: errorResponse('Cuerpo no válido (p. ej. omitir sin motivo, migrar sin versión)'),
+      404: errorResponse('SAGA o acción desconocida'),
       409: { description: 'El estado de la SAGA no admite la acción: el motivo, y la operación auditada', schema: refusedSchema },
-      422: error('El id de operación ya se usó para otra acción o SAGA'),
+      422: errorResponse('El id de operación ya se usó para otra acción o SAGA'),
     },
   };
   return {

@@ -10,6 +10,7 @@ import { OPERATOR_ACTIONS } from '../saga/operations.js';
 import type { AnySagaType } from '../saga/saga-type.js';
 import { LIFECYCLE_STATES } from '../saga/states.js';
 import { hasUnstorable } from './body.js';
+import type { ResponseSpec } from './route-spec.js';
 
 /**
  * A whole-number query parameter from `min` to `max`, `def` when absent. Only
@@ -32,6 +33,12 @@ export const text = (max: number) =>
     .string()
     .max(max)
     .refine((v) => !hasUnstorable(v), 'contiene un carácter no permitido');
+
+/** Text PostgreSQL can store, at least one character and at most `max`. */
+export const nonEmptyText = (max: number) => text(max).pipe(z.string().min(1));
+
+/** The saga tipo filter of the list, the bulk filters and the statistics. */
+export const tipoFilter = nonEmptyText(100).optional().meta({ description: 'Solo las SAGAs de este tipo' });
 
 /** An instant in a query or filter (ISO 8601), as the list, bulk filters and statistics take it. */
 export const instant = text(40)
@@ -73,8 +80,7 @@ export const idempotencyHeaders = z.object({
 export const operatorBody = z
   .object({
     motivo: text(2_000).optional().default('').meta({ description: 'Por qué (queda en la auditoría); obligatorio para omitir' }),
-    operacion_id: text(200)
-      .pipe(z.string().min(1))
+    operacion_id: nonEmptyText(200)
       .optional()
       .meta({ description: 'Id de la operación, si no va en la cabecera Idempotency-Key' }),
     compensacion: text(100).optional().meta({ description: 'omitir: qué compensación (su tipo, p. ej. REVERTIR_PAGO)' }),
@@ -184,6 +190,9 @@ export const errorSchema = z
   })
   .meta({ title: 'Error' });
 
+/** An error answer of a route, as its spec documents it. */
+export const errorResponse = (description: string): ResponseSpec => ({ description, schema: errorSchema });
+
 /** A refused operator action: the reason, and the audited operation. */
 export const refusedSchema = errorSchema.extend({ operacion: operation }).meta({ title: 'AccionRechazada' });
 
@@ -195,7 +204,7 @@ export function sagaSchemas(types: readonly AnySagaType[]) {
   /** A list filter, from query parameters (strings) or a bulk operation's body. */
   const filter = z.object({
     estado: estado.optional().meta({ description: 'Solo las SAGAs en este estado' }),
-    tipo: text(100).pipe(z.string().min(1)).optional().meta({ description: 'Solo las SAGAs de este tipo' }),
+    tipo: tipoFilter,
     desde: instant.optional().meta({ description: 'fecha_inicio en o después de este instante (ISO 8601)' }),
     hasta: instant.optional().meta({ description: 'fecha_inicio antes de este instante (ISO 8601)' }),
     atascadas: z
@@ -203,7 +212,7 @@ export function sagaSchemas(types: readonly AnySagaType[]) {
       .optional()
       .meta({ description: 'true: solo las atascadas (aparcadas, esperando versión o sin avanzar cuando deberían)' }),
     ...Object.fromEntries(
-      searchKeysOf(types).map((k) => [k, text(200).pipe(z.string().min(1)).optional().meta({ description: `Dato de negocio ${k}` })]),
+      searchKeysOf(types).map((k) => [k, nonEmptyText(200).optional().meta({ description: `Dato de negocio ${k}` })]),
     ),
   });
 

@@ -10,7 +10,7 @@ import { notFound } from './errors.js';
 import { sagaIdParam } from './params.js';
 import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
 import type { SagaChanges } from './saga-changes.js';
-import { errorSchema, sagaIdParams } from './schemas.js';
+import { errorResponse, sagaIdParams } from './schemas.js';
 
 export const sagaStreamSpec: RouteSpec = {
   method: 'GET',
@@ -24,7 +24,7 @@ export const sagaStreamSpec: RouteSpec = {
   params: sagaIdParams,
   responses: {
     200: { description: 'Un flujo text/event-stream', schema: z.string(), contentType: 'text/event-stream' },
-    404: { description: 'SAGA desconocida', schema: errorSchema },
+    404: errorResponse('SAGA desconocida'),
   },
 };
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { SagaStatsQueries } from '../persistence/saga-stats.js';
 import { badRequest } from './errors.js';
 import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
-import { errorSchema, instant, text } from './schemas.js';
+import { errorResponse, instant, tipoFilter } from './schemas.js';
 import { parseQuery } from './validation.js';
 
 const MAX_WINDOW_MS = 366 * 86_400_000;
@@ -15,7 +15,7 @@ const DEFAULT_WINDOW_MS = 86_400_000;
 export const statsQuerySchema = z.object({
   desde: instant.optional().meta({ description: 'Inicio de la ventana (fecha_inicio >= desde); por defecto 24 h antes de hasta' }),
   hasta: instant.optional().meta({ description: 'Fin de la ventana (fecha_inicio < hasta); por defecto ahora' }),
-  tipo: text(100).pipe(z.string().min(1)).optional().meta({ description: 'Solo las SAGAs de este tipo' }),
+  tipo: tipoFilter,
 });
 
 const count = z.number().int().min(0);
@@ -54,7 +54,7 @@ export const statisticsSpec: RouteSpec = {
   query: statsQuerySchema,
   responses: {
     200: { description: 'Las estadísticas de la ventana', schema: statsSchema },
-    400: { description: 'Ventana no válida', schema: errorSchema },
+    400: errorResponse('Ventana no válida'),
   },
 };
 

@@ -20,6 +20,8 @@ export interface SagaType<D = unknown> {
   route: string;
   /** The request body: the saga's data, plus timeout_minutos. */
   request: z.ZodType;
+  /** What the API documentation adds about the request body, if anything. */
+  requestNotes?: string;
   /** The saga's data and its timeout, from a body `request` accepted. */
   accept(body: unknown): { datos: D; timeoutMinutos: number };
   /** Every version this build can run; the highest is the one new sagas start on. */

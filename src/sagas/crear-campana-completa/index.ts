@@ -14,6 +14,8 @@ export function crearCampanaCompleta(opts: PolicyOptions = {}): SagaType<CrearCa
     tipo: TIPO_CREAR_CAMPANA_COMPLETA,
     route: '/saga/crear-campana-completa',
     request: crearCampanaCompletaSchema,
+    requestNotes:
+      '`reporte` puede traer `fecha_inicio` y `fecha_fin` junto a `tipo_reporte` (sin `filtros`): pasan a ser los filtros del reporte.',
     accept(body) {
       const { timeout_minutos, ...datos } = crearCampanaCompletaSchema.parse(body);
       return { datos, timeoutMinutos: timeout_minutos };
