@@ -88,22 +88,33 @@ export function createMetrics(db: Database): SagaMetrics {
   };
 }
 
-const intakeByRegistry = new WeakMap<Registry, IntakeMetrics>();
+/**
+ * `register` made safe to call more than once for a registry (two apps, or an
+ * app and its orchestrator, may share one): the metrics are registered on
+ * first use and the same handle is returned after.
+ */
+function oncePerRegistry<M>(register: (registry: Registry) => M): (registry: Registry) => M {
+  const registered = new WeakMap<Registry, M>();
+  return (registry) => {
+    let metrics = registered.get(registry);
+    if (metrics === undefined) {
+      metrics = register(registry);
+      registered.set(registry, metrics);
+    }
+    return metrics;
+  };
+}
 
-/** `saga_started_total` on `registry`, registered on first use. */
-export function registerIntakeMetrics(registry: Registry): IntakeMetrics {
-  const existing = intakeByRegistry.get(registry);
-  if (existing !== undefined) return existing;
+/** `saga_started_total` on `registry`. */
+export const registerIntakeMetrics = oncePerRegistry((registry): IntakeMetrics => {
   const started = new Counter({
     name: 'saga_started_total',
     help: 'Sagas accepted and recorded by this process',
     labelNames: ['tipo'] as const,
     registers: [registry],
   });
-  const metrics: IntakeMetrics = { started: (tipo) => started.inc({ tipo }) };
-  intakeByRegistry.set(registry, metrics);
-  return metrics;
-}
+  return { started: (tipo) => started.inc({ tipo }) };
+});
 
 /**
  * Gauges read from the saga log at each scrape: sagas per (tipo, estado) from
@@ -171,12 +182,8 @@ export interface HttpMetrics {
   observe(app: string, method: string, route: string, status: number, seconds: number): void;
 }
 
-const httpMetricsByRegistry = new WeakMap<Registry, HttpMetrics>();
-
-/** The HTTP metrics of `registry`, registered on first use (two apps may share a registry). */
-export function registerHttpMetrics(registry: Registry): HttpMetrics {
-  const existing = httpMetricsByRegistry.get(registry);
-  if (existing !== undefined) return existing;
+/** The HTTP metrics of `registry`. */
+export const registerHttpMetrics = oncePerRegistry((registry): HttpMetrics => {
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests answered, by app, method, route pattern and status',
@@ -190,20 +197,18 @@ export function registerHttpMetrics(registry: Registry): HttpMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const metrics: HttpMetrics = {
+  return {
     observe(app, method, route, status, seconds) {
       requests.inc({ app, method, route, status: String(status) });
       latency.observe({ app, method, route }, seconds);
     },
   };
-  httpMetricsByRegistry.set(registry, metrics);
-  return metrics;
-}
+});
 
-/** The BFF's registry: the sagas it records, its HTTP traffic and the saga log's gauges. */
-export function createBffMetrics(db: Database): { registry: Registry; http: HttpMetrics } & IntakeMetrics {
+/** The BFF's registry: the sagas it records and the saga log's gauges (its HTTP traffic is added by its app). */
+export function createBffMetrics(db: Database): { registry: Registry } & IntakeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerSagaLogGauges(registry, db);
-  return { registry, http: registerHttpMetrics(registry), ...registerIntakeMetrics(registry) };
+  return { registry, ...registerIntakeMetrics(registry) };
 }

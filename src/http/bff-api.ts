@@ -5,14 +5,10 @@
 // its request path, so losing one never stops intake. For people it adds the
 // dashboard (/ui), the API docs (/docs, /openapi.json), /metrics, and CORS for
 // the team's pages on other origins.
-import Koa from 'koa';
+import type Koa from 'koa';
 import { createBffMetrics } from '../metrics.js';
-import { mountCors } from './cors.js';
 import { dashboardSpecs, mountDashboard } from './dashboard.js';
-import { jsonErrors } from './errors.js';
-import { httpMetricsMiddleware, metricsRouteSpec, mountMetrics } from './metrics-route.js';
-import { apiInfo, mountOpenApi, openApiDocument, openApiRouteSpecs, undocumentedRoutes } from './openapi.js';
-import { allSpecs, sagaApiSpecs } from './saga-api-specs.js';
+import { sagaApp } from './saga-app.js';
 import { sagaApi, type SagaApiDeps } from './saga-api.js';
 
 export function bffApi(
@@ -22,17 +18,16 @@ export function bffApi(
   },
 ): Koa {
   const metrics = createBffMetrics(deps.db);
-  const router = sagaApi({ ...deps, service: 'bff', metrics });
-  const specs = [...allSpecs(sagaApiSpecs(deps.types, 'bff')), ...dashboardSpecs, metricsRouteSpec, ...openApiRouteSpecs];
-  mountMetrics(router, metrics.registry);
-  mountOpenApi(router, () => openApiDocument(apiInfo('bff'), specs, { authContract: deps.authContract }));
+  const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics });
   mountDashboard(router);
-  for (const route of undocumentedRoutes(router, specs)) deps.log.warn({ route }, 'route without an OpenAPI spec');
-  const app = new Koa();
-  app.use(httpMetricsMiddleware(metrics.http, 'bff'));
-  mountCors(app, deps.corsOrigins ?? []);
-  app.use(jsonErrors(deps.log));
-  app.use(router.routes());
-  app.use(router.allowedMethods());
-  return app;
+  return sagaApp({
+    router,
+    specs: [...specs, ...dashboardSpecs],
+    service: 'bff',
+    metricsLabel: 'bff',
+    registry: metrics.registry,
+    log: deps.log,
+    authContract: deps.authContract,
+    corsOrigins: deps.corsOrigins ?? [],
+  });
 }

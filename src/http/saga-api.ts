@@ -25,8 +25,8 @@ import { Lotes } from '../operator/lotes.js';
 import { verifyToken, type Operator, type Rol } from '../operator/tokens.js';
 import { BodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
-import { guardFor, route, type Guard } from './route-spec.js';
-import { sagaApiSpecs } from './saga-api-specs.js';
+import { guardFor, route, type Guard, type RouteSpec } from './route-spec.js';
+import { allSpecs, sagaApiSpecs } from './saga-api-specs.js';
 import { operatorBody, searchKeysOf, statusQuerySchema, type OperatorBody } from './schemas.js';
 import { mountSagaStream } from './sse.js';
 import { mountStatistics } from './statistics.js';
@@ -82,7 +82,8 @@ export function idempotencyKeyHeader(raw: string): string | undefined {
   return key;
 }
 
-export function sagaApi(deps: SagaApiDeps): Router {
+/** The saga routes on a new router, and the specs they were registered from (for the app's document). */
+export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[] } {
   const router = new Router();
   const desk = new OrderDesk(deps.pool, deps.changes);
   const lotes = new Lotes(deps.pool);
@@ -252,7 +253,7 @@ export function sagaApi(deps: SagaApiDeps): Router {
     ctx.body = { ...view, operacion };
   });
 
-  return router;
+  return { router, specs: allSpecs(specs) };
 }
 
 function checkOrder(accion: OperatorAction, body: OperatorBody): void {

@@ -1,0 +1,46 @@
+// The Koa app of a role that serves the saga routes (the BFF and the
+// orchestrator): every request counted and timed first, CORS where the role
+// lets pages of other origins call it, JSON errors, then the routes; beside
+// them /metrics and the OpenAPI document (/openapi.json, /docs), made of the
+// same specs the routes were registered from, and a warning at start for any
+// route no spec describes.
+import type Router from '@koa/router';
+import Koa from 'koa';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import { registerHttpMetrics } from '../metrics.js';
+import { mountCors } from './cors.js';
+import { jsonErrors } from './errors.js';
+import { httpMetricsMiddleware, metricsRouteSpec, mountMetrics } from './metrics-route.js';
+import { apiInfo, mountOpenApi, openApiDocument, openApiRouteSpecs, undocumentedRoutes } from './openapi.js';
+import type { RouteSpec } from './route-spec.js';
+
+export interface SagaAppOptions {
+  router: Router;
+  /** The specs of the routes on `router`. */
+  specs: readonly RouteSpec[];
+  /** Which document the app serves. */
+  service: Parameters<typeof apiInfo>[0];
+  /** The `app` label of its HTTP metrics. */
+  metricsLabel: string;
+  registry: Registry;
+  log: Logger;
+  authContract: boolean;
+  /** Origins whose pages may call the app (CORS); absent: no CORS at all. */
+  corsOrigins?: readonly string[];
+}
+
+export function sagaApp(opts: SagaAppOptions): Koa {
+  const { router, log } = opts;
+  const specs = [...opts.specs, metricsRouteSpec, ...openApiRouteSpecs];
+  mountMetrics(router, opts.registry);
+  mountOpenApi(router, () => openApiDocument(apiInfo(opts.service), specs, { authContract: opts.authContract }));
+  for (const route of undocumentedRoutes(router, specs)) log.warn({ route }, 'route without an OpenAPI spec');
+  const app = new Koa();
+  app.use(httpMetricsMiddleware(registerHttpMetrics(opts.registry), opts.metricsLabel));
+  if (opts.corsOrigins !== undefined) mountCors(app, opts.corsOrigins);
+  app.use(jsonErrors(log));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
