@@ -371,7 +371,7 @@ function bareBff(db: typeof env.db, url: string, start: Parameters<typeof bffApi
   const app = bffApi({
     db,
     pool,
-    queries: new SagaQueries(db),
+    queries: new SagaQueries(db, pool),
     changes: idle(),
     types: [campaignType()],
     start,

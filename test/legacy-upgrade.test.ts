@@ -134,19 +134,19 @@ test.serial('a saga that was waiting to retry a compensation finishes compensati
 test.serial('a saga the old code left in COMPENSACION_FALLIDA shows what is outstanding, and an operator finishes it', async (t) => {
   const { failed, done } = fixture.sagas;
   const db = await openDatabase(url);
-  t.teardown(() => db.close());
-  const queries = new SagaQueries(db);
-  const status = (await queries.status(failed))!;
-  t.is(status.estado, 'COMPENSACION_FALLIDA');
-  t.is((await queries.status(done))!.estado, 'COMPLETADA', 'a finished saga stays finished');
-  // The old snapshot is upgraded when its saga is next touched: an operator's reintentar.
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   const changes = new SagaChanges(url, log);
   await changes.start();
   t.teardown(async () => {
     await changes.stop();
     await pool.end();
+    await db.close();
   });
+  const queries = new SagaQueries(db, pool);
+  const status = (await queries.status(failed))!;
+  t.is(status.estado, 'COMPENSACION_FALLIDA');
+  t.is((await queries.status(done))!.estado, 'COMPLETADA', 'a finished saga stays finished');
+  // The old snapshot is upgraded when its saga is next touched: an operator's reintentar.
   const desk = new OrderDesk(pool, changes);
   const order = { operacionId: `legacy-${failed}`, sagaId: failed, accion: 'reintentar' as const, quien: 'ana', motivo: 'tras la actualización', requestId: null };
   t.is((await desk.submit(order)).kind, 'pending');

@@ -80,7 +80,7 @@ test.before(async () => {
   changes = new SagaChanges(env.databaseUrl, env.log);
   await changes.start();
   desk = new OrderDesk(pool, changes);
-  queries = new SagaQueries(env.db);
+  queries = new SagaQueries(env.db, pool);
 });
 test.after.always(async () => {
   await orchestrator?.stop();
