@@ -48,3 +48,12 @@ export function fullTopicName(topic: string): string {
   if (parts.length === 3) return `persistent://${topic}`;
   return `persistent://public/default/${topic}`;
 }
+
+/** A WebSocket API URL of the topic: ws://host:port/ws/v2/<api>/persistent/tenant/namespace/topic?<params>. */
+export function topicSocketUrl(webUrl: string, api: 'producer' | 'reader', topic: string, params: Record<string, string>): string {
+  const base = new URL(webUrl);
+  base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+  const url = new URL(`/ws/v2/${api}/${fullTopicName(topic).replace('://', '/')}`, base);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return url.toString();
+}

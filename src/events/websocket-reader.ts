@@ -3,7 +3,7 @@
 // Consumers apply the project's rule: an event is identified by (saga_id, secuencia),
 // and a second copy of one is ignored.
 import WebSocket from 'ws';
-import { fullTopicName } from './transport.js';
+import { topicSocketUrl } from './transport.js';
 import { rawText } from './websocket-transport.js';
 
 /** A saga event as a consumer sees it (the relay's payload, see eventPayload). */
@@ -32,15 +32,6 @@ interface ConsumerMessage {
   key?: string;
 }
 
-export function readerUrl(webUrl: string, topic: string, from: 'earliest' | 'latest'): string {
-  const base = new URL(webUrl);
-  base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-  const url = new URL(`/ws/v2/reader/${fullTopicName(topic).replace('://', '/')}`, base);
-  url.searchParams.set('messageId', from);
-  url.searchParams.set('receiverQueueSize', '1000');
-  return url.toString();
-}
-
 /** Calls `onEvent` for every message of the topic from `from` on, in the topic's order. */
 export function readSagaEvents(
   webUrl: string,
@@ -49,7 +40,7 @@ export function readSagaEvents(
   onEvent: (event: ReceivedEvent) => void,
   onError: (err: Error) => void = () => undefined,
 ): EventReader {
-  const ws = new WebSocket(readerUrl(webUrl, topic, from));
+  const ws = new WebSocket(topicSocketUrl(webUrl, 'reader', topic, { messageId: from, receiverQueueSize: '1000' }));
   const ready = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);

@@ -12,7 +12,7 @@
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { errorText } from '../log.js';
-import { fullTopicName, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
+import { fullTopicName, topicSocketUrl, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
 
 export interface WebSocketTransportOptions {
   /** The broker's web service, e.g. http://127.0.0.1:8085. */
@@ -40,16 +40,6 @@ interface ProducerAck {
 const UNREADABLE = new Set([3 /* FailedToDeserializeFromJSON */, 7 /* PayloadEncodingError */]);
 // The Java client's refusals of one message (UnknownError with this text).
 const REFUSED_TEXT = /InvalidMessageException|MessageTooBig|exceeds the max|max message size/i;
-
-/** ws://host:port/ws/v2/producer/persistent/tenant/namespace/topic */
-export function producerUrl(webUrl: string, topic: string, params: Record<string, string>): string {
-  const base = new URL(webUrl);
-  base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-  const path = fullTopicName(topic).replace('://', '/');
-  const url = new URL(`/ws/v2/producer/${path}`, base);
-  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  return url.toString();
-}
 
 class Session {
   private readonly waiting = new Map<string, (outcome: PublishOutcome) => void>();
@@ -136,7 +126,7 @@ export function websocketTransport(opts: WebSocketTransportOptions): EventTransp
   let session: Session | undefined;
 
   const connect = async (initialSequenceId: number): Promise<Session> => {
-    const url = producerUrl(opts.webUrl, opts.topic, {
+    const url = topicSocketUrl(opts.webUrl, 'producer', opts.topic, {
       producerName: opts.producerName,
       initialSequenceId: String(initialSequenceId),
       sendTimeoutMillis: String(sendTimeoutMs),

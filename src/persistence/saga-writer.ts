@@ -251,6 +251,15 @@ const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) 
     error text, resultado jsonb, intentos int, manual boolean, fecha_ejecucion timestamptz)
   where w in (select w from updated)`;
 
+/** Outbox rows from parameter $n, those of the writes `written` (a condition on w), in each saga's sequence order. */
+const insertEvents = (n: number, written: string) => `
+  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
+  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
+  from jsonb_to_recordset($${n}::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
+    fecha timestamptz, epoch bigint)
+  where ${written}
+  order by saga_id, secuencia`;
+
 /** `pg_notify` of `entries` on channel $n, in payloads of at most `per` entries (a payload holds 8000 bytes). */
 const notifyChunks = (n: number, entries: string, per: number) => `
   select pg_notify($${n}::text, string_agg(e, ',')) from (
@@ -332,14 +341,7 @@ claves as (
 ),
 pasos as (${insertOutcomes('saga_pasos', 3)}),
 compensaciones as (${insertOutcomes('saga_compensaciones', 4)}),
-events as (
-  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
-  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
-  from jsonb_to_recordset($5::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
-    fecha timestamptz, epoch bigint)
-  where w in (select w from updated union all select w from inserted_w)
-  order by saga_id, secuencia
-),
+events as (${insertEvents(5, 'w in (select w from updated union all select w from inserted_w)')}),
 o as (
   select * from jsonb_to_recordset($7::jsonb) as o(w int, id text, saga_id uuid, accion text, quien text, motivo text,
     datos jsonb, request_id text, lote_id uuid, fecha_solicitud timestamptz, fecha timestamptz, resultado text,
@@ -372,12 +374,8 @@ const UNFENCED_GROUP_COMMIT_SQL = GROUP_COMMIT_SQL.replace(
 );
 if (UNFENCED_GROUP_COMMIT_SQL === GROUP_COMMIT_SQL) throw new Error('the no-fence fault no longer matches the group commit SQL');
 
-const LATE_EVENTS_SQL = `
-  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
-  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
-  from jsonb_to_recordset($1::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
-    fecha timestamptz, epoch bigint)
-  order by saga_id, secuencia`;
+/** The `outbox-after-commit` fault's own transaction: the events of writes already committed. */
+const LATE_EVENTS_SQL = insertEvents(1, 'true');
 
 function transitionRow(index: number, w: TransitionWrite) {
   const s = w.decision.snapshot;
