@@ -1,7 +1,7 @@
 // Every setting comes from the environment; this is the only file that reads process.env.
 import { z } from 'zod';
 import type { AnySagaType } from './saga/saga-type.js';
-import { isFault, parseFaults } from './faults.js';
+import { parseFaults } from './faults.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalUrl = z.string().url().optional();
@@ -78,8 +78,7 @@ const schema = z.object({
   SAGA_RETRY_BUDGETS_MS: z
     .string()
     .default('')
-    .refine((raw) => retryBudgets(raw) !== null, 'debe ser TIPO=ms[,TIPO=ms…] con ms un entero no negativo')
-    .transform((raw) => retryBudgets(raw) ?? {}),
+    .transform((raw, ctx) => retryBudgets(raw) ?? refuse(ctx, raw, 'debe ser TIPO=ms[,TIPO=ms…] con ms un entero no negativo')),
   /** How long an operator request waits for its order to be decided before answering 202. */
   OPERATOR_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Megabytes of request bodies a BFF or orchestrator reads at once; past it, 503 with Retry-After. */
@@ -97,9 +96,20 @@ const schema = z.object({
   SAGA_FAULTS: z
     .string()
     .default('')
-    .refine((raw) => raw.split(',').every((n) => n.trim() === '' || isFault(n.trim())), 'nombra una falla desconocida (src/faults.ts)')
-    .transform((raw) => parseFaults(raw)),
+    .transform((raw, ctx) => {
+      try {
+        return parseFaults(raw);
+      } catch {
+        return refuse(ctx, raw, 'nombra una falla desconocida (src/faults.ts)');
+      }
+    }),
 });
+
+/** A setting refused with `message` inside a transform (zod reports it like a failed check). */
+function refuse(ctx: z.RefinementCtx, input: string, message: string): never {
+  ctx.addIssue({ code: 'custom', message, input });
+  return z.NEVER;
+}
 
 /** `TIPO=ms,TIPO=ms` as a record, or null when malformed. */
 function retryBudgets(raw: string): Record<string, number> | null {
