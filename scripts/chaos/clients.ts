@@ -5,10 +5,10 @@
 //    asks for that saga instead of posting again; a POST that got no answer
 //    at all is looked up by its business reference before it is sent again;
 //  - an operator's order is sent with its operation id until it is decided.
+import { sleep } from './context.js';
 import type { Ledger } from './ledger.js';
 
 const POST_TIMEOUT_MS = 5_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Answer = { status: number; body: Record<string, unknown> } | { status: 'none'; reason: 'refused' | 'lost' };
 

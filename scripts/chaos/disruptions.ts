@@ -3,6 +3,7 @@
 // or answering 5xx and late, a compensation endpoint down, backends
 // terminated, PostgreSQL restarted, answers from PostgreSQL lost. Each fault
 // is counted, and the moment the last one ended is kept (I1's bound).
+import { sleep } from './context.js';
 import type { Ledger } from './ledger.js';
 import type { ManagedProcess } from './processes.js';
 import { say } from './processes.js';
@@ -17,7 +18,6 @@ export interface Participants {
   app: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Disruptions {
   private readonly restarting = new Set<Promise<void>>();

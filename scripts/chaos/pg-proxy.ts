@@ -5,6 +5,7 @@
 // moment. A writer in the middle of a commit cannot know whether it landed:
 // exactly the unknown outcome the saga log's writer and the intake must handle.
 import net from 'node:net';
+import { sleep } from './context.js';
 
 export interface PgProxy {
   port: number;
@@ -48,7 +49,6 @@ export async function startPgProxy(target: { host: string; port: number }): Prom
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   return {
     port,
     via(databaseUrl) {

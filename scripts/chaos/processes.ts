@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitHealthy } from '../lib/services.js';
 import type { RoleSpec } from '../lib/cluster.js';
+import { sleep } from './context.js';
 
 export interface ManagedProcess {
   name: string;
@@ -114,8 +115,4 @@ export function managedRole({ name, script, port, env: roleEnv }: RoleSpec, logD
 /** Lines of `npm run test:chaos` output. */
 export function say(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 23)}  ${line}\n`);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
