@@ -4,23 +4,9 @@ import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { api, errorText } from './api.js';
 import { corto, useEstados } from './format.js';
+import { EMPTY_FILTER, FilterFields, fieldSetter, filtroOf } from './filters.js';
 
 const ACCIONES = ['cancelar', 'reintentar', 'omitir', 'pausar', 'reanudar'];
-const EMPTY = { estado: '', tipo: '', desde: '', hasta: '', id_afiliado: '', referencia_pago: '', atascadas: false };
-
-/** The list's filter as the bulk route takes it: empty fields left out, times as ISO instants. */
-export function filtroOf(f) {
-  const filtro = {};
-  for (const [k, v] of Object.entries(f)) {
-    if (k === 'atascadas') {
-      if (v) filtro.atascadas = 'true';
-      continue;
-    }
-    if (v.trim() === '') continue;
-    filtro[k] = k === 'desde' || k === 'hasta' ? new Date(v).toISOString() : v.trim();
-  }
-  return filtro;
-}
 
 function Progress({ loteId }) {
   const [lote, setLote] = useState(null);
@@ -50,7 +36,7 @@ function Progress({ loteId }) {
 
 export function BulkPage({ session }) {
   const estados = useEstados();
-  const [f, setF] = useState(EMPTY);
+  const [f, setF] = useState(EMPTY_FILTER);
   const [accion, setAccion] = useState('cancelar');
   const [motivo, setMotivo] = useState('');
   const [compensacion, setCompensacion] = useState('');
@@ -67,7 +53,7 @@ export function BulkPage({ session }) {
   const request = JSON.stringify({ accion, ...body() });
   useEffect(() => setDry(null), [request]);
 
-  const set = (name) => (e) => setF({ ...f, [name]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
+  const set = fieldSetter(f, setF);
   const count = async (e) => {
     e.preventDefault();
     setProblem('');
@@ -90,13 +76,7 @@ export function BulkPage({ session }) {
   return html`<section>
     <form class="card form-grid" onSubmit=${count} aria-label="Acción en lote">
       <fieldset><legend>Filtro</legend>
-        <label>Estado <select name="estado" value=${f.estado} onChange=${set('estado')}><option value="">Todos</option>${estados.map((s) => html`<option value=${s}>${s}</option>`)}</select></label>
-        <label>Tipo <input name="tipo" value=${f.tipo} onInput=${set('tipo')} /></label>
-        <label>Desde <input type="datetime-local" name="desde" value=${f.desde} onInput=${set('desde')} /></label>
-        <label>Hasta <input type="datetime-local" name="hasta" value=${f.hasta} onInput=${set('hasta')} /></label>
-        <label>Afiliado <input name="id_afiliado" value=${f.id_afiliado} onInput=${set('id_afiliado')} /></label>
-        <label>Referencia de pago <input name="referencia_pago" value=${f.referencia_pago} onInput=${set('referencia_pago')} /></label>
-        <label class="check"><input type="checkbox" name="atascadas" checked=${f.atascadas} onChange=${set('atascadas')} /> Solo atascadas</label>
+        <${FilterFields} value=${f} set=${set} estados=${estados} />
       </fieldset>
       <fieldset><legend>Acción</legend>
         <label>Acción <select name="accion" value=${accion} onChange=${(e) => setAccion(e.target.value)}>${ACCIONES.map((a) => html`<option value=${a}>${a}</option>`)}</select></label>

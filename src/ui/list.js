@@ -5,25 +5,9 @@ import { html } from './html.js';
 import { api, errorText, query } from './api.js';
 import { Estado, Marcas, corto, duracion, fecha, useEstados } from './format.js';
 import { download, fetchAll, stamp, toCsv } from './export.js';
+import { EMPTY_FILTER, FilterFields, fieldSetter, filterParams } from './filters.js';
 
 const LIMITE = 20;
-const EMPTY = { estado: '', tipo: '', desde: '', hasta: '', id_afiliado: '', referencia_pago: '', atascadas: false };
-
-/** datetime-local ("2026-01-31T12:00") in the browser's zone, as an ISO instant. */
-const isoFromLocal = (v) => (v ? new Date(v).toISOString() : '');
-
-/** The filter as the list route takes it. */
-export function filterParams(f) {
-  return {
-    estado: f.estado,
-    tipo: f.tipo.trim(),
-    desde: isoFromLocal(f.desde),
-    hasta: isoFromLocal(f.hasta),
-    id_afiliado: f.id_afiliado.trim(),
-    referencia_pago: f.referencia_pago.trim(),
-    atascadas: f.atascadas ? 'true' : '',
-  };
-}
 
 function Pasos({ saga }) {
   return html`<span class="steps">
@@ -34,8 +18,8 @@ function Pasos({ saga }) {
 
 export function ListPage({ session }) {
   const estados = useEstados();
-  const [draft, setDraft] = useState(EMPTY);
-  const [filters, setFilters] = useState(EMPTY);
+  const [draft, setDraft] = useState(EMPTY_FILTER);
+  const [filters, setFilters] = useState(EMPTY_FILTER);
   const [pagina, setPagina] = useState(1);
   const [page, setPage] = useState(null);
   const [problem, setProblem] = useState('');
@@ -56,15 +40,15 @@ export function ListPage({ session }) {
     return () => clearInterval(timer);
   }, [filters, pagina, live, session?.nombre]);
 
-  const set = (name) => (e) => setDraft({ ...draft, [name]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
+  const set = fieldSetter(draft, setDraft);
   const apply = (e) => {
     e.preventDefault();
     setPagina(1);
     setFilters(draft);
   };
   const clear = () => {
-    setDraft(EMPTY);
-    setFilters(EMPTY);
+    setDraft(EMPTY_FILTER);
+    setFilters(EMPTY_FILTER);
     setPagina(1);
   };
   const exportAs = async (format) => {
@@ -84,18 +68,7 @@ export function ListPage({ session }) {
   return html`
     <section>
       <form class="filters" onSubmit=${apply} aria-label="Filtros">
-        <label>Estado
-          <select name="estado" value=${draft.estado} onChange=${set('estado')}>
-            <option value="">Todos</option>
-            ${estados.map((e) => html`<option value=${e}>${e}</option>`)}
-          </select>
-        </label>
-        <label>Tipo <input name="tipo" value=${draft.tipo} onInput=${set('tipo')} placeholder="CREAR_CAMPANA_COMPLETA" /></label>
-        <label>Desde <input type="datetime-local" name="desde" value=${draft.desde} onInput=${set('desde')} /></label>
-        <label>Hasta <input type="datetime-local" name="hasta" value=${draft.hasta} onInput=${set('hasta')} /></label>
-        <label>Afiliado <input name="id_afiliado" value=${draft.id_afiliado} onInput=${set('id_afiliado')} /></label>
-        <label>Referencia de pago <input name="referencia_pago" value=${draft.referencia_pago} onInput=${set('referencia_pago')} /></label>
-        <label class="check"><input type="checkbox" name="atascadas" checked=${draft.atascadas} onChange=${set('atascadas')} /> Solo atascadas</label>
+        <${FilterFields} value=${draft} set=${set} estados=${estados} />
         <div class="actions">
           <button type="submit">Filtrar</button>
           <button type="button" class="secondary" onClick=${clear}>Limpiar</button>
