@@ -16,6 +16,7 @@ import { campaignType, campaignV1, S as SagaState, TIPO } from './fixtures/sagas
 import { ScriptedGateway, transient } from './fakes/participants.js';
 import { pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
+import { waitUntil } from './helpers/wait.js';
 
 const env = useTestEnv(test);
 const running = new Set<Orchestrator>();
@@ -44,19 +45,14 @@ async function startSaga(o: Orchestrator): Promise<string> {
   return r.sagaId;
 }
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The cluster's waits: leases move over several renewal rounds. */
+const settled = (cond: () => boolean | Promise<boolean>) => waitUntil(cond, { timeoutMs: 15_000 });
 
 test.serial('two orchestrators share the 32 shards evenly and without overlap', async (t) => {
   const a = await orchestrator(new ScriptedGateway(), 'node-a');
   t.is(a.heldShards().length, 32, 'alone, a process holds every shard');
   const b = await orchestrator(new ScriptedGateway(), 'node-b');
-  await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
+  await settled(() => a.heldShards().length === 16 && b.heldShards().length === 16);
   const all = new Set([...a.heldShards(), ...b.heldShards()]);
   t.is(all.size, 32);
 });
@@ -66,7 +62,7 @@ test.serial('a saga recorded outside the orchestrators (as the BFF does) runs in
   const gb = new ScriptedGateway();
   const a = await orchestrator(ga, 'node-a');
   const b = await orchestrator(gb, 'node-b');
-  await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
+  await settled(() => a.heldShards().length === 16 && b.heldShards().length === 16);
   const pool = createPool(env.databaseUrl, 2, env.log);
   t.teardown(() => pool.end());
   const types = [campaignType()];
@@ -97,7 +93,7 @@ test.serial('a saga started through an orchestrator is placed in a shard it hold
   const ga = new ScriptedGateway();
   const a = await orchestrator(ga, 'node-a');
   const b = await orchestrator(new ScriptedGateway(), 'node-b');
-  await waitUntil(() => a.heldShards().length === 16 && b.heldShards().length === 16);
+  await settled(() => a.heldShards().length === 16 && b.heldShards().length === 16);
   const ids = await Promise.all(Array.from({ length: 8 }, () => startSaga(a)));
   for (const id of ids) t.is(await waitForEstado(env, id), SagaState.COMPLETADA);
   const rows = await env.query<{ shard: number }>('select shard from saga_log where id = any($1)', [ids]);
@@ -114,14 +110,14 @@ test.serial('when a process leaves, another takes its shards and resumes its sag
   });
   const a = await orchestrator(first, 'node-a');
   const sagaId = await startSaga(a);
-  await waitUntil(() => first.calls.some((c) => c.path === '/pagos'));
+  await settled(() => first.calls.some((c) => c.path === '/pagos'));
   const second = new ScriptedGateway();
   const b = await orchestrator(second, 'node-b');
   await a.stop(); // gives its leases back
   running.delete(a);
   release();
   t.is(await waitForEstado(env, sagaId), SagaState.COMPLETADA);
-  await waitUntil(() => b.heldShards().length === 32); // the rest follow over its next rounds
+  await settled(() => b.heldShards().length === 32); // the rest follow over its next rounds
   t.deepEqual(second.routes(), ['POST /pagos', 'POST /reporting'], 'the campaign is not created again');
   t.is(second.calls[0]?.idempotencyKey, `${sagaId}:PROCESAR_PAGO:accion`, 'same key as the unanswered call');
 });
@@ -136,7 +132,7 @@ test.serial('a process whose lease expired has its late write refused, stops, an
   // node-a renews once a minute: after its first round it is as good as paused.
   const a = await orchestrator(first, 'node-a', 60_000);
   const sagaId = await startSaga(a);
-  await waitUntil(() => first.calls.some((c) => c.path === '/pagos'));
+  await settled(() => first.calls.some((c) => c.path === '/pagos'));
   // node-a is "paused": its leases run out without it noticing, and node-b takes over.
   await env.query(`update saga_shards set lease_until = now() - interval '1 second' where owner = 'node-a'`);
   await env.query(`delete from saga_nodes where node_id = 'node-a'`);
@@ -151,7 +147,7 @@ test.serial('a process whose lease expired has its late write refused, stops, an
   const stepsBefore = await pasos(env, sagaId);
   // node-a wakes up with the payment's answer in hand: its commit must be refused.
   release();
-  await waitUntil(async () => !a.heldShards().includes(Number((await env.query<{ shard: number }>('select shard from saga_log where id = $1', [sagaId]))[0]?.shard)));
+  await settled(async () => !a.heldShards().includes(Number((await env.query<{ shard: number }>('select shard from saga_log where id = $1', [sagaId]))[0]?.shard)));
   t.deepEqual(await pasos(env, sagaId), stepsBefore, 'nothing node-a did after losing its lease was written');
   t.false(first.calls.some((c) => c.path === '/reporting'), 'node-a called nothing more for that saga');
 });
@@ -161,7 +157,7 @@ test.serial('a commit carrying a stale epoch or an expired lease is refused', as
   // No renewal round during the test: node-a must not take the shard back once its lease is expired below.
   const a = await orchestrator(hanging, 'node-a', 60_000);
   const sagaId = await startSaga(a);
-  await waitUntil(() => hanging.calls.length === 1); // the intent is committed; nothing moves after it
+  await settled(() => hanging.calls.length === 1); // the intent is committed; nothing moves after it
   const pool = createPool(env.databaseUrl, 1, env.log);
   t.teardown(() => pool.end());
   const store = new SagaStore(pool, new SagaWriter(pool));

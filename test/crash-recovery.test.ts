@@ -7,6 +7,7 @@ import { seedRequest } from './fixtures/requests.js';
 import { events, pasos, waitForEstado } from './helpers/sagas.js';
 import { startRoleProcess, type RoleProcess } from './helpers/processes.js';
 import { useTestEnv } from './helpers/system.js';
+import { waitUntil } from './helpers/wait.js';
 
 const env = useTestEnv(test);
 const processes: RoleProcess[] = [];
@@ -54,7 +55,7 @@ test.serial('killed between the payment and its record, a new process finishes t
   await first.kill('SIGKILL');
   // The participant still makes the payment: the orchestrator never hears of it.
   const paymentId = derivedUuid(sagaId, 'PROCESAR_PAGO');
-  await waitFor(async () => (await env.query('select 1 from participantes.pagos where id = $1', [paymentId])).length === 1);
+  await waitUntil(async () => (await env.query('select 1 from participantes.pagos where id = $1', [paymentId])).length === 1);
   t.is((await pasos(env, sagaId)).length, 1, 'only the campaign step was recorded');
 
   const second = await orchestratorProcess(participants);
@@ -93,7 +94,7 @@ test.serial('a saga whose timeout_minutos expired while no orchestrator ran fail
   await waitForEstado(env, sagaId, ['CAMPAÑA_CREADA']);
   await first.kill('SIGKILL');
   // The deadline passes with nobody running.
-  await waitFor(async () => {
+  await waitUntil(async () => {
     const [row] = await env.query<{ passed: boolean }>('select fecha_limite < now() as passed from saga_log where id = $1', [sagaId]);
     return row?.passed === true;
   });
@@ -108,10 +109,3 @@ test.serial('a saga whose timeout_minutos expired while no orchestrator ran fail
   t.is(tipos.filter((x) => x === 'SagaCompensacionIniciada').length, 1, 'compensated once');
 });
 
-async function waitFor(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

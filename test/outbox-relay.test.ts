@@ -12,6 +12,7 @@ import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../
 import { relayMetrics } from '../src/events/relay-metrics.js';
 import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
 import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
+import { waitUntil } from './helpers/wait.js';
 
 // One database for this file; the tests that use it run serially and start from empty tables.
 let database: MigratedDatabase | undefined;
@@ -102,13 +103,8 @@ async function pending(): Promise<number> {
   return rows[0]!.n;
 }
 
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Waits for `what`, polled every 10 ms for at most 20 s. */
+const waitFor = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(cond, { what, timeoutMs: 20_000, everyMs: 10 });
 
 /** Runs the relay's passes until nothing is left to publish (or fails after a bound). */
 async function drain(relay: OutboxRelay): Promise<void> {

@@ -15,6 +15,7 @@ import { campaignType, S, TIPO } from './fixtures/sagas.js';
 import { rejected, RoutingGateway, ScriptedGateway, slow, transient } from './fakes/participants.js';
 import { events, pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
+import { waitUntil } from './helpers/wait.js';
 import type pg from 'pg';
 
 const env = useTestEnv(test);
@@ -382,7 +383,7 @@ test('a saga with no transition long past its expected one is listed as stuck, w
   const id = await start(gateway, { tipo: 'COLGADA' });
   await waitUntil(async () => (await queries.status(id))?.estado === S.CAMPANA_CREADA);
   t.false((await queries.status(id))!.atascada, 'not stuck while within its expected time');
-  await waitUntil(async () => (await queries.status(id))?.atascada === true, 60_000);
+  await waitUntil(async () => (await queries.status(id))?.atascada === true, { timeoutMs: 60_000 });
   const listed = await queries.list({ atascadas: true }, { pagina: 1, limite: 100 });
   t.like(listed.sagas.find((s) => s.saga_id === id), { estado: S.CAMPANA_CREADA });
   t.regex(await orchestrator.metrics.registry.metrics(), /^saga_stuck\{tipo="COLGADA",motivo="sin_progreso"\} 1$/m);
@@ -455,10 +456,3 @@ async function estadoOf(sagaId: string): Promise<string> {
   return (await env.query<{ estado: string }>('select estado from saga_log where id = $1', [sagaId]))[0]!.estado;
 }
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

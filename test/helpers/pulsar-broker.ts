@@ -2,6 +2,7 @@
 // and a consumer that records what the topic holds.
 import { randomBytes } from 'node:crypto';
 import { readSagaEvents, type EventReader, type ReceivedEvent } from '../../src/events/websocket-reader.js';
+import { waitUntil as waitFor } from './wait.js';
 
 export interface BrokerUnderTest {
   serviceUrl: string;
@@ -78,15 +79,6 @@ export class TopicRecorder {
   }
 }
 
-export async function waitUntil(
-  what: string,
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 120_000,
-  state: () => string = () => '',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${state()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits for `what`, with the broker's slower pace (a 2-minute bound, polled every 100 ms). */
+export const waitUntil = (what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 120_000, state?: () => string): Promise<void> =>
+  waitFor(cond, { what, timeoutMs, everyMs: 100, ...(state === undefined ? {} : { state }) });
