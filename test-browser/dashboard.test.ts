@@ -8,6 +8,7 @@ import type { Page } from 'playwright-core';
 import { useTestEnv } from '../test/helpers/system.js';
 import { waitForEstado } from '../test/helpers/sagas.js';
 import { useBrowser } from './helpers/browser.js';
+import { addFault } from '../test/helpers/faults.js';
 
 const env = useTestEnv(test);
 const browser = useBrowser(test);
@@ -25,13 +26,7 @@ test.before(async () => {
 });
 
 /** The next call to `route` of a participant answers `delayMs` late. */
-async function slow(base: string, route: string, delayMs: number): Promise<void> {
-  await fetch(`${base}/__faults`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ route, delayMs, times: 1 }),
-  });
-}
+const slow = (base: string, route: string, delayMs: number): Promise<void> => addFault(base, { route, delayMs });
 
 const headState = (page: Page) => page.textContent('.saga .head .badge');
 

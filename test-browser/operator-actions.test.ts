@@ -11,6 +11,7 @@ import { useTestEnv } from '../test/helpers/system.js';
 import { seedRequest } from '../test/fixtures/requests.js';
 import { waitForEstado } from '../test/helpers/sagas.js';
 import { useBrowser } from './helpers/browser.js';
+import { addFault, type FaultRuleRequest } from '../test/helpers/faults.js';
 
 const env = useTestEnv(test);
 const browser = useBrowser(test);
@@ -41,7 +42,7 @@ const post = (url: string, body: unknown, token?: string) =>
   });
 
 /** The next `times` calls to `route` of the payment service answer `delayMs` late, or with `status`. */
-const fault = (route: string, rule: { delayMs?: number; status?: number; times?: number }) => post(`${pagos}/__faults`, { route, times: 1, ...rule });
+const fault = (route: string, rule: Omit<FaultRuleRequest, 'route'>) => addFault(pagos, { route, ...rule });
 
 async function startSaga(body: unknown = seedRequest()): Promise<string> {
   return ((await (await post(`${bff}/saga/crear-campana-completa`, body)).json()) as { saga_id: string }).saga_id;

@@ -8,6 +8,7 @@ import { events, pasos, waitForEstado } from './helpers/sagas.js';
 import { startRoleProcess, type RoleProcess } from './helpers/processes.js';
 import { useTestEnv } from './helpers/system.js';
 import { waitUntil } from './helpers/wait.js';
+import { addFault } from './helpers/faults.js';
 
 const env = useTestEnv(test);
 const processes: RoleProcess[] = [];
@@ -37,11 +38,7 @@ test.serial('killed between the payment and its record, a new process finishes t
   const participants = (await env.participants()).urls;
   // The payment service makes the payment, then takes 1.5 s to answer: long
   // enough to kill the caller between the effect and its record.
-  await fetch(`${participants.pagos}/__faults`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ route: 'POST /pagos', delayMs: 1_500, delayPhase: 'response', times: 1 }),
-  });
+  await addFault(participants.pagos!, { route: 'POST /pagos', delayMs: 1_500, delayPhase: 'response' });
   const first = await orchestratorProcess(participants);
   const res = await fetch(`${first.url}/saga/crear-campana-completa`, {
     method: 'POST',
@@ -77,12 +74,8 @@ test.serial('killed between the payment and its record, a new process finishes t
 
 test.serial('a saga whose timeout_minutos expired while no orchestrator ran fails and compensates on restart', async (t) => {
   const participants = (await env.participants()).urls;
-  await fetch(`${participants.pagos}/__faults`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    // The payment hangs: the saga waits in CAMPAÑA_CREADA until the process is killed.
-    body: JSON.stringify({ route: 'POST /pagos', delayMs: 10_000, times: 1 }),
-  });
+  // The payment hangs: the saga waits in CAMPAÑA_CREADA until the process is killed.
+  await addFault(participants.pagos!, { route: 'POST /pagos', delayMs: 10_000 });
   const first = await orchestratorProcess(participants);
   const res = await fetch(`${first.url}/saga/crear-campana-completa`, {
     method: 'POST',

@@ -7,6 +7,7 @@ import { createPool } from '../src/persistence/pool.js';
 import { seedRequest } from './fixtures/requests.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
+import { addFault } from './helpers/faults.js';
 
 const env = useTestEnv(test);
 let bff = '';
@@ -142,14 +143,8 @@ const streamStates = async (sagaId: string, until: (estados: string[]) => boolea
 test.serial('the saga stream sends the status at once and again at each change, through to the end', async (t) => {
   // The campaign takes 1.5 s and the payment 2 s: the saga is seen at rest in
   // INICIADA, then in CAMPAÑA_CREADA, each transition announced by the writer's NOTIFY.
-  const fault = (base: string, route: string, delayMs: number) =>
-    fetch(`${base}/__faults`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ route, delayMs, times: 1 }),
-    });
-  await fault(campaigns, 'POST /api/campaigns', 1_500);
-  await fault(pagos, 'POST /pagos', 2_000);
+  await addFault(campaigns, { route: 'POST /api/campaigns', delayMs: 1_500 });
+  await addFault(pagos, { route: 'POST /pagos', delayMs: 2_000 });
   const id = await start(seedRequest());
   const estados = await streamStates(id, (e) => e.includes('COMPLETADA'));
   t.is(estados.at(-1), 'COMPLETADA');
@@ -171,11 +166,7 @@ test.serial('an operator pause reaches the stream at once: the pausada flag and 
   const pool = createPool(env.databaseUrl, 1, env.log);
   const token = await createToken(pool, 'eva', 'operador');
   await pool.end();
-  await fetch(`${pagos}/__faults`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ route: 'POST /pagos', delayMs: 4_000, times: 1 }),
-  });
+  await addFault(pagos, { route: 'POST /pagos', delayMs: 4_000 });
   const id = await start(seedRequest());
   const operate = (accion: string) =>
     fetch(`${bff}/saga/${id}/${accion}`, {

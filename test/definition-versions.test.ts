@@ -12,6 +12,7 @@ import { campaignTypeWith } from './fixtures/campaign-v2.js';
 import { startResourceService, type ResourceService } from './fakes/resource-service.js';
 import { pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
+import { addFault, clearFaults, type FaultRuleRequest } from './helpers/faults.js';
 
 const env = useTestEnv(test);
 const POLICIES = { backoffScale: 0.05, stepBudgetMs: 20_000, compensationBudgetMs: 20_000 };
@@ -48,8 +49,7 @@ async function post(bff: string, body: unknown): Promise<string> {
   return json.saga_id;
 }
 
-const fault = (route: string, rule: Record<string, unknown>) =>
-  fetch(`${app}/__faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ route, ...rule }) });
+const fault = (route: string, rule: Omit<FaultRuleRequest, 'route'>) => addFault(app, { route, ...rule });
 
 const refusedReport = () => {
   const body = seedRequest();
@@ -147,7 +147,7 @@ test.serial('an operator moves a saga to version 2 at a step boundary; it then r
     await new Promise((r) => setTimeout(r, 50));
   }
   t.is(res?.status, 200);
-  await fetch(`${app}/__faults`, { method: 'DELETE' });
+  await clearFaults(app);
   t.is(await waitForEstado(env, sagaId, ['COMPLETADA'], 30_000), 'COMPLETADA');
   t.is(await versionOf(sagaId), 2);
   t.deepEqual((await pasos(env, sagaId)).map((p) => p.tipo), ['CREAR_CAMPANA', 'PROCESAR_PAGO', 'RESERVAR_MEDIOS', 'GENERAR_REPORTE']);

@@ -14,6 +14,7 @@ import { startBffRole, startOrchestratorRole, type Role } from '../src/roles.js'
 import { seedRequest } from './fixtures/requests.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { testConfig, useTestEnv } from './helpers/system.js';
+import { addFault } from './helpers/faults.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 
@@ -100,7 +101,7 @@ async function startSaga(body: unknown = seedRequest()): Promise<string> {
 
 /** A saga held in its payment for `ms` (the payment service answers late). */
 async function heldSaga(ms: number): Promise<string> {
-  await fetch(`${pagos}/__faults`, json({ route: 'POST /pagos', delayMs: ms, times: 1 }));
+  await addFault(pagos, { route: 'POST /pagos', delayMs: ms });
   const id = await startSaga();
   await waitForEstado(env, id, ['CAMPAÑA_CREADA']);
   return id;

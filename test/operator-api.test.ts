@@ -8,6 +8,7 @@ import { createToken } from '../src/operator/tokens.js';
 import { seedRequest } from './fixtures/requests.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
+import { addFault } from './helpers/faults.js';
 
 const env = useTestEnv(test);
 let bff = '';
@@ -62,7 +63,7 @@ interface Operacion {
 
 /** A saga held in its payment for `ms` (the payment service answers late). */
 async function heldSaga(ms = 4_000): Promise<string> {
-  await http('POST', `${app}/__faults`, { body: { route: 'POST /pagos', delayMs: ms, times: 1 } });
+  await addFault(app, { route: 'POST /pagos', delayMs: ms });
   const started = await http<{ saga_id: string }>('POST', `${bff}/saga/crear-campana-completa`, { body: seedRequest() });
   await waitForEstado(env, started.body.saga_id, ['CAMPAÑA_CREADA']);
   return started.body.saga_id;
