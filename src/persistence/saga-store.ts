@@ -10,6 +10,7 @@ import type { SagaSnapshot } from '../saga/snapshot.js';
 import type { OperatorAction, OperatorOrder } from '../saga/operations.js';
 import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
+import { BatchedLookup } from './batched-lookup.js';
 
 export class StaleSagaError extends Error {
   constructor(readonly sagaId: string) {
@@ -79,32 +80,17 @@ export class SagaStore {
    * actors a burst of notifications spawns) are read in one query.
    */
   load(id: string): Promise<LoadedSaga | null> {
-    return new Promise((resolve, reject) => {
-      this.loads.push({ id, resolve, reject });
-      if (this.loads.length === 1) setImmediate(() => void this.loadBatch());
+    return this.loads.get(id);
+  }
+
+  private readonly loads = new BatchedLookup<LoadedSaga>(async (ids) => {
+    const { rows } = await this.pool.query<{ id: string; tipo: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
+      name: 'saga_load_many',
+      text: 'select id, tipo, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
+      values: [ids],
     });
-  }
-
-  private loads: { id: string; resolve: (s: LoadedSaga | null) => void; reject: (err: unknown) => void }[] = [];
-
-  private async loadBatch(): Promise<void> {
-    const batch = this.loads;
-    this.loads = [];
-    try {
-      const { rows } = await this.pool.query<{ id: string; tipo: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
-        name: 'saga_load_many',
-        text: 'select id, tipo, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
-        values: [batch.map((l) => l.id)],
-      });
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      for (const l of batch) {
-        const r = byId.get(l.id.toLowerCase());
-        l.resolve(r === undefined ? null : { tipo: r.tipo, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version });
-      }
-    } catch (err) {
-      for (const l of batch) l.reject(err);
-    }
-  }
+    return new Map(rows.map((r) => [r.id, { tipo: r.tipo, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version }]));
+  });
 
   /**
    * Commits a decision: the new snapshot (if `expectedVersion` is still current),

@@ -1,0 +1,108 @@
+// The reads every client makes (a saga's status, its estado) are batched: those
+// asked for in one turn of the event loop go to PostgreSQL as one query, and
+// each caller still gets its own saga (or null).
+import test from 'ava';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { BatchedLookup } from '../src/persistence/batched-lookup.js';
+import { createPool } from '../src/persistence/pool.js';
+import { SagaQueries } from '../src/persistence/saga-queries.js';
+import { SagaWriter } from '../src/persistence/saga-writer.js';
+import { newSaga } from '../src/saga/machine.js';
+import { campaignV1 } from './fixtures/sagas.js';
+import { seedDatos } from './fixtures/requests.js';
+import { useTestEnv } from './helpers/system.js';
+
+const env = useTestEnv(test);
+const def = campaignV1();
+let pool: pg.Pool | undefined;
+const ids: string[] = [];
+
+test.before(async () => {
+  await env.ready();
+  pool = createPool(env.databaseUrl, 4, env.log);
+  const writer = new SagaWriter(pool);
+  for (let i = 0; i < 5; i++) {
+    const id = randomUUID();
+    const now = new Date();
+    const { snapshot, events } = newSaga(def, { sagaId: id, timeoutMinutos: 30, now });
+    await writer.write({ kind: 'create', id, shard: 0, tipo: def.tipo, datos: seedDatos(), snapshot, events, idempotencyKey: null, requestHash: null, claves: {}, now });
+    ids.push(id);
+  }
+});
+test.after.always(async () => {
+  await pool?.end();
+});
+
+/** SagaQueries over the test pool, counting the queries it sends. */
+function countingQueries(): { queries: SagaQueries; sent: () => number } {
+  if (!pool) throw new Error('no pool');
+  const real = pool;
+  let sent = 0;
+  const counting = {
+    query: ((...args: Parameters<pg.Pool['query']>) => {
+      sent += 1;
+      return (real.query as (...a: unknown[]) => unknown)(...args);
+    }) as pg.Pool['query'],
+  };
+  return { queries: new SagaQueries(env.db, counting), sent: () => sent };
+}
+
+test('status reads asked for together share one query, and each gets its own saga', async (t) => {
+  const { queries, sent } = countingQueries();
+  const unknown = randomUUID();
+  const views = await Promise.all([...ids, unknown].map((id) => queries.status(id)));
+  t.deepEqual(
+    views.map((v) => v?.saga_id ?? null),
+    [...ids, null],
+  );
+  t.is(sent(), 1);
+});
+
+test('estado reads asked for together share one query', async (t) => {
+  const { queries, sent } = countingQueries();
+  const estados = await Promise.all([...ids, randomUUID()].map((id) => queries.estado(id)));
+  t.deepEqual(estados, [...ids.map(() => 'INICIADA'), null]);
+  t.is(sent(), 1);
+});
+
+test('a saga id in capitals finds its saga', async (t) => {
+  const { queries } = countingQueries();
+  const view = await queries.status(ids[0]!.toUpperCase());
+  t.is(view?.saga_id, ids[0]);
+});
+
+test('reads asked for in different turns are separate queries', async (t) => {
+  const { queries, sent } = countingQueries();
+  await queries.estado(ids[0]!);
+  await queries.estado(ids[1]!);
+  t.is(sent(), 2);
+});
+
+// BatchedLookup alone: what its callers see when the query fails or the batch is large.
+
+test('a failed query fails every read of its batch, and the next batch is read again', async (t) => {
+  let calls = 0;
+  const lookup = new BatchedLookup<string>((wanted) => {
+    calls += 1;
+    if (calls === 1) return Promise.reject(new Error('connection lost'));
+    return Promise.resolve(new Map(wanted.map((id) => [id, `row ${id}`])));
+  });
+  const first = await Promise.allSettled([lookup.get('a'), lookup.get('b')]);
+  t.deepEqual(
+    first.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
+  t.is(await lookup.get('a'), 'row a');
+});
+
+test('more reads than a batch holds go in several queries, each id once', async (t) => {
+  const asked: string[][] = [];
+  const lookup = new BatchedLookup<string>((wanted) => {
+    asked.push(wanted);
+    return Promise.resolve(new Map(wanted.map((id) => [id, id])));
+  }, 2);
+  const rows = await Promise.all(['a', 'b', 'c', 'c', 'd'].map((id) => lookup.get(id)));
+  t.deepEqual(rows, ['a', 'b', 'c', 'c', 'd']);
+  t.deepEqual(asked, [['a', 'b'], ['c'], ['d']]);
+});
