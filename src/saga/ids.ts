@@ -18,7 +18,18 @@ export function idempotencyKey(sagaId: string, tipo: string, direction: 'accion'
   return `${sagaId}:${tipo}:${direction}`;
 }
 
-const random = Buffer.alloc(10);
+/** Random bytes drawn from the system 4 KiB at a time (a call per id cost more than the rest of the id). */
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+
+function randomHex(bytes: number): string {
+  if (used + bytes > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += bytes;
+  return pool.toString('hex', used - bytes, used);
+}
 
 /**
  * A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then
@@ -28,9 +39,8 @@ const random = Buffer.alloc(10);
  * index, and cost more as history grows).
  */
 export function uuidv7(now = Date.now()): string {
-  randomFillSync(random);
   const ms = now.toString(16).padStart(12, '0');
-  const hex = random.toString('hex');
+  const hex = randomHex(10);
   const variant = ((Number.parseInt(hex.slice(3, 4), 16) & 0x3) | 0x8).toString(16);
   return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${hex.slice(0, 3)}-${variant}${hex.slice(4, 7)}-${hex.slice(7, 19)}`;
 }
