@@ -106,6 +106,21 @@ async function pending(): Promise<number> {
 /** Waits for `what`, polled every 10 ms for at most 20 s. */
 const waitFor = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(cond, { what, timeoutMs: 20_000, everyMs: 10 });
 
+/**
+ * Waits until every pending event is below the xmin horizon, so that a single
+ * pass can take it. The horizon is the server's, not this database's: a write
+ * of another test file on the same server, in flight when these events were
+ * inserted, holds them back until it ends.
+ */
+const claimable = () =>
+  waitFor('the events to pass the xmin horizon', async () => {
+    const { rows } = await db().query<{ n: number }>(
+      `select count(*)::int as n from saga_events
+        where publicado_en is null and transaccion >= pg_snapshot_xmin(pg_current_snapshot())`,
+    );
+    return rows[0]!.n === 0;
+  });
+
 /** Runs the relay's passes until nothing is left to publish (or fails after a bound). */
 async function drain(relay: OutboxRelay): Promise<void> {
   for (let i = 0; i < 1000 && (await pending()) > 0; i++) await relay.publishBatch();
@@ -213,12 +228,35 @@ test.serial('an event is published only once every older transaction has ended, 
   );
 });
 
+test.serial('a write left open in another database of the same server holds events back until it ends', async (t) => {
+  const sagas = await newSagas(2);
+  const other = new URL(database!.url);
+  other.pathname = '/postgres';
+  const elsewhere = new pg.Client({ connectionString: other.toString() });
+  await elsewhere.connect();
+  const broker = new FakeBroker();
+  const relay = relayTo(broker);
+  try {
+    await elsewhere.query('begin');
+    await elsewhere.query('select pg_current_xact_id()'); // a transaction id, as any write takes
+    await insertEvents(sagas, 1, 1);
+    t.is((await relay.publishBatch()).sent, 0, 'the horizon is the server\'s: the open transaction may be older');
+    await elsewhere.query('commit');
+    await claimable();
+    t.is((await relay.publishBatch()).sent, 2);
+  } finally {
+    await relay.stop();
+    await elsewhere.end();
+  }
+});
+
 test.serial('no transaction stays open while the relay waits for the broker', async (t) => {
   const sagas = await newSagas(3);
   await insertEvents(sagas, 1, 2);
   const broker = new FakeBroker();
   broker.latencyMs = 400;
   const relay = relayTo(broker);
+  await claimable();
   try {
     const pass = relay.publishBatch();
     await waitFor('sends in flight', () => broker.attempts > 0);
@@ -271,6 +309,7 @@ test.serial('a replay after a lost acknowledgement reuses the sequence id, and t
   broker.deduplication = true;
   broker.loseAcks(4);
   const relay = relayTo(broker);
+  await claimable();
   try {
     const first = await relay.publishBatch();
     t.is(first.published, 0, 'no acknowledgement, nothing marked');
@@ -291,6 +330,7 @@ test.serial('a relay that stops after taking a batch leaves it to the next one, 
   broker.deduplication = true;
   broker.down = true;
   const first = relayTo(broker);
+  await claimable();
   t.is((await first.publishBatch()).sent, 3);
   await first.stop();
   broker.down = false;
