@@ -33,7 +33,7 @@ const headState = (page: Page) => page.textContent('.saga .head .badge');
 /** Submits the create form (after `edit`) and returns the new saga's id from the page it lands on. */
 async function createFromForm(page: Page, edit: (page: Page) => Promise<void> = () => Promise.resolve()): Promise<string> {
   await page.goto(`${bff}/ui#/crear`);
-  await page.waitForSelector('form[aria-label="Nueva SAGA"] input[name="nombre"]');
+  await page.waitForSelector('form[aria-label="Nueva SAGA"] input[name="campana.nombre"]');
   await edit(page);
   await page.click('form[aria-label="Nueva SAGA"] button[type="submit"]');
   await page.waitForURL(/#\/saga\/[0-9a-f-]{36}$/, { timeout: 30_000 });
@@ -64,7 +64,7 @@ test.serial('a saga created from the form is followed live to COMPLETADA, withou
 
 test.serial('a saga whose payment is refused shows the refusal and its compensation in the timeline', async (t) => {
   const page = await browser().page();
-  await createFromForm(page, async (p) => p.fill('input[name="monto"]', '9999999'));
+  await createFromForm(page, async (p) => p.fill('input[name="pago.monto"]', '9999999'));
   await page.waitForFunction(() => document.querySelector('.saga .head .badge')?.textContent === 'COMPENSADA', undefined, { timeout: 60_000 });
   await page.waitForSelector('li.entry.compensacion[data-tipo="CANCELAR_CAMPANA"]');
   const failed = await page.textContent('li.entry.paso.failed[data-tipo="PROCESAR_PAGO"]');
@@ -81,7 +81,7 @@ test.serial('a saga whose payment is refused shows the refusal and its compensat
 test.serial('the SAGA test button starts the example saga', async (t) => {
   const page = await browser().page();
   await page.goto(`${bff}/ui#/crear`);
-  await page.waitForSelector('form[aria-label="Nueva SAGA"] input[name="nombre"]');
+  await page.waitForSelector('form[aria-label="Nueva SAGA"] input[name="campana.nombre"]');
   await browser().screenshot(page, 'nueva-saga');
   await page.click('[data-testid="saga-test"]');
   await page.waitForURL(/#\/saga\/[0-9a-f-]{36}$/, { timeout: 30_000 });

@@ -171,6 +171,7 @@ test.serial('statistics, health, metrics, docs and the dashboard answer as docum
   }
   await conforms(t, 'bff', 'GET', '/ui', await fetch(`${bff.url}/ui`));
   await conforms(t, 'bff', 'GET', '/ui/ejemplo.json', await fetch(`${bff.url}/ui/ejemplo.json`));
+  await conforms(t, 'bff', 'GET', '/ui/tipos.json', await fetch(`${bff.url}/ui/tipos.json`));
   await conforms(t, 'bff', 'GET', '/', await fetch(`${bff.url}/`, { redirect: 'manual' }));
   for (const app of ['bff', 'orchestrator'] as const) {
     const url = app === 'bff' ? bff.url : orchestrator.url;

@@ -7,6 +7,7 @@ import { seedRequest } from './fixtures/requests.js';
 import { reservarViaje } from './fixtures/reservar-viaje/index.js';
 import { startResourceService, type ResourceService } from './fakes/resource-service.js';
 import { pasos, waitForEstado } from './helpers/sagas.js';
+import { bodyOf, fieldsOf, valuesOf } from '../src/ui/schema-form.js';
 import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
@@ -68,4 +69,24 @@ test.serial('the list filters by its tipo, its states and its own business data'
   t.is((await list('pasajero=ana')).total, 1);
   const byState = await fetch(`${bff}/saga/?estado=HOTEL_RESERVADO`);
   t.is(byState.status, 200, 'its step states are known to the filter');
+});
+
+test.serial("the dashboard's create form offers both types, and each form filled from its example starts a saga of that type", async (t) => {
+  const { tipos } = (await (await fetch(`${bff}/ui/tipos.json`)).json()) as {
+    tipos: { tipo: string; ruta: string; ejemplo: unknown; esquema: Record<string, unknown> }[];
+  };
+  t.deepEqual(
+    tipos.map((x) => [x.tipo, x.ruta]),
+    [
+      ['CREAR_CAMPANA_COMPLETA', '/saga/crear-campana-completa'],
+      ['RESERVAR_VIAJE', '/saga/reservar-viaje'],
+    ],
+  );
+  for (const tipo of tipos) {
+    const fields = fieldsOf(tipo.esquema);
+    const started = await post(tipo.ruta, bodyOf(fields, valuesOf(fields, tipo.ejemplo)));
+    t.is(started.status, 200, tipo.tipo);
+    const [row] = await env.query<{ tipo: string }>('select tipo from saga_log where id = $1', [started.body.saga_id]);
+    t.is(row?.tipo, tipo.tipo);
+  }
 });

@@ -19,7 +19,7 @@ export function bffApi(
 ): Koa {
   const metrics = createBffMetrics(deps.db);
   const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics });
-  mountDashboard(router);
+  mountDashboard(router, deps.types);
   return sagaApp({
     router,
     specs: [...specs, ...dashboardSpecs],

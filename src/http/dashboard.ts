@@ -7,11 +7,23 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { exampleRequest } from '../sagas/crear-campana-completa/example.js';
+import type { AnySagaType } from '../saga/saga-type.js';
+import { jsonSchema } from './openapi.js';
 import { PUBLIC, type RouteSpec } from './route-spec.js';
 import { CONTENT_TYPES, packageDir, serveStaticFiles, type StaticFile } from './static-files.js';
 
 const UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+
+const sagaTypesBody = z.object({
+  tipos: z.array(
+    z.object({
+      tipo: z.string(),
+      ruta: z.string(),
+      ejemplo: z.unknown(),
+      esquema: z.record(z.string(), z.unknown()),
+    }),
+  ),
+});
 
 export const dashboardSpecs: RouteSpec[] = [
   {
@@ -25,10 +37,18 @@ export const dashboardSpecs: RouteSpec[] = [
   {
     method: 'GET',
     path: '/ui/ejemplo.json',
-    summary: 'El cuerpo de ejemplo que envía el botón «SAGA test»',
+    summary: 'El cuerpo de ejemplo del primer tipo de SAGA (POST /saga/crear-campana-completa en esta instalación)',
     tag: 'Panel',
     auth: PUBLIC,
-    responses: { 200: { description: 'Un cuerpo para POST /saga/crear-campana-completa', schema: z.record(z.string(), z.unknown()) } },
+    responses: { 200: { description: 'Un cuerpo para la ruta del primer tipo de SAGA', schema: z.record(z.string(), z.unknown()) } },
+  },
+  {
+    method: 'GET',
+    path: '/ui/tipos.json',
+    summary: 'Los tipos de SAGA que se pueden iniciar: su ruta, un cuerpo de ejemplo y el JSON Schema del cuerpo (el formulario «Nueva SAGA» se hace con él)',
+    tag: 'Panel',
+    auth: PUBLIC,
+    responses: { 200: { description: 'Cada tipo de SAGA registrado', schema: sagaTypesBody } },
   },
   {
     method: 'GET',
@@ -68,11 +88,20 @@ export function dashboardFiles(): Record<string, StaticFile> {
   return files;
 }
 
-export function mountDashboard(router: Router): void {
+/** What the create form needs of each saga type: its route, example body and request schema. */
+export function sagaTypesOf(types: readonly AnySagaType[]): z.infer<typeof sagaTypesBody> {
+  return { tipos: types.map((t) => ({ tipo: t.tipo, ruta: t.route, ejemplo: t.example(), esquema: jsonSchema(t.request, 'input') })) };
+}
+
+export function mountDashboard(router: Router, types: readonly AnySagaType[]): void {
+  const tipos = sagaTypesOf(types);
   router.get('/', (ctx) => ctx.redirect('/ui'));
   router.get('/ui/', (ctx) => ctx.redirect('/ui'));
   router.get('/ui/ejemplo.json', (ctx) => {
-    ctx.body = exampleRequest();
+    ctx.body = types[0]?.example() ?? {};
+  });
+  router.get('/ui/tipos.json', (ctx) => {
+    ctx.body = tipos;
   });
   serveStaticFiles(router, dashboardFiles());
 }

@@ -17,7 +17,7 @@ export interface OpenApiInfo {
 }
 
 /** A zod schema as a JSON Schema 2020-12 object for OpenAPI 3.1 (which uses that dialect). */
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+export function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const generated: JsonSchema = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' });
   // The dialect is the document's (jsonSchemaDialect), not repeated in every schema.
   delete generated.$schema;

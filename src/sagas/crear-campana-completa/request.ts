@@ -20,35 +20,40 @@ const amount = z
 /** A year: longer deadlines are a mistake, and would overflow a timestamp long before they were useful. */
 export const MAX_TIMEOUT_MINUTOS = 525_600;
 
+/** Report types the reference Reporting service knows (documentation: which ones it accepts is its rule). */
+const REPORT_TYPES = ['metricas_generales', 'rendimiento_campana', 'conversiones', 'pagos_afiliado'];
+
 export const crearCampanaCompletaSchema = z.object({
   campana: z.object({
-    nombre: text,
-    tipo: text,
-    presupuesto: z.object({ monto: amount, moneda: text }),
-    fecha_inicio: dateText,
-    fecha_fin: dateText,
-    id_afiliado: text,
-    descripcion: z.string().max(10_000).optional(),
-  }),
+    nombre: text.describe('Nombre'),
+    tipo: text.describe('Tipo'),
+    presupuesto: z.object({ monto: amount.describe('Presupuesto'), moneda: text.describe('Moneda') }),
+    fecha_inicio: dateText.describe('Inicio'),
+    fecha_fin: dateText.describe('Fin'),
+    id_afiliado: text.describe('Afiliado'),
+    descripcion: z.string().max(10_000).optional().describe('Descripción'),
+  }).describe('Campaña'),
   pago: z.object({
-    id_afiliado: text,
-    monto: amount,
-    moneda: text,
-    referencia_pago: text,
-  }),
+    id_afiliado: text.describe('Afiliado'),
+    monto: amount.describe('Monto'),
+    moneda: text.describe('Moneda'),
+    referencia_pago: text.describe('Referencia de pago'),
+  }).describe('Pago'),
   reporte: z
     .object({
-      tipo_reporte: text,
+      tipo_reporte: text.meta({ description: 'Tipo de reporte', examples: REPORT_TYPES }),
       filtros: z
         .record(z.string(), z.unknown())
         .refine((f) => JSON.stringify(f).length <= 16_384, 'debe ocupar como máximo 16 KB')
-        .optional(),
+        .optional()
+        .describe('Filtros'),
       // The team's web front end sends the report's dates here, beside tipo_reporte.
-      fecha_inicio: z.string().max(100).optional(),
-      fecha_fin: z.string().max(100).optional(),
+      fecha_inicio: z.string().max(100).optional().describe('Desde (sin filtros)'),
+      fecha_fin: z.string().max(100).optional().describe('Hasta (sin filtros)'),
     })
-    .transform(withDatesAsFiltros),
-  timeout_minutos: z.number().positive().finite().max(MAX_TIMEOUT_MINUTOS).default(30),
+    .transform(withDatesAsFiltros)
+    .describe('Reporte'),
+  timeout_minutos: z.number().positive().finite().max(MAX_TIMEOUT_MINUTOS).default(30).describe('Plazo (minutos)'),
 });
 
 /**
