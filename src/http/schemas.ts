@@ -232,6 +232,11 @@ export function sagaSchemas(types: readonly AnySagaType[]) {
     .looseObject({
       saga_id: z.uuid(),
       estado,
+      revision: z
+        .number()
+        .int()
+        .min(1)
+        .meta({ description: 'Crece con cada cambio de la SAGA: de dos respuestas, la de revision mayor es la más reciente' }),
       tipo: z.string(),
       pasos: z.array(outcome),
       compensaciones: z.array(outcome),

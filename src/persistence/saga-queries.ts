@@ -30,6 +30,8 @@ export interface OperationView {
 export interface SagaView {
   saga_id: string;
   estado: string;
+  /** The saga's snapshot version: it grows with every change, so of two views the higher is the newer. */
+  revision: number;
   tipo: string;
   pasos: OutcomeView[];
   compensaciones: OutcomeView[];
@@ -116,7 +118,7 @@ const operationsColumn = `coalesce((
     from saga_operaciones o where o.saga_id = l.id), '[]'::json)`;
 
 /** A saga in the contract's shape, from saga_log aliased `l`. */
-const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.tipo,
+const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.version as revision, l.tipo,
          ${outcomes('saga_pasos', 'o.orden')} as pasos,
          ${outcomes('saga_compensaciones', 'o.fecha_ejecucion, o.orden')} as compensaciones,
          ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message,

@@ -171,7 +171,11 @@ function Actions({ saga, session, onDone }) {
 }
 
 export function SagaPage({ id, session }) {
-  const [saga, setSaga] = useState(null);
+  const [saga, setShown] = useState(null);
+  // Answers can arrive out of order (a status read before a change, answered after
+  // the stream pushed it): a view never replaces a newer one of the same saga.
+  const setSaga = (next) =>
+    setShown((shown) => (shown?.saga_id === next.saga_id && shown.revision > next.revision ? shown : next));
   const [eventos, setEventos] = useState(null);
   const [eventosProblem, setEventosProblem] = useState('');
   const [problem, setProblem] = useState('');
