@@ -73,14 +73,15 @@ test.serial('the list filters by its tipo, its states and its own business data'
 
 test.serial("the dashboard's create form offers both types, and each form filled from its example starts a saga of that type", async (t) => {
   const { tipos } = (await (await fetch(`${bff}/ui/tipos.json`)).json()) as {
-    tipos: { tipo: string; ruta: string; ejemplo: unknown; esquema: Record<string, unknown> }[];
+    tipos: { tipo: string; ruta: string; ejemplo: unknown; esquema: Record<string, unknown>; claves: string[] }[];
   };
   t.deepEqual(
-    tipos.map((x) => [x.tipo, x.ruta]),
+    tipos.map((x) => [x.tipo, x.ruta, x.claves]),
     [
-      ['CREAR_CAMPANA_COMPLETA', '/saga/crear-campana-completa'],
-      ['RESERVAR_VIAJE', '/saga/reservar-viaje'],
+      ['CREAR_CAMPANA_COMPLETA', '/saga/crear-campana-completa', ['id_afiliado', 'referencia_pago']],
+      ['RESERVAR_VIAJE', '/saga/reservar-viaje', ['pasajero']],
     ],
+    "each type's search keys too: the dashboard's filters have a field for each",
   );
   for (const tipo of tipos) {
     const fields = fieldsOf(tipo.esquema);

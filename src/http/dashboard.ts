@@ -21,6 +21,7 @@ const sagaTypesBody = z.object({
       ruta: z.string(),
       ejemplo: z.unknown(),
       esquema: z.record(z.string(), z.unknown()),
+      claves: z.array(z.string()),
     }),
   ),
 });
@@ -45,7 +46,7 @@ export const dashboardSpecs: RouteSpec[] = [
   {
     method: 'GET',
     path: '/ui/tipos.json',
-    summary: 'Los tipos de SAGA que se pueden iniciar: su ruta, un cuerpo de ejemplo y el JSON Schema del cuerpo (el formulario «Nueva SAGA» se hace con él)',
+    summary: 'Los tipos de SAGA que se pueden iniciar: su ruta, un cuerpo de ejemplo, el JSON Schema del cuerpo (el formulario «Nueva SAGA» se hace con él) y los datos de negocio por los que se buscan (los filtros del panel)',
     tag: 'Panel',
     auth: PUBLIC,
     responses: { 200: { description: 'Cada tipo de SAGA registrado', schema: sagaTypesBody } },
@@ -88,9 +89,17 @@ export function dashboardFiles(): Record<string, StaticFile> {
   return files;
 }
 
-/** What the create form needs of each saga type: its route, example body and request schema. */
+/** What the dashboard needs of each saga type: its route, example body and request schema (the create form), its search keys (the filters). */
 export function sagaTypesOf(types: readonly AnySagaType[]): z.infer<typeof sagaTypesBody> {
-  return { tipos: types.map((t) => ({ tipo: t.tipo, ruta: t.route, ejemplo: t.example(), esquema: jsonSchema(t.request, 'input') })) };
+  return {
+    tipos: types.map((t) => ({
+      tipo: t.tipo,
+      ruta: t.route,
+      ejemplo: t.example(),
+      esquema: jsonSchema(t.request, 'input'),
+      claves: [...t.searchKeyNames],
+    })),
+  };
 }
 
 export function mountDashboard(router: Router, types: readonly AnySagaType[]): void {
@@ -98,7 +107,7 @@ export function mountDashboard(router: Router, types: readonly AnySagaType[]): v
   router.get('/', (ctx) => ctx.redirect('/ui'));
   router.get('/ui/', (ctx) => ctx.redirect('/ui'));
   router.get('/ui/ejemplo.json', (ctx) => {
-    ctx.body = types[0]?.example() ?? {};
+    ctx.body = tipos.tipos[0]?.ejemplo ?? {};
   });
   router.get('/ui/tipos.json', (ctx) => {
     ctx.body = tipos;

@@ -1,23 +1,26 @@
 // The list's filter, as the list page and the bulk page both take it: the
-// empty filter, its form fields, and the filter as the API reads it.
+// empty filter, its form fields, and the filter as the API reads it. Besides
+// its fixed fields, a filter has one field per search key of the registered
+// saga types (GET /ui/tipos.json), named by the key (id_afiliado, …); a key
+// not typed into is absent, which means no filter.
+import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
+import { api } from './api.js';
 
-export const EMPTY_FILTER = { estado: '', tipo: '', desde: '', hasta: '', id_afiliado: '', referencia_pago: '', atascadas: false };
+export const EMPTY_FILTER = { estado: '', tipo: '', desde: '', hasta: '', atascadas: false };
 
 /** datetime-local ("2026-01-31T12:00") in the browser's zone, as an ISO instant. */
 const isoFromLocal = (v) => (v ? new Date(v).toISOString() : '');
 
 /** The filter as the list route takes it (every field; an empty one means no filter). */
 export function filterParams(f) {
-  return {
-    estado: f.estado,
-    tipo: f.tipo.trim(),
-    desde: isoFromLocal(f.desde),
-    hasta: isoFromLocal(f.hasta),
-    id_afiliado: f.id_afiliado.trim(),
-    referencia_pago: f.referencia_pago.trim(),
-    atascadas: f.atascadas ? 'true' : '',
-  };
+  const params = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (k === 'atascadas') params[k] = v ? 'true' : '';
+    else if (k === 'desde' || k === 'hasta') params[k] = isoFromLocal(v);
+    else params[k] = v.trim();
+  }
+  return params;
 }
 
 /** The filter as a bulk action's body takes it: the fields given only. */
@@ -25,11 +28,28 @@ export function filtroOf(f) {
   return Object.fromEntries(Object.entries(filterParams(f)).filter(([, v]) => v !== ''));
 }
 
+let tiposDelApi;
+
+/** The saga types' names and their search keys (all types' keys, once each), read once per page. */
+export function useSagaTypes() {
+  const [types, setTypes] = useState({ tipos: [], claves: [] });
+  useEffect(() => {
+    tiposDelApi ??= api('GET', '/ui/tipos.json').then((res) =>
+      res.ok ? { tipos: res.data.tipos.map((t) => t.tipo), claves: [...new Set(res.data.tipos.flatMap((t) => t.claves))] } : null,
+    );
+    let vigente = true;
+    void tiposDelApi.then((t) => vigente && t !== null && setTypes(t));
+    return () => (vigente = false);
+  }, []);
+  return types;
+}
+
 /**
  * The filter's fields. `value`: the filter being edited; `set(name)`: the
  * handler of a field; `estados`: the states the list route accepts.
  */
 export function FilterFields({ value, set, estados }) {
+  const { tipos, claves } = useSagaTypes();
   return html`
     <label>Estado
       <select name="estado" value=${value.estado} onChange=${set('estado')}>
@@ -37,11 +57,10 @@ export function FilterFields({ value, set, estados }) {
         ${estados.map((e) => html`<option value=${e}>${e}</option>`)}
       </select>
     </label>
-    <label>Tipo <input name="tipo" value=${value.tipo} onInput=${set('tipo')} placeholder="CREAR_CAMPANA_COMPLETA" /></label>
+    <label>Tipo <input name="tipo" value=${value.tipo} onInput=${set('tipo')} placeholder=${tipos[0] ?? ''} /></label>
     <label>Desde <input type="datetime-local" name="desde" value=${value.desde} onInput=${set('desde')} /></label>
     <label>Hasta <input type="datetime-local" name="hasta" value=${value.hasta} onInput=${set('hasta')} /></label>
-    <label>Afiliado <input name="id_afiliado" value=${value.id_afiliado} onInput=${set('id_afiliado')} /></label>
-    <label>Referencia de pago <input name="referencia_pago" value=${value.referencia_pago} onInput=${set('referencia_pago')} /></label>
+    ${claves.map((k) => html`<label>${k.replaceAll('_', ' ')} <input name=${k} value=${value[k] ?? ''} onInput=${set(k)} /></label>`)}
     <label class="check"><input type="checkbox" name="atascadas" checked=${value.atascadas} onChange=${set('atascadas')} /> Solo atascadas</label>`;
 }
 
