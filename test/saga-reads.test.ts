@@ -8,13 +8,10 @@ import { BatchedLookup } from '../src/persistence/batched-lookup.js';
 import { createPool } from '../src/persistence/pool.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
 import { SagaWriter } from '../src/persistence/saga-writer.js';
-import { newSaga } from '../src/saga/machine.js';
-import { campaignV1 } from './fixtures/sagas.js';
-import { seedDatos } from './fixtures/requests.js';
+import { newCampaignWrite } from './fixtures/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
-const def = campaignV1();
 let pool: pg.Pool | undefined;
 const ids: string[] = [];
 
@@ -24,9 +21,7 @@ test.before(async () => {
   const writer = new SagaWriter(pool);
   for (let i = 0; i < 5; i++) {
     const id = randomUUID();
-    const now = new Date();
-    const { snapshot, events } = newSaga(def, { sagaId: id, timeoutMinutos: 30, now });
-    await writer.write({ kind: 'create', id, shard: 0, tipo: def.tipo, datos: seedDatos(), snapshot, events, idempotencyKey: null, requestHash: null, claves: {}, now });
+    await writer.write(newCampaignWrite(id, 0));
     ids.push(id);
   }
 });

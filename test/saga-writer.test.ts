@@ -9,8 +9,8 @@ import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
 import { foldCounts } from '../src/persistence/counts.js';
 import { PermanentWriteError, SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
-import { campaignV1 } from './fixtures/sagas.js';
-import { decide, newSaga } from '../src/saga/machine.js';
+import { campaignV1, newCampaignWrite } from './fixtures/sagas.js';
+import { decide } from '../src/saga/machine.js';
 import { seedDatos } from './fixtures/requests.js';
 import { useTestEnv } from './helpers/system.js';
 
@@ -45,10 +45,7 @@ function idInShard(shard: number): string {
 }
 
 function create(shard: number, idempotencyKey: string | null = null): NewSagaWrite {
-  const id = idInShard(shard);
-  const now = new Date();
-  const { snapshot, events } = newSaga(def, { sagaId: id, timeoutMinutos: 30, now });
-  return { kind: 'create', id, shard, tipo: def.tipo, datos: seedDatos(), snapshot, events, idempotencyKey, requestHash: null, claves: {}, now };
+  return newCampaignWrite(idInShard(shard), shard, idempotencyKey);
 }
 
 /** The saga's first transition (the intent to call its first step, with its event if any). */
