@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { api, errorText } from './api.js';
+import { sagaTypes } from './saga-types.js';
 import { bodyOf, fieldsOf, groupsOf, valuesOf } from './schema-form.js';
 
 /** A saga type as the form uses it: its route, example and fields. */
@@ -45,7 +46,7 @@ export function CreatePage() {
     setValues(valuesOf(t.fields, t.ejemplo));
   };
   useEffect(() => {
-    void api('GET', '/ui/tipos.json').then((res) => {
+    void sagaTypes().then((res) => {
       if (!res.ok) return setProblem(errorText(res));
       const forms = res.data.tipos.map(formOf);
       setTipos(forms);

@@ -5,7 +5,7 @@
 // not typed into is absent, which means no filter.
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
-import { api } from './api.js';
+import { sagaTypes } from './saga-types.js';
 
 export const EMPTY_FILTER = { estado: '', tipo: '', desde: '', hasta: '', atascadas: false };
 
@@ -28,17 +28,17 @@ export function filtroOf(f) {
   return Object.fromEntries(Object.entries(filterParams(f)).filter(([, v]) => v !== ''));
 }
 
-let tiposDelApi;
-
-/** The saga types' names and their search keys (all types' keys, once each), read once per page. */
-export function useSagaTypes() {
+/** The saga types' names and their search keys (all types' keys, once each). */
+function useSagaTypes() {
   const [types, setTypes] = useState({ tipos: [], claves: [] });
   useEffect(() => {
-    tiposDelApi ??= api('GET', '/ui/tipos.json').then((res) =>
-      res.ok ? { tipos: res.data.tipos.map((t) => t.tipo), claves: [...new Set(res.data.tipos.flatMap((t) => t.claves))] } : null,
-    );
     let vigente = true;
-    void tiposDelApi.then((t) => vigente && t !== null && setTypes(t));
+    void sagaTypes().then(
+      (res) =>
+        vigente &&
+        res.ok &&
+        setTypes({ tipos: res.data.tipos.map((t) => t.tipo), claves: [...new Set(res.data.tipos.flatMap((t) => t.claves))] }),
+    );
     return () => (vigente = false);
   }, []);
   return types;
