@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import type { Page } from 'playwright-core';
 import { useTestEnv } from '../test/helpers/system.js';
-import { waitForEstado } from '../test/helpers/sagas.js';
+import { startCampaign, waitForEstado } from '../test/helpers/sagas.js';
 import { useBrowser } from './helpers/browser.js';
 import { addFault } from '../test/helpers/faults.js';
 
@@ -125,19 +125,9 @@ test.serial('the list filters by estado on the server and marks what it shows', 
   await page.close();
 });
 
-/** Starts the example saga through the contract; its id. */
-async function startExample(): Promise<string> {
-  const res = await fetch(`${bff}/saga/crear-campana-completa`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify((await (await fetch(`${bff}/ui/ejemplo.json`)).json()) as unknown),
-  });
-  return ((await res.json()) as { saga_id: string }).saga_id;
-}
-
 test.serial('a status answer read before the end but delivered after it does not take the page back', async (t) => {
   await slow(pagos, 'POST /pagos', 1_500);
-  const id = await startExample();
+  const id = await startCampaign(bff);
   const page = await browser().page();
   // The page's status read goes to the server at once, but its answer is held
   // until the live stream has shown the end: answers out of order, as a slow
@@ -166,7 +156,7 @@ test.serial('a stuck saga is marked in the list, and "solo atascadas" finds it o
   // A saga held in its payment for 8 s, whose expected next change is set a
   // minute back: stuck as far as the saga log can tell, until its payment answers.
   await slow(pagos, 'POST /pagos', 8_000);
-  const id = await startExample();
+  const id = await startCampaign(bff);
   await waitForEstado(env, id, ['CAMPAÑA_CREADA']);
   await env.query(`update saga_log set esperado_antes = now() - interval '1 minute' where id = $1`, [id]);
   const page = await browser().page();

@@ -9,7 +9,7 @@ import test from 'ava';
 import type { Page } from 'playwright-core';
 import { useTestEnv } from '../test/helpers/system.js';
 import { seedRequest } from '../test/fixtures/requests.js';
-import { waitForEstado } from '../test/helpers/sagas.js';
+import { startCampaign, waitForEstado } from '../test/helpers/sagas.js';
 import { useBrowser } from './helpers/browser.js';
 import { addFault, type FaultRuleRequest } from '../test/helpers/faults.js';
 
@@ -44,9 +44,7 @@ const post = (url: string, body: unknown, token?: string) =>
 /** The next `times` calls to `route` of the payment service answer `delayMs` late, or with `status`. */
 const fault = (route: string, rule: Omit<FaultRuleRequest, 'route'>) => addFault(pagos, { route, ...rule });
 
-async function startSaga(body: unknown = seedRequest()): Promise<string> {
-  return ((await (await post(`${bff}/saga/crear-campana-completa`, body)).json()) as { saga_id: string }).saga_id;
-}
+const startSaga = (body?: unknown): Promise<string> => startCampaign(bff, body);
 
 /** A saga held in its payment for `ms`: running while the test acts on it. */
 async function heldSaga(ms: number, body: unknown = seedRequest()): Promise<string> {

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { seedRequest } from './fixtures/requests.js';
 import { withClient } from './helpers/database.js';
-import { waitForEstado } from './helpers/sagas.js';
+import { startCampaign, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 
 const env = useTestEnv(test);
@@ -32,12 +32,7 @@ test.before(async () => {
     body.campana.id_afiliado = afiliado;
     body.pago.id_afiliado = afiliado;
     body.pago.referencia_pago = referencia;
-    const res = await fetch(`${bff}/saga/crear-campana-completa`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    ids[name] = ((await res.json()) as { saga_id: string }).saga_id;
+    ids[name] = await startCampaign(bff, body);
   }
   for (const id of Object.values(ids)) await waitForEstado(env, id);
 });

@@ -5,7 +5,7 @@ import test from 'ava';
 import { createToken } from '../src/operator/tokens.js';
 import { createPool } from '../src/persistence/pool.js';
 import { seedRequest } from './fixtures/requests.js';
-import { waitForEstado } from './helpers/sagas.js';
+import { startCampaign, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 import { addFault } from './helpers/faults.js';
 
@@ -22,14 +22,7 @@ test.before(async () => {
   bff = (await env.bff()).urls.bff!;
 });
 
-async function start(body: unknown): Promise<string> {
-  const res = await fetch(`${bff}/saga/crear-campana-completa`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return ((await res.json()) as { saga_id: string }).saga_id;
-}
+const start = (body: unknown): Promise<string> => startCampaign(bff, body);
 
 interface Stats {
   intervalo_segundos: number;

@@ -12,7 +12,7 @@ import { createToken } from '../src/operator/tokens.js';
 import { createPool } from '../src/persistence/pool.js';
 import { startBffRole, startOrchestratorRole, type Role } from '../src/roles.js';
 import { seedRequest } from './fixtures/requests.js';
-import { waitForEstado } from './helpers/sagas.js';
+import { startCampaign, waitForEstado } from './helpers/sagas.js';
 import { testConfig, useTestEnv } from './helpers/system.js';
 import { addFault } from './helpers/faults.js';
 
@@ -95,9 +95,7 @@ const json = (body: unknown, headers: Record<string, string> = {}): RequestInit 
 });
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
-async function startSaga(body: unknown = seedRequest()): Promise<string> {
-  return ((await (await fetch(`${apps.bff.url}/saga/crear-campana-completa`, json(body))).json()) as { saga_id: string }).saga_id;
-}
+const startSaga = (body?: unknown): Promise<string> => startCampaign(apps.bff.url, body);
 
 /** A saga held in its payment for `ms` (the payment service answers late). */
 async function heldSaga(ms: number): Promise<string> {

@@ -1,6 +1,18 @@
-// Waiting for sagas and reading what they left in the saga log.
+// Starting sagas, waiting for them, and reading what they left in the saga log.
 import type { TestEnv } from './system.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
+import { seedRequest } from '../fixtures/requests.js';
+
+/** POSTs a campaign saga (the seed's body unless given) to the BFF or orchestrator at `baseUrl`; its saga_id. */
+export async function startCampaign(baseUrl: string, body: unknown = seedRequest()): Promise<string> {
+  const res = await fetch(`${baseUrl}/saga/crear-campana-completa`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 200) throw new Error(`POST /saga/crear-campana-completa answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { saga_id: string }).saga_id;
+}
 
 /** Polls saga_log until the saga is in a terminal state (or `states`), or fails after `ms`. */
 export async function waitForEstado(
