@@ -14,6 +14,10 @@ export const FAULTS = {
   'forget-deadline-on-resume': 'a resumed saga does not check or re-arm its timeout_minutos deadline',
   'ignore-idempotency-key': 'a new saga is recorded without the Idempotency-Key of its request',
   'unknown-outcome-as-unavailable': 'a POST whose write has an unknown outcome is answered 503 no_disponible, without the saga id',
+  'unknown-outcome-dropped': 'a 4xx on a retry removes the step from the undo plan even though an earlier attempt had an unknown outcome',
+  'resume-after-order': 'an actor that took an operator order and started its call then counts that call as interrupted and calls again',
+  'skip-left-alone': 'a saga whose park write failed once is skipped by this process for the rest of its life',
+  'order-decided-twice': 'after a commit with an unknown outcome the actor reloads the saga and decides the same operator order again',
 } as const;
 
 export type Fault = keyof typeof FAULTS;

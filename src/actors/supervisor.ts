@@ -20,13 +20,15 @@ export type SupervisorMessage =
 export function spawnSupervisor(
   system: ActorSystem,
   name: string,
-  runtime: Omit<SagaRuntime, 'onDone'>,
+  runtime: Omit<SagaRuntime, 'onDone' | 'onOrdersAfterDone'>,
   onDone: (sagaId: string) => void = () => undefined,
 ): ActorRef<SupervisorMessage> {
   const rt: SagaRuntime = {
     ...runtime,
     // Children report through their parent so that only the supervisor stops them.
     onDone: (sagaId) => tell(self, { type: 'done', sagaId }),
+    // Queued after its 'done': the finished actor is stopped first, then a new one takes the orders.
+    onOrdersAfterDone: (sagaId) => tell(self, { type: 'run', sagaId, orders: true }),
   };
   const self = spawnActor<null, SupervisorMessage>(
     system,

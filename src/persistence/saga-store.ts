@@ -43,6 +43,7 @@ export interface StoredSaga {
 /** A saga as read, before its snapshot is brought to the current format (which needs its definition). */
 export interface LoadedSaga {
   tipo: string;
+  estado: string;
   versionDefinicion: number;
   snapshot: unknown;
   datos: unknown;
@@ -50,6 +51,9 @@ export interface LoadedSaga {
 }
 
 const TERMINAL = [...TERMINAL_STATES];
+
+/** What a saga actor needs of the saga log (the simulator provides its own). */
+export type SagaLog = Pick<SagaStore, 'load' | 'commit' | 'pendingOrders'>;
 
 export class SagaStore {
   constructor(
@@ -84,12 +88,14 @@ export class SagaStore {
   }
 
   private readonly loads = new BatchedLookup<LoadedSaga>(async (ids) => {
-    const { rows } = await this.pool.query<{ id: string; tipo: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
-      name: 'saga_load_many',
-      text: 'select id, tipo, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
+    const { rows } = await this.pool.query<{ id: string; tipo: string; estado: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
+      name: 'saga_load_many_v2',
+      text: 'select id, tipo, estado, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
       values: [ids],
     });
-    return new Map(rows.map((r) => [r.id, { tipo: r.tipo, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version }]));
+    return new Map(
+      rows.map((r) => [r.id, { tipo: r.tipo, estado: r.estado, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version }]),
+    );
   });
 
   /**

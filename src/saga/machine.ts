@@ -28,8 +28,11 @@ export type SagaMessage =
    * was just accepted and nobody has acted on its first intent yet, so the
    * call in flight is its first attempt, not an interrupted one. `orders`:
    * operator orders wait in the mailbox (the actor takes them first).
+   * `callingHere`: the call in flight was started by this very actor (an
+   * order it took before this resume started it): its answer is on its way,
+   * so it is neither interrupted nor made again.
    */
-  | { type: 'resume'; fresh?: boolean; orders?: boolean }
+  | { type: 'resume'; fresh?: boolean; orders?: boolean; callingHere?: boolean }
   | { type: 'callCompleted'; call: CallRef; outcome: CallOutcome }
   | { type: 'retryDue'; call: CallRef }
   | { type: 'deadlineReached' }
@@ -192,7 +195,7 @@ export function decide<D>(
   const d = new Draft(def, datos, snapshot, env);
   switch (msg.type) {
     case 'resume':
-      d.resume(msg.fresh === true);
+      d.resume(msg.fresh === true, msg.callingHere === true);
       break;
     case 'callCompleted':
       if (d.isCurrent(msg.call) && d.s.inFlight) d.callCompleted(msg.outcome);
@@ -230,6 +233,41 @@ export function park(snapshot: SagaSnapshot, motivo: string, now: Date): Decisio
     fecha,
   };
   return { snapshot: s, changed: true, pasos: [], compensaciones: [], events: [event], operaciones: [], effects: [{ type: 'stop' }], reply: null };
+}
+
+/**
+ * Parks a saga whose stored snapshot this code cannot read (upgrading it threw):
+ * the snapshot is kept as stored, marked parked with the reason, so the saga is
+ * visible and left alone until an operator looks at it, instead of being
+ * respawned by every sweep.
+ */
+export function parkUnreadable(
+  raw: unknown,
+  stored: { sagaId: string; tipo: string; estado: string; versionDefinicion: number },
+  motivo: string,
+  now: Date,
+): Decision {
+  const base = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : { stored: raw as Json };
+  const fecha = now.toISOString();
+  const seq = typeof base.lastEventSeq === 'number' ? base.lastEventSeq + 1 : null;
+  const s = {
+    ...base,
+    sagaId: stored.sagaId,
+    tipo: stored.tipo,
+    estado: stored.estado,
+    version: stored.versionDefinicion,
+    errorMessage: typeof base.errorMessage === 'string' ? base.errorMessage : null,
+    finishedAt: typeof base.finishedAt === 'string' ? base.finishedAt : null,
+    paused: null,
+    parked: { motivo, fecha },
+    expectBy: null,
+    ...(seq === null ? {} : { lastEventSeq: seq }),
+  } as unknown as SagaSnapshot;
+  const events: EventRecord[] =
+    seq === null
+      ? []
+      : [{ secuencia: seq, tipo: EVENT.aparcada, estado: stored.estado, payload: { saga_id: stored.sagaId, tipo: stored.tipo, estado: stored.estado, motivo }, fecha }];
+  return { snapshot: s, changed: true, pasos: [], compensaciones: [], events, operaciones: [], effects: [{ type: 'stop' }], reply: null };
 }
 
 const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -271,7 +309,7 @@ class Draft<D> {
     return call.phase === this.s.phase && call.step === this.s.step && call.attempt === this.s.attempt;
   }
 
-  resume(fresh: boolean): void {
+  resume(fresh: boolean, callingHere = false): void {
     const s = this.s;
     if (s.phase === 'finished' || s.parked !== null) {
       this.effects.push({ type: 'stop' });
@@ -286,6 +324,7 @@ class Draft<D> {
       this.effects.push({ type: 'armDeadline', delayMs: left });
     }
     if (s.inFlight) {
+      if (callingHere) return; // its answer comes as callCompleted
       if (fresh) {
         // Accepted with this intent and not acted on by anyone: its first attempt.
         this.effects.push(this.callEffect(this.currentRef()));
@@ -294,6 +333,7 @@ class Draft<D> {
       // An attempt whose outcome was never recorded: the process stopped during
       // the call. It counts, so a saga that crashes its process every time
       // still reaches its retry limit; it is asked again with the same key.
+      this.markUncertain();
       this.callCompleted({ kind: 'transient', error: 'sin respuesta: el orquestador se detuvo durante la llamada' });
       return;
     }
@@ -424,6 +464,7 @@ class Draft<D> {
       if (s.phase === 'finished') return;
       // Fresh attempts: ask again at once, with the same Idempotency-Key.
       if (s.inFlight || s.retryAt !== null) {
+        if (s.inFlight) this.markUncertain();
         s.inFlight = false;
         this.startCall();
       } else this.proceed();
@@ -559,12 +600,16 @@ class Draft<D> {
     if (outcome.kind === 'rejected') {
       const error = `HTTP ${outcome.status}: ${outcome.error}`;
       this.pasos.push(this.outcome(step.tipo, false, error, null));
-      // A refusal had no effect: there is nothing of this step to compensate.
-      s.mayHaveEffect = s.mayHaveEffect.filter((t) => t !== step.tipo);
+      // A refusal had no effect: there is nothing of this step to compensate,
+      // unless an earlier attempt's outcome is unknown: that one may have.
+      if (!(s.uncertain ?? []).includes(step.tipo) || this.fault('unknown-outcome-dropped')) {
+        s.mayHaveEffect = s.mayHaveEffect.filter((t) => t !== step.tipo);
+      }
       if (cancel !== null) this.failForCancel(cancel);
       else this.fail(`Paso ${step.tipo} falló: ${error}`);
       return;
     }
+    this.markUncertain();
     if (cancel === null && this.retryLater(step.policy)) return;
     const error = cancel !== null ? `${outcome.error}; cancelada por operador` : `${outcome.error} (tras ${s.attempt} intentos)`;
     this.pasos.push(this.outcome(step.tipo, false, error, null));
@@ -607,6 +652,15 @@ class Draft<D> {
     this.changed = true;
     this.effects.push({ type: 'scheduleRetry', call: this.currentRef(), delayMs });
     return true;
+  }
+
+  /** The current forward attempt's outcome is unknown: its step may have taken effect whatever comes later. */
+  private markUncertain(): void {
+    const s = this.s;
+    if (s.phase !== 'forward' || s.step === null) return;
+    const uncertain = s.uncertain ?? [];
+    if (!uncertain.includes(s.step)) s.uncertain = [...uncertain, s.step];
+    this.changed = true;
   }
 
   private failForCancel(cancel: { motivo: string; quien: string }): void {

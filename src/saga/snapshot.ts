@@ -39,6 +39,13 @@ export interface SagaSnapshot {
   expectBy: string | null;
   /** Steps whose effect may exist: completed, or called with an unknown outcome. */
   mayHaveEffect: string[];
+  /**
+   * Forward steps with an attempt whose outcome is unknown (a timeout, a 5xx, a
+   * lost answer, a crash mid-call). A later refusal (4xx) of that step proves
+   * only that the later attempt did nothing: the step stays in the undo plan.
+   * Absent in snapshots written before it existed (read as none).
+   */
+  uncertain?: string[];
   /** The compensation plan: what to undo, in the order to do it (the reverse of the forward order), and where each stands. */
   compensations: CompensationEntry[];
   /** Results of completed steps, by step tipo. */
