@@ -10,7 +10,8 @@ import type { SagaMetrics } from '../metrics.js';
 import type { ParticipantGateway } from '../participants/gateway.js';
 import { decide, EVENT, park, parkUnreadable, type CallRef, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
 import type { DefinitionRegistry } from '../saga/registry.js';
-import { upgradeSnapshot } from '../saga/snapshot.js';
+import { isCurrentFormat, upgradeSnapshot } from '../saga/snapshot.js';
+import type { AnySagaDefinition } from '../saga/definition.js';
 import { FencedError, StaleSagaError, type LoadedSaga, type SagaLog, type StoredSaga } from '../persistence/saga-store.js';
 import { PermanentWriteError } from '../persistence/saga-writer.js';
 import { storableText } from '../persistence/storable.js';
@@ -72,8 +73,13 @@ export interface SagaActorState {
   stopped: boolean;
   /** The last commit failed with an unknown outcome: the next one checks whether it landed. */
   recheck: boolean;
-  /** Loaded on a version this process lacks, to take an order that migrates it: the version it had. */
-  migratingFrom?: number | undefined;
+  /**
+   * A definition standing in for a version this process lacks: the target of
+   * a `migrar` waiting in the mailbox (only that order is taken with it), or,
+   * for a saga that has ended for good, any version of its tipo (nothing it
+   * can be asked will run a step: every order is refused).
+   */
+  standIn?: { def: AnySagaDefinition; for: 'migrar' | 'ended' } | undefined;
 }
 
 /** setTimeout's ceiling (about 24.8 days); longer deadlines re-arm when they fire early. */
@@ -175,7 +181,7 @@ async function load(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMessag
     finish(rt, state, io, null);
     return 'not';
   }
-  const definition = rt.registry.get(loaded.tipo, loaded.versionDefinicion) ?? (await migrationTarget(rt, state, loaded, io));
+  const definition = rt.registry.get(loaded.tipo, loaded.versionDefinicion) ?? (await standIn(rt, state, loaded, io));
   if (definition === undefined) {
     // Not ours to run: touch nothing; a process that has this version will.
     rt.onMissingVersion(sagaId, loaded.tipo, loaded.versionDefinicion);
@@ -196,9 +202,21 @@ async function load(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMessag
 /**
  * A saga whose definition version this process lacks can still be moved to
  * one it has: if an operator asked to migrate it to such a version, the
- * snapshot is read with that version, and only that order is taken.
+ * snapshot is read with that version, and only that order is taken. A saga
+ * that has ended for good (no undo outstanding) can take no order at all: its
+ * orders are refused here, at once, rather than wait for a process with its
+ * version.
  */
-async function migrationTarget(rt: SagaRuntime, state: SagaActorState, loaded: LoadedSaga, io: ActorIO) {
+async function standIn(rt: SagaRuntime, state: SagaActorState, loaded: LoadedSaga, io: ActorIO): Promise<AnySagaDefinition | undefined> {
+  const raw = loaded.snapshot;
+  const anyVersion = rt.registry.newest(loaded.tipo);
+  if (anyVersion !== undefined && isCurrentFormat(raw) && raw.phase === 'finished') {
+    const outstanding = raw.compensations.some((c) => c.estado === 'fallida' || c.estado === 'pendiente');
+    if (!outstanding) {
+      state.standIn = { def: anyVersion, for: 'ended' };
+      return anyVersion;
+    }
+  }
   let orders;
   try {
     orders = await rt.store.pendingOrders(io.name);
@@ -209,7 +227,7 @@ async function migrationTarget(rt: SagaRuntime, state: SagaActorState, loaded: L
     if (o.accion !== 'migrar' || o.version === undefined) continue;
     const target = rt.registry.get(loaded.tipo, o.version);
     if (target !== undefined) {
-      state.migratingFrom = loaded.versionDefinicion;
+      state.standIn = { def: target, for: 'migrar' };
       return target;
     }
   }
@@ -233,17 +251,20 @@ async function takeOrders(rt: SagaRuntime, state: SagaActorState, io: ActorIO): 
     const saga = state.saga;
     const missing = rt.registry.get(saga.snapshot.tipo, saga.snapshot.version) === undefined;
     // On a version this process lacks, only the order that moves it to one it has can be decided here.
-    if (missing && order.accion !== 'migrar') continue;
+    if (missing && state.standIn?.for !== 'ended' && order.accion !== 'migrar') continue;
     const target =
       order.accion === 'migrar' && order.version !== undefined ? rt.registry.get(saga.snapshot.tipo, order.version) : undefined;
     await step(rt, state, { type: 'operator', order, ...(target === undefined ? {} : { target }) }, io, stops);
   }
-  if (state.saga !== null && rt.registry.get(state.saga.snapshot.tipo, state.saga.snapshot.version) === undefined) {
-    rt.onMissingVersion(io.name, state.saga.snapshot.tipo, state.saga.snapshot.version);
-    finish(rt, state, io, null);
-    return;
+  const saga = state.saga;
+  if (saga !== null && state.standIn?.for === 'migrar') {
+    if (rt.registry.get(saga.snapshot.tipo, saga.snapshot.version) === undefined) {
+      rt.onMissingVersion(io.name, saga.snapshot.tipo, saga.snapshot.version);
+      finish(rt, state, io, null);
+      return;
+    }
+    state.standIn = undefined;
   }
-  state.migratingFrom = undefined;
   if (stops.length > 0 && !state.done && !state.stopped) perform(rt, state, stops[0]!, io);
 }
 
@@ -254,8 +275,10 @@ async function takeOrders(rt: SagaRuntime, state: SagaActorState, io: ActorIO): 
 async function step(rt: SagaRuntime, state: SagaActorState, msg: SagaMessage, io: ActorIO, deferStops?: Effect[]): Promise<SagaActorState> {
   const sagaId = io.name;
   const saga = state.saga!;
+  const stand = state.standIn;
   const definition =
-    rt.registry.get(saga.snapshot.tipo, saga.snapshot.version) ?? (msg.type === 'operator' && state.migratingFrom !== undefined ? msg.target : undefined);
+    rt.registry.get(saga.snapshot.tipo, saga.snapshot.version) ??
+    (stand !== undefined && (stand.for === 'ended' || (msg.type === 'operator' && msg.order.accion === 'migrar')) ? stand.def : undefined);
   if (definition === undefined) {
     rt.onMissingVersion(sagaId, saga.snapshot.tipo, saga.snapshot.version);
     return finish(rt, state, io, null);

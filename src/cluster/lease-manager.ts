@@ -112,13 +112,20 @@ export class LeaseManager {
     for (const shard of this.shards()) if (!renewed.has(shard)) await this.lost(shard);
   }
 
-  /** Takes and gives up shards towards a fair share, sending shards where their sagas' versions are. */
+  /**
+   * Takes and gives up shards towards a fair share, sending shards where their
+   * sagas' versions are: the versions of the sagas that can still move (parked
+   * ones too: an operator may retry them) and of those with orders waiting.
+   */
   private async rebalance(): Promise<void> {
     const { rows: shards } = await this.opts.pool.query<ShardView>(
       `select s.shard, (s.owner is not null and s.lease_until > now()) as taken, coalesce(a.needs, '{}') as needs
          from saga_shards s
          left join (select shard, array_agg(distinct tipo || '@' || version_definicion) as needs
-                      from saga_log where estado <> all($1::text[]) and aparcada is null group by shard) a
+                      from saga_log l
+                     where estado <> all($1::text[])
+                        or exists (select 1 from saga_ordenes o where o.saga_id = l.id)
+                     group by shard) a
            on a.shard = s.shard
         order by s.shard`,
       [[...TERMINAL_STATES]],

@@ -7,7 +7,7 @@
 // can fix the setting meanwhile, and an undo is never given up on a 401.
 // Participant text is made storable (no NUL, no lone surrogate) here.
 import { STATUS_CODES } from 'node:http';
-import { httpClient, RequestTimeout } from '../http/client.js';
+import { httpClient, RequestTimeout, type HttpClient } from '../http/client.js';
 import type { CallOutcome, Json, ParticipantCommand } from '../saga/definition.js';
 import { storableText, storableValue } from '../persistence/storable.js';
 import { NO_FAULTS, type Faults } from '../faults.js';
@@ -27,9 +27,11 @@ const RETRYABLE_4XX = new Set([408, 409, 425, 429]);
 /** Answers about our configuration, not the request's business: retry them too, and say so. */
 const MISCONFIGURED = new Set([401, 403, 407]);
 
-/** `baseUrls`: each participant name the definitions use, and its base URL. */
-export function httpGateway(baseUrls: Readonly<Record<string, string>>, faults: Faults = NO_FAULTS): ParticipantGateway {
-  const client = httpClient();
+/**
+ * `baseUrls`: each participant name the definitions use, and its base URL.
+ * `client`: node:http with keep-alive; the simulator passes its own network.
+ */
+export function httpGateway(baseUrls: Readonly<Record<string, string>>, faults: Faults = NO_FAULTS, client: HttpClient = httpClient()): ParticipantGateway {
   const dropKey = faults.has('drop-idempotency-key');
   return {
     async call(command, opts) {
