@@ -153,3 +153,28 @@ test.serial('an operator moves a saga to version 2 at a step boundary; it then r
   t.deepEqual((await pasos(env, sagaId)).map((p) => p.tipo), ['CREAR_CAMPANA', 'PROCESAR_PAGO', 'RESERVAR_MEDIOS', 'GENERAR_REPORTE']);
   await built.orchestrator.stop();
 });
+
+test.serial('migrar moves a saga whose version no live process has to a version one has; it then finishes there', async (t) => {
+  // A v1 saga waiting between two payment attempts, and no process with v1 any more.
+  const old = await build([1]);
+  await fault('POST /pagos', { status: 503, times: 1_000 });
+  const sagaId = await post(old.bff, seedRequest());
+  await waitForEstado(env, sagaId, ['CAMPAÑA_CREADA']);
+  await old.orchestrator.stop();
+  const v2only = await build([2]);
+  let res: Response | undefined;
+  for (let i = 0; i < 40; i++) {
+    res = await fetch(`${v2only.bff}/saga/${sagaId}/migrar`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${operador}` },
+      body: JSON.stringify({ version: 2, motivo: 'v1 ya no se despliega' }),
+    });
+    if (res.status !== 409) break; // 409 while a payment attempt is in flight: not a step boundary
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.is(res?.status, 200, 'decided by the process that has only the target version');
+  await clearFaults(app);
+  t.is(await waitForEstado(env, sagaId, ['COMPLETADA'], 30_000), 'COMPLETADA');
+  t.is(await versionOf(sagaId), 2);
+  await v2only.orchestrator.stop();
+});

@@ -561,3 +561,35 @@ test('a snapshot written by the index-based code is read by step tipo', (t) => {
   const d = step(s, { type: 'callCompleted', call: { phase: 'compensating', step: 'PROCESAR_PAGO', attempt: 1 }, outcome: ok() });
   t.is(callOf(d).tipo, 'CANCELAR_CAMPANA');
 });
+
+test('a 4xx on a retry keeps in the undo plan a step whose earlier attempt had an unknown outcome', (t) => {
+  // The payment's first attempt times out (it may have been taken); the retry is refused.
+  let d = step(start(), { type: 'resume' });
+  d = step(d.snapshot, { type: 'callCompleted', call: callOf(d).call, outcome: ok() });
+  const first = callOf(d);
+  t.is(first.tipo, 'PROCESAR_PAGO');
+  d = step(d.snapshot, { type: 'callCompleted', call: first.call, outcome: transient('timeout tras 5000 ms') });
+  const retry = d.effects.find((e): e is Extract<Effect, { type: 'scheduleRetry' }> => e.type === 'scheduleRetry')!;
+  d = step(d.snapshot, { type: 'retryDue', call: retry.call }, at(retry.delayMs));
+  d = step(d.snapshot, { type: 'callCompleted', call: callOf(d).call, outcome: rejected(422, 'referencia duplicada') }, at(retry.delayMs));
+  t.deepEqual(plan(d.snapshot), [
+    ['REVERTIR_PAGO', 'pendiente'],
+    ['CANCELAR_CAMPANA', 'pendiente'],
+  ]);
+  t.is(callOf(d).tipo, 'REVERTIR_PAGO', 'the payment is reverted first');
+});
+
+test('a 4xx on the only attempt of a step leaves it out of the undo plan: nothing was done', (t) => {
+  let d = step(start(), { type: 'resume' });
+  d = step(d.snapshot, { type: 'callCompleted', call: callOf(d).call, outcome: ok() });
+  d = step(d.snapshot, { type: 'callCompleted', call: callOf(d).call, outcome: rejected(422, 'fondos insuficientes') });
+  t.deepEqual(plan(d.snapshot), [['CANCELAR_CAMPANA', 'pendiente']]);
+});
+
+test('resume while the actor waits for the answer of a call it started itself neither calls again nor counts an attempt', (t) => {
+  const d = step(start(), { type: 'resume' });
+  const again = step(d.snapshot, { type: 'resume', callingHere: true });
+  t.false(again.effects.some((e) => e.type === 'call' || e.type === 'scheduleRetry'));
+  t.is(again.snapshot.attempt, 1);
+  t.false(again.changed);
+});
