@@ -26,7 +26,8 @@ import { LeaseManager } from './cluster/lease-manager.js';
 import { NEW_SAGA_CHANNEL, NotificationListener, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
 import { shardOf, type ShardLease } from './cluster/shards.js';
 import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
-import { NO_FAULTS, type Faults } from './faults.js';
+import { machineRules, NO_FAULTS, writerHooks, type Faults } from './faults.js';
+import type { MachineRules } from './saga/rules.js';
 
 export interface ClusterOptions {
   /** How long a shard lease lasts without renewal (default 10 s). */
@@ -80,6 +81,7 @@ export class Orchestrator {
   /** Sagas this process must leave alone: their definition version is not here (a process never gains one). */
   private readonly leftAlone = new Set<string>();
   private shardCount = 0;
+  private readonly rules: MachineRules;
 
   constructor(private readonly deps: OrchestratorDeps) {
     const cluster = deps.cluster ?? {};
@@ -94,7 +96,8 @@ export class Orchestrator {
     // The saga log's writes: one connection per group-commit transaction in flight.
     this.writePool = createPool(url, deps.writer?.concurrency ?? 1, deps.log);
     const faults = deps.faults ?? NO_FAULTS;
-    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, { ...deps.writer, faults }));
+    this.rules = machineRules(faults);
+    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, { ...deps.writer, hooks: writerHooks(faults) }));
     this.intake = new SagaIntake({ store: this.store, registry: this.registry, types: deps.types, log: deps.log, now: this.now, faults });
     const leaseMs = cluster.leaseMs ?? 10_000;
     this.leases = new LeaseManager({
@@ -257,6 +260,7 @@ export class Orchestrator {
         random: Math.random,
         newId: uuidv7,
         faults: this.deps.faults,
+        rules: this.rules,
         commitRetryMs: this.deps.commitRetryMs ?? 1_000,
         metrics: this.metrics,
         lease,

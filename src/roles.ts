@@ -26,7 +26,7 @@ import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
 import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
-import { FAULTS, type Faults } from './faults.js';
+import { FAULTS, writerHooks, type Faults } from './faults.js';
 
 export interface Role {
   /** Base URLs this role serves, by name. */
@@ -161,7 +161,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
   const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
   await registerDefinitions(parts.pool, registry);
   const faults = config.SAGA_FAULTS;
-  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { faults })), registry, types, log, faults });
+  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { hooks: writerHooks(faults) })), registry, types, log, faults });
   const { rows } = await parts.pool.query<{ n: number }>('select count(*)::int as n from saga_shards');
   const shardCount = rows[0]?.n ?? 0;
   const app = bffApi({

@@ -16,7 +16,7 @@ import { httpGateway } from '../../src/participants/gateway.js';
 import type { StoredSaga } from '../../src/persistence/saga-store.js';
 import { DefinitionRegistry } from '../../src/saga/registry.js';
 import type { AnySagaDefinition } from '../../src/saga/definition.js';
-import type { Faults } from '../../src/faults.js';
+import { machineRules, type Faults } from '../../src/faults.js';
 import type { Kernel } from './kernel.js';
 import type { SimStore, Violation } from './store.js';
 import type { Participants } from './participants.js';
@@ -74,7 +74,7 @@ export class SimNode {
     private readonly w: WorldLinks,
   ) {
     this.owner = `${name}.0`;
-    this.registry = new DefinitionRegistry(definitions as never[]);
+    this.registry = new DefinitionRegistry(definitions);
     this.versionKeys = this.registry.keys();
   }
 
@@ -258,6 +258,7 @@ export class SimNode {
       metrics,
       commitRetryMs: 500,
       faults: this.w.faults,
+      rules: machineRules(this.w.faults),
       lease: sup.lease,
       onFenced: (shard) => this.lose(shard, 'fenced'),
       onMissingVersion: (id) => this.leftAlone.add(id),

@@ -17,6 +17,7 @@ import { PermanentWriteError } from '../persistence/saga-writer.js';
 import { storableText } from '../persistence/storable.js';
 import type { ShardLease } from '../cluster/shards.js';
 import type { Faults } from '../faults.js';
+import type { MachineRules } from '../saga/rules.js';
 import { spawnActor, tell, type ActorRef, type AnyActorRef } from './nact.js';
 
 /** What every saga actor shares: its ports to the world. */
@@ -31,8 +32,10 @@ export interface SagaRuntime {
   metrics: SagaMetrics;
   /** Delay before a message whose commit failed (database down) is handled again. */
   commitRetryMs: number;
-  /** Bugs switched on for the chaos suite (src/faults.ts), handed to the machine. */
+  /** Bugs switched on for the chaos suite and the simulator (src/faults.ts), for the actor's own code. */
   faults?: Faults;
+  /** The machine's rules: production's unless a fault broke one (machineRules in src/faults.ts). */
+  rules?: MachineRules;
   /** The lease of the shard this actor's saga belongs to; every commit is checked against it. */
   lease: ShardLease;
   /** A commit was refused because the lease is gone: the whole shard must stop. */
@@ -291,7 +294,7 @@ async function step(rt: SagaRuntime, state: SagaActorState, msg: SagaMessage, io
       now,
       random: rt.random,
       newId: rt.newId,
-      faults: rt.faults,
+      rules: rt.rules,
     });
   } catch (err) {
     rt.log.error({ err, saga_id: sagaId, msg: msg.type }, 'saga handler failed');

@@ -29,7 +29,6 @@ import type { OperationRecord } from '../saga/operations.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
 import { storableJson } from './storable.js';
-import { NO_FAULTS, type Faults } from '../faults.js';
 
 /** A saga just accepted: its first snapshot and event(s), to be inserted. */
 export interface NewSaga {
@@ -93,8 +92,21 @@ export interface SagaWriterOptions {
   maxBatch?: number;
   /** Transactions in flight at once. */
   concurrency?: number;
-  /** Bugs switched on for the chaos suite (src/faults.ts): no-fence, outbox-after-commit. */
-  faults?: Faults;
+  /** Changes made at start by the fault catalogue (src/faults.ts, writerHooks); none in production. */
+  hooks?: WriterHooks;
+}
+
+/** An event row as the group commit writes it. */
+export type EventRow = ReturnType<typeof eventRow>;
+
+/**
+ * Where the fault catalogue may change the writer: the statement (a check
+ * left out), and the events (written outside the commit). Production sets none.
+ */
+export interface WriterHooks {
+  statement?: { name: string; rewrite: (sql: string) => string };
+  /** Given the events of the committed writes, instead of writing them in the commit. */
+  eventsOutside?: (pool: pg.Pool, events: EventRow[]) => void;
 }
 
 interface Pending {
@@ -115,7 +127,8 @@ export class SagaWriter {
   private scheduled = false;
   private readonly maxBatch: number;
   private readonly concurrency: number;
-  private readonly faults: Faults;
+  private readonly hooks: WriterHooks;
+  private readonly statement: { name: string; text: string };
 
   constructor(
     private readonly pool: pg.Pool,
@@ -123,7 +136,9 @@ export class SagaWriter {
   ) {
     this.maxBatch = opts.maxBatch ?? 500;
     this.concurrency = opts.concurrency ?? 1;
-    this.faults = opts.faults ?? NO_FAULTS;
+    this.hooks = opts.hooks ?? {};
+    const variant = this.hooks.statement;
+    this.statement = variant === undefined ? { name: 'saga_group_commit', text: GROUP_COMMIT_SQL } : { name: variant.name, text: variant.rewrite(GROUP_COMMIT_SQL) };
   }
 
   /** Queues a write; resolves once it is committed (or refused), rejects if its transaction failed. */
@@ -189,17 +204,16 @@ export class SagaWriter {
       ...creates.flatMap(({ write, w }) => write.events.map((e) => eventRow(w, write.id, e, null))),
       ...transitions.flatMap(({ write, w }) => write.decision.events.map((e) => eventRow(w, write.sagaId, e, write.lease.epoch))),
     ];
-    const eventsLater = this.faults.has('outbox-after-commit');
-    const fenced = !this.faults.has('no-fence');
+    const eventsOutside = this.hooks.eventsOutside;
     const { rows } = await this.pool.query<{ k: 'held' | 'done' | 'notified'; v: string }>({
-      name: fenced ? 'saga_group_commit' : 'saga_group_commit_unfenced',
-      text: fenced ? GROUP_COMMIT_SQL : UNFENCED_GROUP_COMMIT_SQL,
+      name: this.statement.name,
+      text: this.statement.text,
       values: [
         storableJson(transitions.map(({ write, w }) => transitionRow(w, write))),
         storableJson(creates.map(({ write, w }) => createRow(w, write))),
         storableJson(rowsOf((d) => d.pasos)),
         storableJson(rowsOf((d) => d.compensaciones)),
-        storableJson(eventsLater ? [] : events),
+        storableJson(eventsOutside === undefined ? events : []),
         storableJson(creates.flatMap(({ write }) => claveRows(write))),
         storableJson(transitions.flatMap(({ write, w }) => write.decision.operaciones.map((o) => operationRow(w, write.sagaId, o)))),
         NEW_SAGA_CHANNEL,
@@ -214,25 +228,12 @@ export class SagaWriter {
     }
     this.stats.transactions += 1;
     this.stats.writes += writes.length;
-    if (eventsLater) this.writeEventsLater(events.filter((e) => done.has(e.w)));
+    eventsOutside?.(this.pool, events.filter((e) => done.has(e.w)));
     return writes.map((write, w): WriteResult => {
       if (write.kind === 'create') return done.has(w) ? { kind: 'committed' } : { kind: 'duplicateKey' };
       if (done.has(w)) return { kind: 'committed' };
       return held.has(leaseKey(write.lease)) ? { kind: 'stale' } : { kind: 'fenced' };
     });
-  }
-
-  /**
-   * The `outbox-after-commit` fault: the events of committed writes go in a
-   * transaction of their own, a moment after the writes were acknowledged, and
-   * nobody waits for it (a dual write: a crash or a lost connection meanwhile
-   * loses them).
-   */
-  private writeEventsLater(events: ReturnType<typeof eventRow>[]): void {
-    if (events.length === 0) return;
-    setTimeout(() => {
-      this.pool.query(LATE_EVENTS_SQL, [storableJson(events)]).catch(() => undefined);
-    }, 200);
   }
 }
 
@@ -252,7 +253,7 @@ const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) 
   where w in (select w from updated)`;
 
 /** Outbox rows from parameter $n, those of the writes `written` (a condition on w), in each saga's sequence order. */
-const insertEvents = (n: number, written: string) => `
+export const insertEvents = (n: number, written: string) => `
   insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
   select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
   from jsonb_to_recordset($${n}::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
@@ -366,16 +367,6 @@ union all select 'done', w::text from recommitted
 union all select 'done', w::text from inserted_w
 union all select 'done', w::text from recreated
 union all select 'notified', count(*)::text from (select 1 from announced union all select 1 from changed) n`;
-
-/** The `no-fence` fault: snapshots are updated whether or not the lease is held. */
-const UNFENCED_GROUP_COMMIT_SQL = GROUP_COMMIT_SQL.replace(
-  `    and exists (select 1 from held h where h.shard = t.shard and h.owner = t.owner and h.epoch = t.epoch)\n`,
-  '',
-);
-if (UNFENCED_GROUP_COMMIT_SQL === GROUP_COMMIT_SQL) throw new Error('the no-fence fault no longer matches the group commit SQL');
-
-/** The `outbox-after-commit` fault's own transaction: the events of writes already committed. */
-const LATE_EVENTS_SQL = insertEvents(1, 'true');
 
 function transitionRow(index: number, w: TransitionWrite) {
   const s = w.decision.snapshot;
