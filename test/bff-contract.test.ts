@@ -260,6 +260,22 @@ test.serial('the same Idempotency-Key with a different body is refused with 422'
   t.like(again.body, { error: 'idempotency_key_reutilizada' });
 });
 
+test.serial('the same Idempotency-Key with another timeout_minutos is another request: 422, and the first saga keeps its deadline', async (t) => {
+  const key = `plazo-${Date.now()}`;
+  const first = await post({ ...seedRequest(), timeout_minutos: 30 }, { 'Idempotency-Key': key });
+  t.is(first.status, 200);
+  const again = await post({ ...seedRequest(), timeout_minutos: 45 }, { 'Idempotency-Key': key });
+  t.is(again.status, 422, 'a longer deadline is not a retry of the first request');
+  t.like(again.body, { error: 'idempotency_key_reutilizada' });
+  const rows = await env.query<{ id: string; timeout_minutos: number; minutos: number }>(
+    `select id, timeout_minutos, extract(epoch from fecha_limite - fecha_inicio) / 60 as minutos from saga_log where idempotency_key = $1`,
+    [key],
+  );
+  t.deepEqual(rows.map((r) => [r.id, r.timeout_minutos, Number(r.minutos)]), [[first.body.saga_id, 30, 30]]);
+  const retried = await post({ ...seedRequest(), timeout_minutos: 30 }, { 'Idempotency-Key': key });
+  t.like(retried, { status: 200, body: { saga_id: first.body.saga_id } }, 'the first request, sent again, is still that saga');
+});
+
 test.serial('malformed JSON is a 400 and writes nothing', async (t) => {
   const before = await sagaCount();
   const res = await post('{"campana": ');

@@ -3,6 +3,7 @@
 // idempotent repeats, refusals, and bulk operations.
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createPool } from '../src/persistence/pool.js';
 import { createToken } from '../src/operator/tokens.js';
 import { seedRequest } from './fixtures/requests.js';
@@ -165,43 +166,61 @@ test.serial('cancelar over HTTP undoes what the saga did: the campaign is cancel
   t.true(payment === undefined || payment.estado === 'REVERTIDO', 'the payment in flight, if made, is reverted');
 });
 
-test.serial('a bulk dry run answers the count and the first ids without acting; the bulk action then runs in batches', async (t) => {
-  const held = [await heldSaga(3_000), await heldSaga(3_000)];
-  const filtro = { estado: 'CAMPAÑA_CREADA' };
+test.serial('a bulk dry run answers the count and the first ids without acting; the bulk cancel then undoes every saga it matched', async (t) => {
+  const desde = new Date().toISOString();
+  await finishedSaga(); // one the filter leaves out
+  const held = [await heldSaga(3_000), await heldSaga(3_000)].sort();
+  // Paused while the payment is in flight: each stops at PAGO_PROCESADO, and cannot finish before the bulk order reaches it.
+  for (const id of held) {
+    const paused = await http('POST', `${bff}/saga/${id}/pausar`, { body: { motivo: 'antes del lote' }, token: operador });
+    t.is(paused.status, 200);
+  }
+  for (const id of held) await waitForEstado(env, id, ['PAGO_PROCESADO']);
+  const filtro = { estado: 'PAGO_PROCESADO', desde };
   const dry = await http<{ total: number; primeras: string[] }>('POST', `${bff}/saga/lote/pausar`, {
     body: { filtro, motivo: 'mantenimiento', dry_run: true },
     token: operador,
   });
   t.is(dry.status, 200);
-  t.true(dry.body.total >= 1);
-  t.true(dry.body.primeras.every((id) => typeof id === 'string'));
+  t.is(dry.body.total, held.length);
+  t.deepEqual([...dry.body.primeras].sort(), held);
   t.is((await env.query(`select 1 from saga_ordenes`)).length, 0, 'a dry run orders nothing');
   const all = await http<{ total: number }>('POST', `${bff}/saga/lote/pausar`, { body: { filtro: {}, motivo: 'x', dry_run: true }, token: operador });
   t.true(all.body.total > dry.body.total, 'the filter is applied');
   const run = await http<{ lote_id: string; total: number }>('POST', `${bff}/saga/lote/cancelar`, {
-    body: { filtro: { estado: 'CAMPAÑA_CREADA' }, motivo: 'campaña retirada' },
+    body: { filtro, motivo: 'campaña retirada' },
     token: operador,
   });
   t.is(run.status, 202);
+  t.is(run.body.total, held.length);
   const progress = async () => (await http<{ estado: string; procesadas: number; aceptadas: number; rechazadas: number }>('GET', `${bff}/saga/lote/${run.body.lote_id}`, { token: lector })).body;
   const until = Date.now() + 20_000;
-  while ((await progress()).estado !== 'terminado' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  const p = await progress();
-  t.is(p.estado, 'terminado');
-  t.true(p.procesadas >= 1);
+  const settled = (p: Awaited<ReturnType<typeof progress>>) => p.estado === 'terminado' && p.aceptadas + p.rechazadas === held.length;
+  while (!settled(await progress()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  t.like(await progress(), { estado: 'terminado', procesadas: held.length, aceptadas: held.length, rechazadas: 0 });
   for (const id of held) {
-    const estado = await waitForEstado(env, id);
-    t.true(['COMPENSADA', 'COMPLETADA'].includes(estado), estado);
+    t.is(await waitForEstado(env, id), 'COMPENSADA', `saga ${id}, cancelled by the lote`);
+    const [campaign] = await env.query<{ estado: string }>('select estado from participantes.campanas where saga_id = $1', [id]);
+    const [payment] = await env.query<{ estado: string }>('select estado from participantes.pagos where saga_id = $1', [id]);
+    t.deepEqual([campaign?.estado, payment?.estado], ['CANCELADA', 'REVERTIDO'], `saga ${id}: what it made is undone`);
   }
-  const decided = await env.query<{ quien: string; resultado: string }>('select quien, resultado from saga_operaciones where lote_id = $1', [run.body.lote_id]);
-  t.true(decided.length >= 1);
-  t.true(decided.every((d) => d.quien === 'ana.operadora'));
+  const decided = await env.query<{ saga_id: string; accion: string; quien: string; resultado: string }>(
+    'select saga_id, accion, quien, resultado from saga_operaciones where lote_id = $1 order by saga_id',
+    [run.body.lote_id],
+  );
+  t.deepEqual(
+    decided,
+    held.map((saga_id) => ({ saga_id, accion: 'cancelar', quien: 'ana.operadora', resultado: 'aceptada' })),
+    'one accepted order per saga of the lote',
+  );
 });
 
-test.serial('only the hash of a token is stored; the audit is append-only', async (t) => {
-  const rows = await env.query<{ hash: Buffer }>('select hash from operador_tokens');
-  const secret = operador.split('_').at(-1)!;
-  t.false(rows.some((r) => r.hash.toString('utf8').includes(secret) || r.hash.toString('hex').includes(secret)));
+test.serial('only the SHA-256 of a token\'s secret is stored; the audit is append-only', async (t) => {
+  const rows = await env.query<{ id: string; hash: Buffer }>('select id, hash from operador_tokens');
+  const [, id, secret] = /^sgo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/.exec(operador)!;
+  t.false(rows.some((r) => r.hash.toString('utf8').includes(secret!) || r.hash.toString('hex').includes(secret!)));
+  const stored = rows.find((r) => r.id === id)?.hash.toString('hex');
+  t.is(stored, createHash('sha256').update(secret!).digest('hex'), 'the stored hash is the SHA-256 of the secret');
   await t.throwsAsync(env.query(`update saga_operaciones set quien = 'otro'`), { message: /append-only/ });
   await t.throwsAsync(env.query(`delete from saga_operaciones`), { message: /append-only/ });
 });

@@ -426,6 +426,42 @@ test('a saga whose write PostgreSQL refuses for good is parked; the others in it
   t.is(await waitForEstado(env, poisoned), S.COMPLETADA);
 });
 
+// Fails until issue 16's defect 2 is fixed: the order starts a fresh actor, which calls CREAR_CAMPANA
+// for the order, then its resume sees that call in flight, counts it as interrupted, and calls again.
+test.failing('reintentar on a saga parked by a refused write asks the unrecorded step once, and each later step once', async (t) => {
+  await env.query(`create table if not exists veneno_reintentar (saga_id uuid primary key)`);
+  await env.query(`create or replace function veneno_reintentar() returns trigger language plpgsql as $$
+    begin
+      if exists (select 1 from veneno_reintentar v where v.saga_id = new.saga_id) then
+        raise exception 'fila rechazada' using errcode = '23514';
+      end if;
+      return new;
+    end $$`);
+  await env.query(`drop trigger if exists veneno_reintentar on saga_pasos`);
+  await env.query(`create trigger veneno_reintentar before insert on saga_pasos for each row execute function veneno_reintentar()`);
+  t.teardown(() => env.query('drop trigger if exists veneno_reintentar on saga_pasos'));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const gateway = new ScriptedGateway().on('POST /api/campaigns', async () => {
+    await gate;
+    return { kind: 'ok', status: 201, resultado: { id: 'c', estado: 'ACTIVA' } };
+  });
+  const sagaId = await start(gateway);
+  await env.query('insert into veneno_reintentar values ($1)', [sagaId]);
+  release();
+  await waitUntil(async () => (await queries.status(sagaId))?.aparcada !== null);
+  await env.query('delete from veneno_reintentar where saga_id = $1', [sagaId]);
+  const before = gateway.calls.length;
+  t.is((await act(sagaId, 'reintentar')).resultado, 'aceptada');
+  t.is(await waitForEstado(env, sagaId), S.COMPLETADA);
+  t.deepEqual(
+    gateway.calls.slice(before).map((c) => c.idempotencyKey),
+    ['CREAR_CAMPANA', 'PROCESAR_PAGO', 'GENERAR_REPORTE'].map((tipo) => `${sagaId}:${tipo}:accion`),
+    'one participant call per decision after reintentar',
+  );
+  t.like((await pasos(env, sagaId))[0], { tipo: 'CREAR_CAMPANA', exitoso: true, intentos: 1 });
+});
+
 test('participant text PostgreSQL cannot store is made storable, not fatal', async (t) => {
   const gateway = new ScriptedGateway().on('POST /pagos', rejected(422, 'monto\u0000 inválido \ud800'));
   const sagaId = await start(gateway);

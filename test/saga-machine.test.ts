@@ -394,6 +394,18 @@ test('a parked saga keeps its state, says why, and stops until an operator retri
   t.is(retried.snapshot.parked, null);
   t.is(callOf(retried).tipo, 'PROCESAR_PAGO', 'it goes on from where it stopped, with the same key');
   t.is(callOf(retried).call.attempt, 1, 'with fresh attempts');
+  // Every decision from the order on, to the end: one participant call each, none asked twice.
+  const calls: string[] = [];
+  let next = retried;
+  for (let i = 0; i < 10; i++) {
+    const made = next.effects.filter((e): e is Extract<Effect, { type: 'call' }> => e.type === 'call');
+    calls.push(...made.map((c) => `${c.tipo}#${c.call.attempt}`));
+    if (made.length === 0) break;
+    t.is(made.length, 1, `one call per decision (${JSON.stringify(made.map((c) => c.tipo))})`);
+    next = step(next.snapshot, { type: 'callCompleted', call: made[0]!.call, outcome: ok() }, at(3_000));
+  }
+  t.deepEqual(calls, ['PROCESAR_PAGO#1', 'GENERAR_REPORTE#1']);
+  t.is(next.snapshot.estado, S.COMPLETADA);
 });
 
 // Operator orders, decided by the machine.

@@ -51,20 +51,24 @@ export function httpGateway(baseUrls: Readonly<Record<string, string>>, faults: 
         const why = e instanceof RequestTimeout ? `timeout tras ${opts.timeoutMs} ms` : (e.code ?? e.message);
         return { kind: 'transient', error: `${command.method} ${command.path}: ${why}` };
       }
-      const { status } = response;
-      const text = storableText(response.text);
-      const body = storableValue(parseJson(text)) as Json;
-      if (status >= 200 && status < 300) return { kind: 'ok', status, resultado: body };
-      const error = errorText(body, text, STATUS_CODES[status] ?? '');
-      if (status >= 500 || RETRYABLE_4XX.has(status)) {
-        return { kind: 'transient', error: `HTTP ${status}: ${error}` };
-      }
-      if (MISCONFIGURED.has(status) || (status >= 300 && status < 400)) {
-        return { kind: 'transient', error: `HTTP ${status}: ${error} (configuración o credenciales del orquestador; se reintenta)` };
-      }
-      return { kind: 'rejected', status, error };
+      return outcomeOf(response.status, response.text);
     },
   };
+}
+
+/** What an answer means to the saga (the participant contract's check reads answers through it too). */
+export function outcomeOf(status: number, rawText: string): CallOutcome {
+  const text = storableText(rawText);
+  const body = storableValue(parseJson(text)) as Json;
+  if (status >= 200 && status < 300) return { kind: 'ok', status, resultado: body };
+  const error = errorText(body, text, STATUS_CODES[status] ?? '');
+  if (status >= 500 || RETRYABLE_4XX.has(status)) {
+    return { kind: 'transient', error: `HTTP ${status}: ${error}` };
+  }
+  if (MISCONFIGURED.has(status) || (status >= 300 && status < 400)) {
+    return { kind: 'transient', error: `HTTP ${status}: ${error} (configuración o credenciales del orquestador; se reintenta)` };
+  }
+  return { kind: 'rejected', status, error };
 }
 
 function describeField(item: Json): string {
