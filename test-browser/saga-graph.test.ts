@@ -28,13 +28,10 @@ test.before(async () => {
   pagos = urls.pagos!;
   vuelos = await startResourceService({ basePath: '/vuelos', compensation: 'cancelar' });
   hoteles = await startResourceService({ basePath: '/hoteles', compensation: 'cancelar' });
-  const types = [campaignType({ backoffScale: 0.05 }), reservarViaje({ backoffScale: 0.05, stepBudgetMs: 2_000 })];
   // Slow answers hold sagas on a node here: a call timeout longer than any of them.
-  await env.orchestrator({
-    types,
-    participantEnv: { ...participantEnv, VUELOS_URL: vuelos.url, HOTELES_URL: hoteles.url },
-    config: { CALL_TIMEOUT_MS: '30000' },
-  });
+  const policies = { backoffScale: 0.05, callTimeoutMs: 30_000 };
+  const types = [campaignType(policies), reservarViaje(policies)];
+  await env.orchestrator({ types, participantEnv: { ...participantEnv, VUELOS_URL: vuelos.url, HOTELES_URL: hoteles.url } });
   bff = (await env.bff({ types })).urls.bff!;
 });
 test.after.always(async () => {

@@ -13,7 +13,7 @@ import { ESTADOS_NODO, FIN_COMPENSADA, FIN_COMPLETADA, INICIO, estadosDeNodos, r
 export { estadosDeNodos, recorrido } from './graph-states.js';
 
 const PAD = 16;
-const EXTREMO_W = 112;
+const EXTREMO_W = 128;
 const EXTREMO_H = 34;
 const NODO_H = 66;
 const HUECO = 54;
