@@ -146,6 +146,14 @@ test.serial('a saga under a delayed payment shows PROCESAR_PAGO running, with it
 });
 
 test.serial('the definitions page counts the sagas in flight on each node, for both saga types', async (t) => {
+  const running = async () =>
+    Number((await env.query<{ n: string }>(`select count(*) as n from saga_log where estado not in ('COMPLETADA', 'COMPENSADA', 'COMPENSACION_FALLIDA')`))[0]?.n);
+  const until = async (ok: () => Promise<boolean>, ms = 10_000) => {
+    for (const end = Date.now() + ms; Date.now() < end && !(await ok()); ) await new Promise((r) => setTimeout(r, 25));
+  };
+  // The page counts every saga: none of the earlier tests' is left running.
+  await until(async () => (await running()) === 0, 30_000);
+  t.is(await running(), 0, 'no saga of an earlier test still runs');
   // Two sagas held on their payment, one held undoing its payment.
   await addFault(pagos, { route: 'POST /pagos', delayMs: 12_000, times: 2 });
   const held = [await startCampaign(bff), await startCampaign(bff)];
@@ -158,9 +166,6 @@ test.serial('the definitions page counts the sagas in flight on each node, for b
         )
       )[0]?.n,
     );
-  const until = async (ok: () => Promise<boolean>) => {
-    for (let i = 0; i < 400 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 25));
-  };
   await until(async () => (await onNode('PROCESAR_PAGO', 'forward')) === 2);
   await addFault(pagos, { route: 'PATCH /pagos/:id/revertir', delayMs: 12_000 });
   const body = seedRequest();
