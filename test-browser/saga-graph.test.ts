@@ -109,7 +109,7 @@ test.serial('a saga compensated at the report lights its two undos in reverse, r
     'compensacion:REVERTIR_PAGO': 'hecho',
     'compensacion:CANCELAR_REPORTE': 'no_alcanzado',
   });
-  t.regex((await page.textContent(nodo('paso:GENERAR_REPORTE'))) ?? '', /✗ Falló/);
+  t.regex((await page.textContent(nodo('paso:GENERAR_REPORTE'))) ?? '', /✗ Falló.*reporte rechazado/);
   t.regex((await page.textContent(nodo('paso:PROCESAR_PAGO'))) ?? '', /↩ Compensado/);
   t.regex((await page.textContent(nodo('compensacion:REVERTIR_PAGO'))) ?? '', /✓ Hecha/);
   // The payment is undone first, then the campaign: the reverse of the forward order.
@@ -154,9 +154,6 @@ test.serial('the definitions page counts the sagas in flight on each node, for b
   // The page counts every saga: none of the earlier tests' is left running.
   await until(async () => (await running()) === 0, 30_000);
   t.is(await running(), 0, 'no saga of an earlier test still runs');
-  // Two sagas held on their payment, one held undoing its payment.
-  await addFault(pagos, { route: 'POST /pagos', delayMs: 12_000, times: 2 });
-  const held = [await startCampaign(bff), await startCampaign(bff)];
   const onNode = async (step: string, phase: string) =>
     Number(
       (
@@ -166,13 +163,16 @@ test.serial('the definitions page counts the sagas in flight on each node, for b
         )
       )[0]?.n,
     );
-  await until(async () => (await onNode('PROCESAR_PAGO', 'forward')) === 2);
-  await addFault(pagos, { route: 'PATCH /pagos/:id/revertir', delayMs: 12_000 });
+  // One saga held undoing its payment, then two held on their payment.
+  await addFault(pagos, { route: 'PATCH /pagos/:id/revertir', delayMs: 20_000 });
   const body = seedRequest();
   body.reporte.tipo_reporte = 'inexistente';
-  await startCampaign(bff, body);
+  const undone = await startCampaign(bff, body);
   await until(async () => (await onNode('PROCESAR_PAGO', 'compensating')) === 1);
-  t.is(await onNode('PROCESAR_PAGO', 'forward'), 2, 'both still held on their payment');
+  await addFault(pagos, { route: 'POST /pagos', delayMs: 20_000, times: 2 });
+  const held = [await startCampaign(bff), await startCampaign(bff)];
+  await until(async () => (await onNode('PROCESAR_PAGO', 'forward')) === 2);
+  t.deepEqual([await onNode('PROCESAR_PAGO', 'forward'), await onNode('PROCESAR_PAGO', 'compensating')], [2, 1], 'held where the page will count them');
 
   const page = await browser().page();
   await page.goto(`${bff}/ui#/definiciones`);
@@ -200,6 +200,7 @@ test.serial('the definitions page counts the sagas in flight on each node, for b
   await browser().screenshot(page, 'definiciones');
   await page.close();
   for (const id of held) t.is(await waitForEstado(env, id, undefined, 40_000), 'COMPLETADA');
+  t.is(await waitForEstado(env, undone, undefined, 40_000), 'COMPENSADA');
 });
 
 test.serial('a trip saga (the second type) is drawn from its own definition: the flight undone when the hotel refuses', async (t) => {

@@ -26,8 +26,9 @@ const DESDE_PLAN = { hecha: 'hecho', fallida: 'fallido', omitida: 'omitido', en_
 
 /**
  * The state of each node of `pasos` (the definition's steps) for `saga`:
- * `{ pasos: [{ tipo, estado, llamada? }], compensaciones: [{ tipo, paso, estado, llamada? } | null] }`,
- * in the definition's order. `llamada` (the running one): `{ intento, desde, en_vuelo, reintento }`.
+ * `{ pasos: [{ tipo, estado, llamada?, error? }], compensaciones: [{ tipo, paso, estado, llamada?, error? } | null] }`,
+ * in the definition's order. `llamada` (the running one): `{ intento, desde, en_vuelo, reintento }`;
+ * `error` (a failed one): its outcome's error.
  */
 export function estadosDeNodos(pasos, saga) {
   const terminada = TERMINALES.includes(saga.estado);
@@ -35,7 +36,9 @@ export function estadosDeNodos(pasos, saga) {
   const plan = new Map((saga.plan_compensacion ?? []).map((c) => [c.tipo, c.estado]));
   // The last outcome of each step: a step retried by an operator keeps its newest.
   const resultado = new Map();
+  const error = new Map();
   for (const p of saga.pasos ?? []) resultado.set(p.tipo, p.exitoso);
+  for (const o of [...(saga.pasos ?? []), ...(saga.compensaciones ?? [])]) if (!o.exitoso && o.error) error.set(o.tipo, o.error);
   // A status without paso_actual (an older server): the first step with no outcome runs, while the saga goes forward.
   const corriendo =
     actual?.fase === 'avance'
@@ -48,7 +51,7 @@ export function estadosDeNodos(pasos, saga) {
     pasos: pasos.map((p) => {
       if (p.tipo === corriendo) return { tipo: p.tipo, estado: 'en_curso', llamada: llamada(actual) };
       if (!resultado.has(p.tipo)) return { tipo: p.tipo, estado: 'no_alcanzado' };
-      if (!resultado.get(p.tipo)) return { tipo: p.tipo, estado: 'fallido' };
+      if (!resultado.get(p.tipo)) return { tipo: p.tipo, estado: 'fallido', error: error.get(p.tipo) };
       const deshecho = p.compensacion !== null && ['hecha', 'omitida'].includes(plan.get(p.compensacion));
       return { tipo: p.tipo, estado: deshecho ? 'compensado' : 'hecho' };
     }),
@@ -57,7 +60,13 @@ export function estadosDeNodos(pasos, saga) {
       const enPlan = plan.get(p.compensacion);
       const estado = enPlan === undefined ? 'no_alcanzado' : DESDE_PLAN[enPlan] ?? 'pendiente';
       const propia = actual?.fase === 'compensacion' && actual.paso === p.tipo;
-      return { tipo: p.compensacion, paso: p.tipo, estado, llamada: estado === 'en_curso' && propia ? llamada(actual) : undefined };
+      return {
+        tipo: p.compensacion,
+        paso: p.tipo,
+        estado,
+        llamada: estado === 'en_curso' && propia ? llamada(actual) : undefined,
+        error: estado === 'fallido' ? error.get(p.compensacion) : undefined,
+      };
     }),
   };
 }

@@ -93,9 +93,19 @@ function detalleLlamada(llamada, ahora) {
   return `${intento} · ${segundos(Math.max(0, ahora - Date.parse(llamada.desde)) / 1000)}`;
 }
 
-function Nodo({ id, caja, clase, tipo, estado, detalle, cuenta, patron }) {
+/** What a node says under its state: a running call's attempt and time, a failure's error (cut to fit). */
+function detalleDe(n, ahora, ancho) {
+  if (n.estado === 'en_curso') return detalleLlamada(n.llamada, ahora);
+  if (n.estado === 'fallido' && n.error) {
+    const cabe = Math.floor((ancho - 24) / 6.2);
+    return n.error.length > cabe ? `${n.error.slice(0, cabe - 1)}…` : n.error;
+  }
+  return '';
+}
+
+function Nodo({ id, caja, clase, tipo, estado, detalle, completo, cuenta, patron }) {
   const palabras = estado === undefined ? '' : `${ESTADOS_NODO[estado].simbolo} ${ESTADOS_NODO[estado][clase]}`;
-  const titulo = `${clase === 'paso' ? 'Paso' : 'Compensación'} ${tipo}${palabras ? `: ${ESTADOS_NODO[estado][clase]}` : ''}${detalle ? ` (${detalle})` : ''}`;
+  const titulo = `${clase === 'paso' ? 'Paso' : 'Compensación'} ${tipo}${palabras ? `: ${ESTADOS_NODO[estado][clase]}` : ''}${completo || detalle ? ` (${completo || detalle})` : ''}`;
   const relleno = { fallido: 'rayas', compensado: 'puntos', omitido: 'cuadros' }[estado];
   const cls = estado !== undefined ? `nodo ${clase} estado-${estado}` : `nodo ${clase} definicion${cuenta > 0 ? ' ocupado' : ''}`;
   return html`<g class=${cls} data-nodo=${id} data-tipo=${tipo} data-clase=${clase} data-estado=${estado} data-en-curso=${cuenta}>
@@ -172,16 +182,18 @@ export function SagaGraph({ definicion, saga }) {
       <${Extremo} id=${FIN_COMPENSADA} caja=${cajas[FIN_COMPENSADA]} texto="COMPENSADA" alcanzado=${camino.includes(FIN_COMPENSADA)} />
       ${pasos.map((p, i) => {
         const n = estados?.pasos[i];
-        const detalle = estados ? (n.estado === 'en_curso' ? detalleLlamada(n.llamada, ahora) : '') : `En curso: ${p.en_curso ?? 0}`;
-        return html`<${Nodo} id=${`paso:${p.tipo}`} caja=${cajas[`paso:${p.tipo}`]} clase="paso" tipo=${p.tipo} estado=${n?.estado}
-          detalle=${detalle} cuenta=${estados ? undefined : (p.en_curso ?? 0)} patron=${patron} />`;
+        const caja = cajas[`paso:${p.tipo}`];
+        const detalle = estados ? detalleDe(n, ahora, caja.w) : `En curso: ${p.en_curso ?? 0}`;
+        return html`<${Nodo} id=${`paso:${p.tipo}`} caja=${caja} clase="paso" tipo=${p.tipo} estado=${n?.estado}
+          detalle=${detalle} completo=${n?.error} cuenta=${estados ? undefined : (p.en_curso ?? 0)} patron=${patron} />`;
       })}
       ${pasos.map((p, i) => {
         if (p.compensacion === null) return null;
         const n = estados?.compensaciones[i];
-        const detalle = estados ? (n.estado === 'en_curso' ? detalleLlamada(n.llamada, ahora) : '') : `Compensando: ${p.compensando ?? 0}`;
-        return html`<${Nodo} id=${`compensacion:${p.compensacion}`} caja=${cajas[`compensacion:${p.compensacion}`]} clase="compensacion"
-          tipo=${p.compensacion} estado=${n?.estado} detalle=${detalle} cuenta=${estados ? undefined : (p.compensando ?? 0)} patron=${patron} />`;
+        const caja = cajas[`compensacion:${p.compensacion}`];
+        const detalle = estados ? detalleDe(n, ahora, caja.w) : `Compensando: ${p.compensando ?? 0}`;
+        return html`<${Nodo} id=${`compensacion:${p.compensacion}`} caja=${caja} clase="compensacion"
+          tipo=${p.compensacion} estado=${n?.estado} detalle=${detalle} completo=${n?.error} cuenta=${estados ? undefined : (p.compensando ?? 0)} patron=${patron} />`;
       })}
     </svg>
   </div>`;
