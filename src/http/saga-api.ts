@@ -165,13 +165,21 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
     const newest = new Map<string, number>();
     for (const r of rows) newest.set(r.tipo, Math.max(newest.get(r.tipo) ?? 0, r.version));
     ctx.body = {
-      definiciones: rows.map((r) => ({
-        tipo: r.tipo,
-        version: r.version,
-        vigente: newest.get(r.tipo) === r.version,
-        pasos: r.huella.split('|').map((s) => ({ tipo: s.split('>')[0] ?? s, compensacion: s.split('/')[1] ?? null })),
-        en_curso: r.en_curso,
-      })),
+      definiciones: rows.map((r) => {
+        const at = (paso: string, fase: 'avance' | 'compensacion') =>
+          r.por_paso.find((p) => p.paso === paso && p.fase === fase)?.n ?? 0;
+        return {
+          tipo: r.tipo,
+          version: r.version,
+          vigente: newest.get(r.tipo) === r.version,
+          pasos: r.huella.split('|').map((s) => {
+            const tipo = s.split('>')[0] ?? s;
+            // Its running sagas: on the step, and undoing it (the dashboard's graph of the version counts them by node).
+            return { tipo, compensacion: s.split('/')[1] ?? null, en_curso: at(tipo, 'avance'), compensando: at(tipo, 'compensacion') };
+          }),
+          en_curso: r.en_curso,
+        };
+      }),
     };
   });
 

@@ -145,8 +145,15 @@ export const definitionsSchema = z
         tipo: z.string(),
         version: z.number().int(),
         vigente: z.boolean(),
-        pasos: z.array(z.looseObject({ tipo: z.string(), compensacion: z.string().nullable() })),
-        en_curso: z.number().int().min(0),
+        pasos: z.array(
+          z.looseObject({
+            tipo: z.string(),
+            compensacion: z.string().nullable(),
+            en_curso: z.number().int().min(0).meta({ description: 'SAGAs de esta versión que están en este paso' }),
+            compensando: z.number().int().min(0).meta({ description: 'SAGAs de esta versión que están deshaciendo este paso (su compensación)' }),
+          }),
+        ),
+        en_curso: z.number().int().min(0).meta({ description: 'SAGAs de esta versión que no han terminado' }),
       }),
     ),
   })
@@ -252,6 +259,17 @@ export function sagaSchemas(types: readonly AnySagaType[]) {
         z.looseObject({ tipo: z.string(), estado: z.enum(['hecha', 'fallida', 'omitida', 'no_intentada', 'en_curso']) }),
       ),
       operaciones: z.array(operation),
+      paso_actual: z
+        .looseObject({
+          paso: z.string().meta({ description: 'El paso en curso (al compensar: el paso que se deshace)' }),
+          fase: z.enum(['avance', 'compensacion']),
+          intento: z.number().int().min(0).meta({ description: 'Intentos empezados de la llamada en curso' }),
+          desde: isoTime.nullable().meta({ description: 'Cuándo empezó el primer intento de la llamada en curso' }),
+          en_vuelo: z.boolean().meta({ description: 'true: un intento espera respuesta; false: espera para reintentar o para empezar' }),
+          reintento: isoTime.nullable().meta({ description: 'Cuándo toca el próximo intento, si espera para reintentar' }),
+        })
+        .nullable()
+        .meta({ description: 'Dónde está una SAGA que no ha terminado; null cuando terminó' }),
     })
     .meta({ title: 'EstadoSaga' });
 

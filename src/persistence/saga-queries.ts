@@ -45,6 +45,29 @@ export interface SagaView {
   atascada: boolean;
   plan_compensacion: { tipo: string; estado: 'hecha' | 'fallida' | 'omitida' | 'no_intentada' | 'en_curso' }[];
   operaciones: OperationView[];
+  /** Where a running saga stands: the step it runs (or whose compensation it runs), the attempt, since when; null once it ended. */
+  paso_actual: CurrentStepView | null;
+}
+
+export interface CurrentStepView {
+  /** The step's tipo (while compensating too: the step being undone). */
+  paso: string;
+  fase: 'avance' | 'compensacion';
+  /** Attempts started for the current call (0 before the first). */
+  intento: number;
+  /** When the first attempt of the current call started (ISO time); null before it. */
+  desde: string | null;
+  /** An attempt is under way and its outcome is not recorded yet. */
+  en_vuelo: boolean;
+  /** When the next attempt is due, while waiting to retry (ISO time). */
+  reintento: string | null;
+}
+
+/** Sagas of one definition version that are running, by the step they are on. */
+export interface InFlightByStep {
+  paso: string;
+  fase: 'avance' | 'compensacion';
+  n: number;
 }
 
 export interface ListFilter {
@@ -111,6 +134,16 @@ const planColumn = `coalesce((
     from jsonb_array_elements(case when jsonb_typeof(l.snapshot->'compensations') = 'array'
                                    then l.snapshot->'compensations' else '[]'::jsonb end) with ordinality as x(c, i)), '[]'::json)`;
 
+/** The snapshot's current call, for a saga that has not ended (snapshots of format 2, which name their step). */
+const currentStepColumn = `case when l.estado in ${TERMINAL_SQL} or l.snapshot->>'step' is null
+                                or l.snapshot->>'phase' not in ('forward', 'compensating') then null
+    else json_build_object('paso', l.snapshot->>'step',
+           'fase', case when l.snapshot->>'phase' = 'forward' then 'avance' else 'compensacion' end,
+           'intento', coalesce((l.snapshot->>'attempt')::int, 0),
+           'desde', l.snapshot->>'callSince',
+           'en_vuelo', coalesce((l.snapshot->>'inFlight')::boolean, false),
+           'reintento', l.snapshot->>'retryAt') end`;
+
 const operationsColumn = `coalesce((
     select json_agg(json_build_object('id', o.id, 'accion', o.accion, 'quien', o.quien, 'motivo', o.motivo,
                                       'fecha', ${iso('o.fecha')}, 'resultado', o.resultado, 'detalle', o.detalle)
@@ -128,7 +161,8 @@ const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.version as revision, l.tipo,
          ${WAITING_FOR_VERSION_SQL} as esperando_version,
          ${STUCK_SQL} as atascada,
          ${planColumn} as plan_compensacion,
-         ${operationsColumn} as operaciones`;
+         ${operationsColumn} as operaciones,
+         ${currentStepColumn} as paso_actual`;
 
 /**
  * Sagas by id, as a prepared statement: its plan (2 ms of PostgreSQL's CPU, for
@@ -251,13 +285,23 @@ export class SagaQueries {
     return exists === null ? null : rows;
   }
 
-  /** Every definition version ever registered, with its steps and how many of its sagas still run. */
-  async definitions(): Promise<{ tipo: string; version: number; huella: string; en_curso: number }[]> {
+  /**
+   * Every definition version ever registered, with its steps, how many of its
+   * sagas still run, and those by the step they are on (forward or compensating).
+   */
+  async definitions(): Promise<{ tipo: string; version: number; huella: string; en_curso: number; por_paso: InFlightByStep[] }[]> {
     return this.db.em.getConnection().execute(
-      `select d.tipo, d.version, d.huella, coalesce(r.n, 0)::int as en_curso
+      `select d.tipo, d.version, d.huella, coalesce(r.n, 0)::int as en_curso, coalesce(r.por_paso, '[]'::json) as por_paso
          from saga_definiciones d
-         left join (select tipo, version_definicion, count(*) as n from saga_log
-                     where estado not in ${TERMINAL_SQL} group by tipo, version_definicion) r
+         left join (select tipo, version_definicion, sum(n) as n,
+                           json_agg(json_build_object('paso', paso, 'fase', fase, 'n', n) order by paso, fase)
+                             filter (where paso is not null) as por_paso
+                      from (select tipo, version_definicion, snapshot->>'step' as paso,
+                                   case when snapshot->>'phase' = 'compensating' then 'compensacion' else 'avance' end as fase,
+                                   count(*)::int as n
+                              from saga_log where estado not in ${TERMINAL_SQL}
+                             group by 1, 2, 3, 4) s
+                     group by tipo, version_definicion) r
            on r.tipo = d.tipo and r.version_definicion = d.version
         order by d.tipo, d.version`,
       [],

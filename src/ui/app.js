@@ -10,6 +10,7 @@ import { SagaPage } from './saga.js';
 import { StatsPage } from './stats.js';
 import { CreatePage } from './create.js';
 import { BulkPage } from './bulk.js';
+import { DefinitionsPage } from './definitions.js';
 
 function currentRoute() {
   const hash = location.hash.replace(/^#/, '') || '/';
@@ -18,6 +19,7 @@ function currentRoute() {
   if (hash === '/estadisticas') return { page: 'estadisticas' };
   if (hash === '/crear') return { page: 'crear' };
   if (hash === '/lote') return { page: 'lote' };
+  if (hash === '/definiciones') return { page: 'definiciones' };
   return { page: 'lista' };
 }
 
@@ -76,6 +78,7 @@ function App() {
   else if (route.page === 'estadisticas') content = html`<${StatsPage} session=${session} />`;
   else if (route.page === 'crear') content = html`<${CreatePage} />`;
   else if (route.page === 'lote') content = html`<${BulkPage} session=${session} />`;
+  else if (route.page === 'definiciones') content = html`<${DefinitionsPage} session=${session} />`;
   else content = html`<${ListPage} session=${session} />`;
   return html`
     <header class="top">
@@ -83,6 +86,7 @@ function App() {
       <nav>
         ${nav('lista', '#/', 'SAGAs')} ${nav('estadisticas', '#/estadisticas', 'Estadísticas')}
         ${nav('crear', '#/crear', 'Nueva SAGA')} ${nav('lote', '#/lote', 'Acciones en lote')}
+        ${nav('definiciones', '#/definiciones', 'Definiciones')}
         <a href="/docs" target="_blank" rel="noopener">API</a>
       </nav>
       <${Session} session=${session} setSession=${setSession} />

@@ -7,6 +7,8 @@ import { html } from './html.js';
 import { api, errorText } from './api.js';
 import { Estado, Marcas, TERMINALES, duracion, fecha } from './format.js';
 import { follow } from './live.js';
+import { Leyenda, SagaGraph } from './graph.js';
+import { useDefinicion } from './definitions.js';
 
 /** Every entry of the timeline, oldest first. */
 export function timeline(saga, eventos) {
@@ -181,6 +183,7 @@ export function SagaPage({ id, session }) {
   const [problem, setProblem] = useState('');
   const [live, setLive] = useState('conectando');
   const [liveReason, setLiveReason] = useState('');
+  const definicion = useDefinicion(saga?.saga_id === id ? saga.tipo : undefined, saga?.saga_id === id ? saga.version_definicion : undefined, session);
 
   const loadEventos = async () => {
     const res = await api('GET', `/saga/${id}/eventos`);
@@ -233,6 +236,12 @@ export function SagaPage({ id, session }) {
         ${saga.aparcada && html`<dt>Aparcada</dt><dd>${saga.aparcada.motivo} (${fecha(saga.aparcada.fecha)})</dd>`}
       </dl>
       ${saga.error_message && html`<p class="err">${saga.error_message}</p>`}
+    </div>
+    <div class="card" data-testid="grafo-saga">
+      <h3>Grafo de la SAGA</h3>
+      ${definicion
+        ? html`<${SagaGraph} definicion=${definicion} saga=${saga} /><${Leyenda} conSaga=${true} />`
+        : html`<p class="muted">${definicion === false ? `La definición ${saga.tipo} v${saga.version_definicion} no está registrada` : `Cargando la definición ${saga.tipo} v${saga.version_definicion}…`}</p>`}
     </div>
     ${saga.plan_compensacion?.length > 0 &&
     html`<div class="card"><h3>Plan de compensación</h3><ul class="plan">
