@@ -428,7 +428,7 @@ test('a saga whose write PostgreSQL refuses for good is parked; the others in it
 
 // Fails until issue 16's defect 2 is fixed: the order starts a fresh actor, which calls CREAR_CAMPANA
 // for the order, then its resume sees that call in flight, counts it as interrupted, and calls again.
-test.failing('reintentar on a saga parked by a refused write asks the unrecorded step once, and each later step once', async (t) => {
+test('reintentar on a saga parked by a refused write asks the unrecorded step once, and each later step once', async (t) => {
   await env.query(`create table if not exists veneno_reintentar (saga_id uuid primary key)`);
   await env.query(`create or replace function veneno_reintentar() returns trigger language plpgsql as $$
     begin
