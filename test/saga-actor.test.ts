@@ -426,8 +426,8 @@ test('a saga whose write PostgreSQL refuses for good is parked; the others in it
   t.is(await waitForEstado(env, poisoned), S.COMPLETADA);
 });
 
-// Fails until issue 16's defect 2 is fixed: the order starts a fresh actor, which calls CREAR_CAMPANA
-// for the order, then its resume sees that call in flight, counts it as interrupted, and calls again.
+// Failed before issue 16's defect 2 was fixed: the order starts a fresh actor, which calls CREAR_CAMPANA
+// for the order, then its resume saw that call in flight, counted it as interrupted, and called again.
 test('reintentar on a saga parked by a refused write asks the unrecorded step once, and each later step once', async (t) => {
   await env.query(`create table if not exists veneno_reintentar (saga_id uuid primary key)`);
   await env.query(`create or replace function veneno_reintentar() returns trigger language plpgsql as $$
