@@ -153,3 +153,42 @@ test.serial('an operator moves a saga to version 2 at a step boundary; it then r
   t.deepEqual((await pasos(env, sagaId)).map((p) => p.tipo), ['CREAR_CAMPANA', 'PROCESAR_PAGO', 'RESERVAR_MEDIOS', 'GENERAR_REPORTE']);
   await built.orchestrator.stop();
 });
+
+test.serial('a BFF built with version 2 starts sagas on version 1 while no orchestrator runs version 2, and they finish', async (t) => {
+  const v1only = await env.orchestrator({ types: [campaignTypeWith([1], POLICIES)], participantEnv, config: { SAGA_BACKOFF_SCALE: '0.05' } });
+  t.teardown(() => v1only.stop());
+  const bff = (await env.bff({ types: [campaignTypeWith([1, 2], POLICIES)] })).urls.bff!;
+  const ids = [await post(bff, seedRequest()), await post(bff, seedRequest())];
+  for (const id of ids) {
+    t.is(await versionOf(id), 1, 'the newest version an orchestrator runs, not one nobody runs');
+    t.is(await waitForEstado(env, id, ['COMPLETADA'], 15_000), 'COMPLETADA');
+  }
+});
+
+test.serial('with one orchestrator on v1 and another on v1 and v2, a new saga starts on v2 in a shard of the one that runs v2', async (t) => {
+  const config = { SAGA_BACKOFF_SCALE: '0.05' };
+  const old = await env.orchestrator({ types: [campaignTypeWith([1], POLICIES)], participantEnv, config });
+  const both = await env.orchestrator({ types: [campaignTypeWith([1, 2], POLICIES)], participantEnv, config });
+  t.teardown(async () => {
+    await old.stop();
+    await both.stop();
+  });
+  const deadline = Date.now() + 15_000;
+  while (!(old.orchestrator.heldShards().length === 16 && both.orchestrator.heldShards().length === 16) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.is(both.orchestrator.heldShards().length, 16, 'the two share the shards');
+  const bff = (await env.bff({ types: [campaignTypeWith([1, 2], POLICIES)] })).urls.bff!;
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const id = await post(bff, seedRequest());
+    ids.push(id);
+    const [row] = await env.query<{ owner: string; v: number }>(
+      `select s.owner, l.version_definicion as v from saga_log l join saga_shards s on s.shard = l.shard where l.id = $1`,
+      [id],
+    );
+    t.is(row?.v, 2);
+    t.is(row?.owner, both.orchestrator.nodeId, `saga ${i} is placed where v2 runs`);
+  }
+  for (const id of ids) t.is(await waitForEstado(env, id, ['COMPLETADA'], 30_000), 'COMPLETADA');
+});
