@@ -119,7 +119,7 @@ export function assignShards(shards: readonly ShardView[], liveNodes: readonly N
     const mine = kept.get(n.nodeId)!;
     const keep = [...mine]
       .sort((a, b) => choices(a).length - choices(b).length || a - b)
-      .slice(0, quota.get(n.nodeId)!);
+      .slice(0, quota.get(n.nodeId));
     for (const shard of keep) owners.set(shard, n.nodeId);
     load.set(n.nodeId, keep.length);
   }
