@@ -9,6 +9,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Database } from './persistence/database.js';
 import { STUCK_REASON_SQL, STUCK_SQL } from './persistence/saga-queries.js';
+import { TERMINAL_STATES } from './saga/states.js';
 
 /** What both apps count: sagas they accepted and recorded. */
 export interface IntakeMetrics {
@@ -170,7 +171,28 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
       for (const r of rows) this.set({ owner: r.owner }, Number(r.n));
     },
   });
+  new Gauge({
+    name: 'saga_shard_version_missing',
+    help: 'Running sagas that wait because the live holder of their shard lacks their definition version, by shard and TIPO@version',
+    labelNames: ['shard', 'version'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await sql<{ shard: number; version: string; n: string }>(SHARD_VERSION_MISSING_SQL);
+      this.reset();
+      for (const r of rows) this.set({ shard: String(r.shard), version: r.version }, Number(r.n));
+    },
+  });
 }
+
+/** Running sagas (parked ones aside) in a shard whose live holder does not run their version (the shard plan's `waiting`). */
+const SHARD_VERSION_MISSING_SQL = `
+  select l.shard, l.tipo || '@' || l.version_definicion as version, count(*) as n
+    from saga_log l
+    join saga_shards s on s.shard = l.shard and s.lease_until > now()
+    join saga_nodes n on n.node_id = s.owner
+   where l.estado not in (${TERMINAL_STATES.map((e) => `'${e}'`).join(', ')}) and l.aparcada is null
+     and not (l.tipo || '@' || l.version_definicion) = any (n.definiciones)
+   group by 1, 2`;
 
 /** Stuck sagas by reason; only running sagas are read (partial indexes). */
 const STUCK_COUNT_SQL = `

@@ -18,7 +18,7 @@ import { DefinitionRegistry } from './saga/registry.js';
 import type { AnySagaType, PolicyOptions } from './saga/saga-type.js';
 import { sagaTypes } from './sagas/index.js';
 import { SagaIntake } from './saga-intake.js';
-import { shardOf } from './cluster/shards.js';
+import { ShardDirectory } from './cluster/placement.js';
 import { LoteWorker } from './operator/lotes.js';
 import { bffApi } from './http/bff-api.js';
 import { SagaChanges } from './http/saga-changes.js';
@@ -164,12 +164,14 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
   const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { hooks: writerHooks(faults) })), registry, types, log, faults });
   const { rows } = await parts.pool.query<{ n: number }>('select count(*)::int as n from saga_shards');
   const shardCount = rows[0]?.n ?? 0;
+  const directory = new ShardDirectory(parts.pool, shardCount, log);
   const app = bffApi({
     ...parts,
     db,
     types,
     log,
-    start: (req) => intake.start(req, (sagaId) => shardOf(sagaId, shardCount)),
+    // New sagas start on the newest version a shard holder runs, in such a holder's shard.
+    start: (req) => intake.start(req, (sagaId, tipo, versions) => directory.place(sagaId, tipo, versions)),
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
     bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),

@@ -11,6 +11,7 @@ import type { DefinitionRegistry } from './saga/registry.js';
 import type { AnySagaType } from './saga/saga-type.js';
 import type { SagaStore, StoredSaga } from './persistence/saga-store.js';
 import type { Faults } from './faults.js';
+import type { Placement } from './cluster/placement.js';
 
 export interface StartRequest {
   tipo: string;
@@ -54,15 +55,19 @@ export class SagaIntake {
   }
 
   /**
-   * Records a new saga on the newest version of its definition; returns once it
-   * is durable. `shardFor` places it (its shard's owner runs it).
+   * Records a new saga; returns once it is durable. `place` puts it in a shard
+   * (whose owner runs it) and may choose, among the versions of its tipo here,
+   * the one it starts on (the newest if it does not: see src/cluster/placement.ts).
    */
-  async start(req: StartRequest, shardFor: (sagaId: string) => number): Promise<StartResult> {
+  async start(req: StartRequest, place: (sagaId: string, tipo: string, versions: readonly number[]) => number | Placement | Promise<Placement>): Promise<StartResult> {
     const type = this.types.get(req.tipo);
-    const definition = this.deps.registry.newest(req.tipo);
-    if (type === undefined || definition === undefined) throw new UnknownSagaTypeError(`unknown saga tipo ${req.tipo}`);
+    const newest = this.deps.registry.newest(req.tipo);
+    if (type === undefined || newest === undefined) throw new UnknownSagaTypeError(`unknown saga tipo ${req.tipo}`);
     const sagaId = uuidv7();
-    const shard = shardFor(sagaId);
+    const versions = this.deps.registry.all().filter((d) => d.tipo === req.tipo).map((d) => d.version);
+    const placed = await place(sagaId, req.tipo, versions);
+    const shard = typeof placed === 'number' ? placed : placed.shard;
+    const definition = (typeof placed === 'number' ? undefined : this.deps.registry.get(req.tipo, placed.version)) ?? newest;
     const now = (this.deps.now ?? (() => new Date()))();
     const { snapshot, events } = acceptSaga(
       definition,

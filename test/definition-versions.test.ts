@@ -13,6 +13,7 @@ import { startResourceService, type ResourceService } from './fakes/resource-ser
 import { pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 import { addFault, clearFaults, type FaultRuleRequest } from './helpers/faults.js';
+import { waitUntil } from './helpers/wait.js';
 
 const env = useTestEnv(test);
 const POLICIES = { backoffScale: 0.05, stepBudgetMs: 20_000, compensationBudgetMs: 20_000 };
@@ -177,4 +178,80 @@ test.serial('migrar moves a saga whose version no live process has to a version 
   t.is(await waitForEstado(env, sagaId, ['COMPLETADA'], 30_000), 'COMPLETADA');
   t.is(await versionOf(sagaId), 2);
   await v2only.orchestrator.stop();
+});
+
+test.serial('a BFF built with version 2 starts sagas on version 1 while no orchestrator runs version 2, and they finish', async (t) => {
+  const v1only = await env.orchestrator({ types: [campaignTypeWith([1], POLICIES)], participantEnv, config: { SAGA_BACKOFF_SCALE: '0.05' } });
+  t.teardown(() => v1only.stop());
+  const bff = (await env.bff({ types: [campaignTypeWith([1, 2], POLICIES)] })).urls.bff!;
+  const ids = [await post(bff, seedRequest()), await post(bff, seedRequest())];
+  for (const id of ids) {
+    t.is(await versionOf(id), 1, 'the newest version an orchestrator runs, not one nobody runs');
+    t.is(await waitForEstado(env, id, ['COMPLETADA'], 15_000), 'COMPLETADA');
+  }
+});
+
+test.serial('with one orchestrator on v1 and another on v1 and v2, a new saga starts on v2 in a shard of the one that runs v2', async (t) => {
+  const config = { SAGA_BACKOFF_SCALE: '0.05' };
+  const old = await env.orchestrator({ types: [campaignTypeWith([1], POLICIES)], participantEnv, config });
+  const both = await env.orchestrator({ types: [campaignTypeWith([1, 2], POLICIES)], participantEnv, config });
+  t.teardown(async () => {
+    await old.stop();
+    await both.stop();
+  });
+  const deadline = Date.now() + 15_000;
+  while (!(old.orchestrator.heldShards().length === 16 && both.orchestrator.heldShards().length === 16) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.is(both.orchestrator.heldShards().length, 16, 'the two share the shards');
+  const bff = (await env.bff({ types: [campaignTypeWith([1, 2], POLICIES)] })).urls.bff!;
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const id = await post(bff, seedRequest());
+    ids.push(id);
+    const [row] = await env.query<{ owner: string; v: number }>(
+      `select s.owner, l.version_definicion as v from saga_log l join saga_shards s on s.shard = l.shard where l.id = $1`,
+      [id],
+    );
+    t.is(row?.v, 2);
+    t.is(row?.owner, both.orchestrator.nodeId, `saga ${i} is placed where v2 runs`);
+  }
+  for (const id of ids) t.is(await waitForEstado(env, id, ['COMPLETADA'], 30_000), 'COMPLETADA');
+});
+
+test.serial('a shard holding v1 and v2 sagas with no process running both waits visibly on its holder, and moves to a process that runs both when one comes', async (t) => {
+  const config = { SAGA_BACKOFF_SCALE: '0.05' };
+  const start = (versions: (1 | 2)[]) => env.orchestrator({ types: [campaignTypeWith(versions, POLICIES)], participantEnv, config });
+  const first = await start([1, 2]);
+  // A v1 saga (from a BFF of the old build) and a v2 saga, both left waiting on a slow payment.
+  await fault('POST /pagos', { delayMs: 1_500, times: 2 });
+  const v1 = await post((await env.bff({ types: [campaignTypeWith([1], POLICIES)] })).urls.bff!, seedRequest());
+  const v2 = await post((await env.bff({ types: [campaignTypeWith([1, 2], POLICIES)] })).urls.bff!, seedRequest());
+  for (const id of [v1, v2]) await waitForEstado(env, id, ['CAMPAÑA_CREADA']);
+  await first.stop();
+  // Both in one shard, as two BFFs can place them in a shard whose holder runs both versions.
+  await env.query('update saga_log set shard = (select shard from saga_log where id = $1) where id = $2', [v1, v2]);
+  const [{ shard }] = (await env.query<{ shard: number }>('select shard from saga_log where id = $1', [v1])) as [{ shard: number }];
+  // The holder's own saga stays in its payment a while, so its shard keeps needing both versions.
+  await fault('POST /pagos', { delayMs: 6_000, times: 1 });
+
+  const onlyV1 = await start([1]);
+  const onlyV2 = await start([2]);
+  const roles = [onlyV1, onlyV2];
+  t.teardown(async () => {
+    for (const role of roles) await role.stop();
+  });
+  const holder = async () =>
+    (await env.query<{ owner: string }>('select owner from saga_shards where shard = $1 and lease_until > now()', [shard]))[0]?.owner;
+  await waitUntil(async () => (await holder()) !== undefined, { what: `a holder for shard ${shard}` });
+  const owner = await holder();
+  t.true(owner === onlyV1.orchestrator.nodeId || owner === onlyV2.orchestrator.nodeId, 'one of them holds it, to run what it can');
+  const [waitingOn, missing] = owner === onlyV1.orchestrator.nodeId ? [onlyV1, 'CREAR_CAMPANA_COMPLETA@2'] : [onlyV2, 'CREAR_CAMPANA_COMPLETA@1'];
+  const metrics = await (await fetch(`${waitingOn.urls.orchestrator!}/metrics`)).text();
+  t.regex(metrics, new RegExp(`^saga_shard_version_missing\\{shard="${shard}",version="${missing}"\\} 1$`, 'm'), 'its waiting saga is counted, with shard and version');
+
+  const both = await start([1, 2]);
+  roles.push(both);
+  await waitUntil(async () => (await holder()) === both.orchestrator.nodeId, { what: 'the shard to reach the process with both versions', timeoutMs: 5_000 });
+  for (const id of [v1, v2]) t.is(await waitForEstado(env, id, ['COMPLETADA'], 30_000), 'COMPLETADA');
 });

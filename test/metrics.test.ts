@@ -103,7 +103,7 @@ test('lease changes and the shards each process holds come from saga_shards', as
 });
 
 test('names are Prometheus style: counters end in _total, durations in _seconds, and labels are the agreed ones', async (t) => {
-  const allowed = new Set(['tipo', 'estado', 'paso', 'clase', 'resultado', 'motivo', 'accion', 'app', 'method', 'route', 'status', 'owner', 'le']);
+  const allowed = new Set(['tipo', 'estado', 'paso', 'clase', 'resultado', 'motivo', 'accion', 'app', 'method', 'route', 'status', 'owner', 'shard', 'version', 'le']);
   for (const url of [orchestrator, bff]) {
     const text = await scrape(url);
     const types = [...text.matchAll(/^# TYPE ((?:saga|http)_\w+) (\w+)$/gm)].map((m) => [m[1]!, m[2]!] as const);

@@ -23,8 +23,12 @@ export interface SagaRun {
 }
 
 export interface Driver {
-  /** Starts one saga and resolves when it has reached its final state. */
-  runOne(body: CrearCampanaCompletaRequest): Promise<{ sagaId: string; latencyMs: number }>;
+  /**
+   * Starts one saga and resolves when it has reached its final state. Latency
+   * counts from `startedAt` (performance.now()) when given: an open loop's
+   * intended start, so a late start is not hidden; from the call otherwise.
+   */
+  runOne(body: CrearCampanaCompletaRequest, startedAt?: number): Promise<{ sagaId: string; latencyMs: number }>;
 }
 
 /** The i-th request of a run: one in ten asks for a report that is refused. */
@@ -50,8 +54,8 @@ export function engineDriver(orchestrator: Orchestrator): Driver {
     }
   });
   return {
-    async runOne(body) {
-      const t0 = performance.now();
+    async runOne(body, startedAt) {
+      const t0 = startedAt ?? performance.now();
       const started = await orchestrator.startSaga(TIPO_CREAR_CAMPANA_COMPLETA, body, { timeoutMinutos: body.timeout_minutos ?? 30 });
       if (started.kind === 'keyReused') throw new Error('unexpected Idempotency-Key reuse');
       const sagaId = started.sagaId;
@@ -74,9 +78,9 @@ export function fullDriver(bffUrls: readonly string[], pollMs: number | undefine
   const client = httpClient();
   let next = 0;
   return {
-    async runOne(body) {
+    async runOne(body, startedAt) {
       const bffUrl = bffUrls[next++ % bffUrls.length]!;
-      const t0 = performance.now();
+      const t0 = startedAt ?? performance.now();
       // A key per saga, so that a POST sent again on a fresh connection cannot start a second one.
       const headers = { 'idempotency-key': randomUUID() };
       const res = await again(() =>
@@ -141,4 +145,40 @@ export async function drive(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
   return runs;
+}
+
+/**
+ * Runs `n` sagas started at `rate` per second whatever the earlier ones are
+ * doing (an open loop): the i-th is due i/rate seconds after the first, and
+ * its latency counts from then, so a stall of the system, or of this process,
+ * shows in the latency of every saga it delayed (no coordinated omission).
+ * Returns the runs and the most sagas that were in flight at once.
+ */
+export async function driveOpen(driver: Driver, n: number, rate: number, tag: string): Promise<{ runs: SagaRun[]; peakInFlight: number }> {
+  const runs: SagaRun[] = [];
+  const pending: Promise<void>[] = [];
+  const intervalMs = 1000 / rate;
+  let inFlight = 0;
+  let peakInFlight = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; ) {
+    const wait = t0 + i * intervalMs - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    // Every saga already due starts now; each keeps its own due time.
+    const now = performance.now();
+    for (; i < n && t0 + i * intervalMs <= now + 1; i++) {
+      const due = t0 + i * intervalMs;
+      const { body, failing } = request(i, tag);
+      inFlight += 1;
+      peakInFlight = Math.max(peakInFlight, inFlight);
+      pending.push(
+        driver.runOne(body, due).then(({ sagaId, latencyMs }) => {
+          inFlight -= 1;
+          runs.push({ sagaId, failing, latencyMs });
+        }),
+      );
+    }
+  }
+  await Promise.all(pending);
+  return { runs, peakInFlight };
 }

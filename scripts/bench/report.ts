@@ -6,7 +6,10 @@ export interface Figures {
   /** Orchestrator and BFF processes (full mode; engine mode is one orchestrator in-process, no BFF). */
   orchestrators: number;
   bffs: number;
+  /** Closed loop: sagas in flight at any time. Open loop (--rate): the most that were in flight at once. */
   concurrency: number;
+  /** Open loop: sagas started per second, whatever the earlier ones were doing; null for a closed loop. */
+  rate: number | null;
   n: number;
   sagas_per_second: number;
   p50_ms: number;
@@ -33,7 +36,7 @@ export interface Figures {
 
 export function printTable(figures: Figures[], say: (line: string) => void): void {
   const header = [
-    'mode', 'orch', 'BFFs', 'history', 'conc', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga',
+    'mode', 'orch', 'BFFs', 'history', 'conc', 'rate/s', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga',
     'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'driver CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
   ];
   const rows = figures.map((f) =>
@@ -43,6 +46,7 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
       f.mode === 'engine' ? '-' : f.bffs,
       f.history_sagas,
       f.concurrency,
+      f.rate ?? '-',
       f.n,
       f.sagas_per_second,
       f.p50_ms,

@@ -1,6 +1,7 @@
 // `npm run bench [-- --n N] [--concurrency C] [--mode engine|full] [--json FILE]
 //                  [--orchestrators N] [--bffs M] [--participants stub|reference]
-//                  [--participants-url URL] [--history N] [--memory] [--profile-dir DIR]`
+//                  [--participants-url URL] [--history N] [--memory] [--profile-dir DIR]
+//                  [--rate R [--duration S]]`
 //
 // Runs N three-step sagas (10% of them refused at the report, so they
 // compensate two steps) at concurrency 1, 50 and 200 after a warm-up, in two
@@ -10,6 +11,12 @@
 // for the end; `--poll-ms N` polls instead). Full mode runs `--orchestrators`
 // orchestrator processes (default 1) and `--bffs` BFF processes (default 1).
 // Prints one table; if any saga ended wrong it prints no figures and exits 1.
+//
+// `--rate R` runs an open loop instead of the concurrencies: R sagas are
+// started per second whether or not the earlier ones have finished, each
+// saga's latency counts from its intended start (a stall shows, rather than
+// slowing the arrivals down), and `conc` is the most that were in flight at
+// once. It runs --n sagas, or R × S with `--duration S` (seconds).
 //
 // It is a benchmark, not a test: nothing in `npm test` depends on its timings.
 // Scenario and measurements: scenario.ts; processes: processes.ts; table: report.ts.
@@ -39,14 +46,21 @@ const { values } = parseArgs({
     'write-concurrency': { type: 'string' },
     /** Child processes (orchestrators, BFFs, participants) write V8 CPU profiles here. */
     'profile-dir': { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
   },
 });
 const positive = (name: string, v: number) => {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} takes a positive integer`);
   return v;
 };
+const rate = values.rate === undefined ? undefined : Number(values.rate);
+if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new Error('--rate takes a positive number of sagas per second');
+if (values.duration !== undefined && rate === undefined) throw new Error('--duration goes with --rate');
+if (values.rate !== undefined && values.concurrency !== undefined) throw new Error('--rate and --concurrency exclude each other');
 const settings: Settings = {
-  n: positive('n', Number(values.n)),
+  n: values.duration === undefined ? positive('n', Number(values.n)) : positive('duration × rate', Math.round(Number(values.duration) * rate!)),
+  ...(rate === undefined ? {} : { rate }),
   warmup: Number(values.warmup),
   modes: values.mode === undefined ? ['engine', 'full'] : [values.mode as 'engine' | 'full'],
   concurrencies: values.concurrency === undefined ? [1, 50, 200] : [positive('concurrency', Number(values.concurrency))],

@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 import type pg from 'pg';
 import { freePort } from '../../src/http/server.js';
 import { waitHealthy } from '../lib/services.js';
-import { drive, type SagaRun } from './drivers.js';
+import { drive, driveOpen, type SagaRun } from './drivers.js';
 import { seedHistory, timeRequests } from './history.js';
 import { commitsSoFar, cpuSeconds, deadlocksSoFar, peakRss, percentile, postgresCpuSeconds } from './measure.js';
 import { checkOutcomes } from './outcomes.js';
@@ -19,6 +19,8 @@ export interface Settings extends ProcessOptions {
   warmup: number;
   modes: readonly ('engine' | 'full')[];
   concurrencies: readonly number[];
+  /** Open loop: sagas started per second, whatever the earlier ones are doing (replaces the concurrencies). */
+  rate?: number;
   /** Full mode: orchestrator and BFF processes. */
   orchestrators: number;
   bffs: number;
@@ -63,20 +65,24 @@ async function runSet(
         : await startFull(databaseUrl, participants.urls, { orchestrators: s.orchestrators, bffs: s.bffs, ...(s.pollMs === undefined ? {} : { pollMs: s.pollMs }) }, s);
     try {
       await drive(system.driver, s.warmup, 50, `${mode}-warmup-${randomBytes(3).toString('hex')}`);
-      for (const concurrency of s.concurrencies) {
-        const tag = `${mode}-${concurrency}-${randomBytes(3).toString('hex')}`;
+      const loads: Load[] = s.rate === undefined ? s.concurrencies.map((concurrency) => ({ concurrency })) : [{ rate: s.rate }];
+      for (const load of loads) {
+        const name = 'rate' in load ? `rate ${load.rate}/s (open loop)` : `concurrency ${load.concurrency}`;
+        const tag = `${mode}-${'rate' in load ? `r${load.rate}` : load.concurrency}-${randomBytes(3).toString('hex')}`;
         const shape = mode === 'full' ? `, ${s.orchestrators} orchestrator(s), ${s.bffs} BFF(s)` : '';
-        say(`… ${mode}${shape}, concurrency ${concurrency}${history > 0 ? `, ${history} sagas of history` : ''}`);
+        say(`… ${mode}${shape}, ${name}${history > 0 ? `, ${history} sagas of history` : ''}`);
         // One saga per client first, off the clock, so the run starts with its
         // connections open: a burst of new connections waits in a busy BFF's
         // accept queue (0.5–3.9 s measured), and the previous configuration's
-        // idle connections were closed by the BFF's keep-alive timeout.
-        await drive(system.driver, concurrency, concurrency, `${tag}-connections`);
-        const { figure, runs } = await measure(s, pool, participants.pid, system, mode, concurrency, tag);
+        // idle connections were closed by the BFF's keep-alive timeout. An open
+        // loop opens about one second's worth.
+        const clients = 'rate' in load ? Math.min(200, Math.ceil(load.rate)) : load.concurrency;
+        await drive(system.driver, clients, clients, `${tag}-connections`);
+        const { figure, runs } = await measure(s, pool, participants.pid, system, mode, load, tag);
         figure.history_sagas = history;
         const wrong = await checkOutcomes(pool, participants.urls, runs);
         figure.outcomes_ok = wrong.length === 0;
-        results.problems.push(...wrong.map((p) => `${mode} c=${concurrency}: ${p}`));
+        results.problems.push(...wrong.map((p) => `${mode} ${'rate' in load ? `rate=${load.rate}` : `c=${load.concurrency}`}: ${p}`));
         results.figures.push(figure);
       }
     } finally {
@@ -85,13 +91,16 @@ async function runSet(
   }
 }
 
+/** A closed loop (so many sagas in flight at any time) or an open one (so many started per second). */
+type Load = { concurrency: number } | { rate: number };
+
 async function measure(
   s: Settings,
   pool: pg.Pool,
   participantsPid: number | undefined,
   system: System,
   mode: 'engine' | 'full',
-  concurrency: number,
+  load: Load,
   tag: string,
 ): Promise<{ figure: Figures; runs: SagaRun[] }> {
   const commits0 = await commitsSoFar(pool);
@@ -101,7 +110,15 @@ async function measure(
   const part0 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
   const memory = system.pids.map((pid) => peakRss(pid));
   const t0 = performance.now();
-  const runs = await drive(system.driver, s.n, concurrency, tag);
+  let runs: SagaRun[];
+  let concurrency: number;
+  if ('rate' in load) {
+    // The concurrency of an open loop is what the rate and the latency made it: the most in flight at once.
+    ({ runs, peakInFlight: concurrency } = await driveOpen(system.driver, s.n, load.rate, tag));
+  } else {
+    concurrency = load.concurrency;
+    runs = await drive(system.driver, s.n, concurrency, tag);
+  }
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = system.cpu();
   const part1 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
@@ -119,6 +136,7 @@ async function measure(
       orchestrators: mode === 'engine' ? 1 : s.orchestrators,
       bffs: mode === 'engine' ? 0 : s.bffs,
       concurrency,
+      rate: 'rate' in load ? load.rate : null,
       n: s.n,
       sagas_per_second: round(s.n / seconds, 1),
       p50_ms: round(percentile(latencies, 50), 1),

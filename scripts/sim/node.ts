@@ -132,7 +132,7 @@ export class SimNode {
     const needs = store.needsByShard();
     const views = store.shards.map((row, shard) => ({
       shard,
-      taken: row.owner !== null && row.leaseUntil > k.now,
+      owner: row.leaseUntil > k.now ? row.owner : null,
       needs: needs[shard]!,
     }));
     const plan = planShards(

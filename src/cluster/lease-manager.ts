@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { ShardLease } from './shards.js';
-import { planShards, type NodeView, type ShardView } from './shard-plan.js';
+import { planShards, type NodeView, type ShardView, type ShardWait } from './shard-plan.js';
 import { TERMINAL_STATES } from '../saga/states.js';
 import type { Faults } from '../faults.js';
 
@@ -33,6 +33,8 @@ export class LeaseManager {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private stopped = false;
+  /** Held shards with sagas of versions this process lacks and no live process can run with the rest of the shard. */
+  private waitingNow: ShardWait[] = [];
 
   constructor(private readonly opts: LeaseOptions) {}
 
@@ -48,6 +50,11 @@ export class LeaseManager {
 
   shards(): number[] {
     return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
+  /** Shards held here whose sagas of some versions wait for a process that has them (as of the last round). */
+  waiting(): ShardWait[] {
+    return this.waitingNow;
   }
 
   /** Stops renewing and gives every shard back, so others need not wait for expiry. */
@@ -113,13 +120,13 @@ export class LeaseManager {
   }
 
   /**
-   * Takes and gives up shards towards a fair share, sending shards where their
-   * sagas' versions are: the versions of the sagas that can still move (parked
-   * ones too: an operator may retry them) and of those with orders waiting.
+   * Takes and gives up shards as the cluster's plan says (src/cluster/shard-plan.ts): balanced, and where their
+   * sagas' versions are: those of the sagas that can still move (parked ones too: an operator may retry them) and
+   * of those with orders waiting.
    */
   private async rebalance(): Promise<void> {
     const { rows: shards } = await this.opts.pool.query<ShardView>(
-      `select s.shard, (s.owner is not null and s.lease_until > now()) as taken, coalesce(a.needs, '{}') as needs
+      `select s.shard, case when s.lease_until > now() then s.owner end as owner, coalesce(a.needs, '{}') as needs
          from saga_shards s
          left join (select shard, array_agg(distinct tipo || '@' || version_definicion) as needs
                       from saga_log l
@@ -141,6 +148,26 @@ export class LeaseManager {
       this.opts.log.info({ shards: shardRanges(plan.release), held: this.held.size }, `${plan.release.length} shard leases given up to rebalance`);
     }
     if (plan.take.length > 0) await this.acquire(plan.take);
+    this.reportWaiting(plan.waiting.filter((w) => this.held.has(w.shard)));
+  }
+
+  /** Says once, not every round, which held shard waits for which versions, and when it no longer does. */
+  private reportWaiting(waiting: ShardWait[]): void {
+    const text = (w: ShardWait) => `${w.shard}:${w.missing.join('+')}`;
+    const before = new Set(this.waitingNow.map(text));
+    const now = new Set(waiting.map(text));
+    for (const w of waiting) {
+      if (!before.has(text(w))) {
+        this.opts.log.warn(
+          { shard: w.shard, missing: w.missing },
+          `shard ${w.shard} holds sagas of ${w.missing.join(', ')}, which no live process that can hold the shard has: those sagas wait`,
+        );
+      }
+    }
+    for (const w of this.waitingNow) {
+      if (!now.has(text(w))) this.opts.log.info({ shard: w.shard }, `shard ${w.shard} no longer waits for ${w.missing.join(', ')} here`);
+    }
+    this.waitingNow = waiting;
   }
 
   private async acquire(wanted: number[]): Promise<void> {

@@ -13,7 +13,7 @@ export const metricsRouteSpec: RouteSpec = {
   path: '/metrics',
   summary: 'Métricas en formato de texto de Prometheus',
   description:
-    'saga_estado{tipo,estado}, saga_stuck{tipo,motivo}, saga_started_total, saga_lease_changes_total, saga_shards_held, ' +
+    'saga_estado{tipo,estado}, saga_stuck{tipo,motivo}, saga_started_total, saga_lease_changes_total, saga_shards_held, saga_shard_version_missing{shard,version}, ' +
     'http_requests_total, http_request_duration_seconds y las del proceso de Node; el orquestador añade saga_finished_total, ' +
     'saga_duration_seconds, saga_step_outcomes_total{clase,tipo,paso,resultado}, saga_call_duration_seconds, ' +
     'saga_operations_total{accion,resultado} y saga_parked_total.',
