@@ -1,6 +1,8 @@
 // Reading a JSON request body, defensively. Before any handler runs:
 //  - only `application/json` is accepted (415 otherwise): a plain cross-site
-//    form or text POST cannot start sagas or change anything;
+//    form or text POST cannot start sagas or change anything; and only in
+//    UTF-8: another declared charset is a 415, bytes that are not UTF-8 a 400
+//    (they would otherwise be stored as U+FFFD, `Campa\ufffda`);
 //  - the body is limited in size (413), and the bodies being read at once
 //    share a byte budget (503 with Retry-After past it), so a flood of large
 //    bodies cannot take the process's memory;
@@ -60,6 +62,10 @@ export async function readJsonBody(
   if (!isJson(ctx.get('content-type'))) {
     throw new HttpError(415, 'tipo_de_contenido_no_soportado', 'El cuerpo debe ser JSON (Content-Type: application/json)');
   }
+  const charset = charsetOf(ctx.get('content-type'));
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new HttpError(415, 'tipo_de_contenido_no_soportado', `El cuerpo debe ser JSON en UTF-8, no ${charset}`);
+  }
   if (declared > limit) throw tooLarge(limit);
   // A chunked body of unknown length reserves the most it may be.
   const reserved = chunked && declared === 0 ? limit : declared;
@@ -90,6 +96,15 @@ export async function readJsonBody(
 
 const isJson = (contentType: string) => /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType.trim());
 
+/** The charset parameter of a Content-Type, lower-cased and unquoted; undefined when there is none. */
+function charsetOf(contentType: string): string | undefined {
+  const m = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(contentType);
+  return m === null ? undefined : m[2]!.toLowerCase();
+}
+
+/** Decodes UTF-8, refusing bytes that are not (JSON is UTF-8: RFC 8259, section 8.1). */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 async function readText(ctx: Context, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -102,7 +117,11 @@ async function readText(ctx: Context, limit: number): Promise<string> {
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  try {
+    return utf8.decode(Buffer.concat(chunks));
+  } catch {
+    throw new HttpError(400, 'json_invalido', 'El cuerpo no es texto UTF-8 válido');
+  }
 }
 
 /** The deepest nesting of arrays and objects in JSON text, counted without parsing it. */
