@@ -84,7 +84,9 @@ test.serial('a closed stream keeps nothing: no slot, no subscription to the saga
   };
   const limits = new StreamLimits(100, 100);
   const router = new Router();
-  mountSagaStream(router, () => async (_ctx, next) => next(), {
+  mountSagaStream(router, () => async (_ctx, next) => {
+    await next();
+  }, {
     queries: { status: () => Promise.resolve({ estado: 'EN_CURSO' } as never) },
     changes,
     limits,
