@@ -70,3 +70,10 @@ test.serial('statistics past the statement timeout are a 503 with Retry-After, a
   t.regex(metrics, /saga_stats_refused_total\{motivo="plazo"\} 2\b/);
   t.regex(metrics, /saga_stats_refused_total\{motivo="ocupado"\} 1\b/);
 });
+
+test.serial('a window over 366 days is a 400 naming desde', async (t) => {
+  const bff = (await env.bff()).urls.bff!;
+  const res = await fetch(`${bff}/estadisticas?desde=2024-01-01T00:00:00Z&hasta=2025-01-02T00:00:01Z`);
+  t.is(res.status, 400);
+  t.like(await res.json(), { error: 'validacion', detalle: [{ campo: 'desde' }] });
+});
