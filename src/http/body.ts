@@ -100,8 +100,13 @@ export class BodyBudget {
 /** The defaults of BODY_BUDGET_MB, BODY_BUDGET_PER_CLIENT_MB and BODY_READ_TIMEOUT_MS. */
 export const DEFAULT_BODY_BUDGET = { totalBytes: 64 * 1024 * 1024, perClientBytes: 8 * 1024 * 1024, readTimeoutMs: 10_000 };
 
-/** A process's default budget: 64 MB of bodies being read, 8 MB of them per client, each within 10 s. */
-export const defaultBodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET.totalBytes, DEFAULT_BODY_BUDGET);
+/**
+ * The budget of apps given none (the reference participants): 64 MB of bodies
+ * being read, each within 10 s, with no per-client share, since their one
+ * client is the orchestrator. The BFF and the orchestrator get theirs from the
+ * configuration (src/roles.ts), with the share.
+ */
+export const defaultBodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET.totalBytes, { readTimeoutMs: DEFAULT_BODY_BUDGET.readTimeoutMs });
 
 export async function readJsonBody(
   ctx: Context,
