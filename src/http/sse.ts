@@ -170,5 +170,7 @@ export function mountSagaStream(
     }
     ctx.req.once('close', close);
     ctx.res.once('close', close);
+    // A client that left while its saga was being read has no close event to come: give its slot back now.
+    if (ctx.req.socket.destroyed) close();
   });
 }
