@@ -186,7 +186,7 @@ async function readText(ctx: Context, limit: number, timeoutMs: number | undefin
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
-      req.off('aborted', onAborted);
+      req.off('close', onClose);
       if (err === undefined) resolve();
       else {
         // Read nothing more: the client is told at once and the socket closed after the answer.
@@ -202,7 +202,8 @@ async function readText(ctx: Context, limit: number, timeoutMs: number | undefin
     };
     const onEnd = () => done();
     const onError = (err: Error) => done(err);
-    const onAborted = () => done(new HttpError(400, 'solicitud_invalida', 'El cliente cerró la conexión antes de enviar el cuerpo'));
+    // Closed before its end: the client left (its answer goes nowhere, but its share comes back).
+    const onClose = () => done(new HttpError(400, 'solicitud_invalida', 'El cliente cerró la conexión antes de enviar el cuerpo'));
     const timer =
       timeoutMs === undefined
         ? undefined
@@ -213,7 +214,8 @@ async function readText(ctx: Context, limit: number, timeoutMs: number | undefin
     req.on('data', onData);
     req.once('end', onEnd);
     req.once('error', onError);
-    req.once('aborted', onAborted);
+    req.once('close', onClose);
+    if (req.destroyed) onClose();
   });
   try {
     return utf8.decode(Buffer.concat(chunks));
