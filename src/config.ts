@@ -83,6 +83,23 @@ const schema = z.object({
   OPERATOR_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Megabytes of request bodies a BFF or orchestrator reads at once; past it, 503 with Retry-After. */
   BODY_BUDGET_MB: z.coerce.number().positive().default(64),
+  // The bounds of docs/SECURITY-bounds.md (issue 17): each with its metric and the test that proves it.
+  /** Megabytes of that budget one client (remote address) may hold at once; past it, 429 with Retry-After. */
+  BODY_BUDGET_PER_CLIENT_MB: z.coerce.number().positive().default(8),
+  /** How long a request body may take to arrive once its reading starts; past it, 408 and the connection closed. */
+  BODY_READ_TIMEOUT_MS: z.coerce.number().int().min(10).default(10_000),
+  /** The most bytes of a participant's answer that are read; a longer one is that call's failure (docs/SECURITY-bounds.md). */
+  PARTICIPANT_ANSWER_MAX_BYTES: z.coerce.number().int().min(1_024).default(1024 * 1024),
+  /** The deepest nesting of a participant's JSON answer that is taken; a deeper one is that call's failure. */
+  PARTICIPANT_ANSWER_MAX_DEPTH: z.coerce.number().int().min(2).max(1_000).default(64),
+  /** Server-sent-event streams (GET /saga/{id}/stream) one client (remote address) may hold open; past it, 429. */
+  SSE_MAX_PER_CLIENT: z.coerce.number().int().min(1).default(32),
+  /** Server-sent-event streams a process holds open in all; past it, 503. */
+  SSE_MAX_TOTAL: z.coerce.number().int().min(1).default(1_000),
+  /** How long an answer of GET /estadisticas is reused for the same window and tipo. */
+  STATS_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
+  /** The statement timeout of the statistics queries; past it, 503 with Retry-After. */
+  STATS_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
   /** on: the contract routes need a token too (see README, "Authentication"). */
   AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
   /**

@@ -234,3 +234,88 @@ export function createBffMetrics(db: Database): { registry: Registry } & IntakeM
   registerSagaLogGauges(registry, db);
   return { registry, ...registerIntakeMetrics(registry) };
 }
+
+/**
+ * The bounds of docs/SECURITY-bounds.md, read at each scrape from the objects
+ * that enforce them. Each source is optional: an app registers those it has
+ * (the orchestrator's gateway answers; each app's bodies, streams and
+ * statistics); a metric already on the registry is not registered again.
+ */
+export interface BoundSources {
+  answers?: { refusedAnswers: Readonly<Record<string, number>> };
+  bodies?: { refusals: Readonly<Record<string, number>>; inUse(): number };
+  streams?: { refusals: Readonly<Record<string, number>>; count(): number };
+  stats?: { counts: Readonly<Record<string, number>>; refused: number; timeouts(): number };
+}
+
+export function registerBoundMetrics(registry: Registry, sources: BoundSources): void {
+  const once = (name: string, make: () => void) => {
+    if (registry.getSingleMetric(name) === undefined) make();
+  };
+  /** A counter by `label` read from `values` (counts that only grow, kept by the source). */
+  const countsBy = (name: string, help: string, label: string, values: () => Readonly<Record<string, number>>) =>
+    once(name, () => {
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [k, v] of Object.entries(values())) this.inc({ [label]: k }, v);
+        },
+      });
+    });
+  const gauge = (name: string, help: string, value: () => number) =>
+    once(name, () => {
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(value());
+        },
+      });
+    });
+  const { answers, bodies, streams, stats } = sources;
+  if (answers !== undefined) {
+    countsBy(
+      'saga_participant_answers_refused_total',
+      'Participant answers not taken: over PARTICIPANT_ANSWER_MAX_BYTES (motivo=tamano) or PARTICIPANT_ANSWER_MAX_DEPTH (motivo=profundidad)',
+      'motivo',
+      () => answers.refusedAnswers,
+    );
+  }
+  if (bodies !== undefined) {
+    countsBy(
+      'http_bodies_refused_total',
+      'Request bodies refused: the process budget BODY_BUDGET_MB was full (presupuesto, 503), the client share BODY_BUDGET_PER_CLIENT_MB was (cliente, 429), or the body took over BODY_READ_TIMEOUT_MS (plazo, 408)',
+      'motivo',
+      () => bodies.refusals,
+    );
+    gauge('http_body_bytes_in_use', 'Bytes of request bodies being read now (at most BODY_BUDGET_MB)', () => bodies.inUse());
+  }
+  if (streams !== undefined) {
+    countsBy(
+      'sse_streams_refused_total',
+      'Server-sent-event streams refused: over SSE_MAX_PER_CLIENT (motivo=cliente, 429) or SSE_MAX_TOTAL (motivo=total, 503)',
+      'motivo',
+      () => streams.refusals,
+    );
+    gauge('sse_streams_open', 'Server-sent-event streams open now (at most SSE_MAX_TOTAL)', () => streams.count());
+  }
+  if (stats !== undefined) {
+    countsBy(
+      'saga_stats_cache_total',
+      'Answers of /estadisticas from the cache (resultado=acierto) or computed (resultado=fallo), STATS_CACHE_MS',
+      'resultado',
+      () => stats.counts,
+    );
+    countsBy(
+      'saga_stats_refused_total',
+      'Answers of /estadisticas refused with 503: too many windows computing at once (motivo=ocupado) or past STATS_STATEMENT_TIMEOUT_MS (motivo=plazo)',
+      'motivo',
+      () => ({ ocupado: stats.refused, plazo: stats.timeouts() }),
+    );
+  }
+}

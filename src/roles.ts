@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { participantUrls, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { Orchestrator } from './orchestrator.js';
-import { httpGateway, type ParticipantGateway } from './participants/gateway.js';
+import { httpGateway, type HttpGateway, type ParticipantGateway } from './participants/gateway.js';
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
 import { migrateParticipants, participantPool } from './participants/database.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
@@ -25,6 +25,10 @@ import { SagaChanges } from './http/saga-changes.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
+import { StreamLimits } from './http/sse.js';
+import { StatsCache } from './http/statistics.js';
+import { SagaStatsQueries } from './persistence/saga-stats.js';
+import { registerBoundMetrics } from './metrics.js';
 import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
 import { FAULTS, writerHooks, type Faults } from './faults.js';
 
@@ -73,6 +77,20 @@ export interface OrchestratorRoleOptions extends SagaTypeOptions {
   pulsarModule?: EventRelayOptions['pulsarModule'];
 }
 
+/** The bounds of a role's saga routes, from the configuration (docs/SECURITY-bounds.md). */
+function routeBounds(config: Config, pool: pg.Pool, bodyBudget: BodyBudget | undefined) {
+  return {
+    bodyBudget:
+      bodyBudget ??
+      new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024, {
+        perClientBytes: config.BODY_BUDGET_PER_CLIENT_MB * 1024 * 1024,
+        readTimeoutMs: config.BODY_READ_TIMEOUT_MS,
+      }),
+    streams: new StreamLimits(config.SSE_MAX_PER_CLIENT, config.SSE_MAX_TOTAL),
+    stats: new StatsCache(new SagaStatsQueries(pool, { statementTimeoutMs: config.STATS_STATEMENT_TIMEOUT_MS }), config.STATS_CACHE_MS),
+  };
+}
+
 /** What both the orchestrator and the BFF serve their saga routes from. */
 interface SagaRouteParts {
   pool: pg.Pool;
@@ -107,10 +125,16 @@ export async function startOrchestratorRole(
     await db.close();
     throw err;
   });
+  const gateway =
+    opts.gateway ??
+    httpGateway(participantUrls(types, opts.participantEnv), config.SAGA_FAULTS, {
+      maxBytes: config.PARTICIPANT_ANSWER_MAX_BYTES,
+      maxDepth: config.PARTICIPANT_ANSWER_MAX_DEPTH,
+    });
   const orchestrator = new Orchestrator({
     db,
     log,
-    gateway: opts.gateway ?? httpGateway(participantUrls(types, opts.participantEnv), config.SAGA_FAULTS),
+    gateway,
     types,
     faults: config.SAGA_FAULTS,
     cluster: {
@@ -119,6 +143,7 @@ export async function startOrchestratorRole(
       sweepMs: config.SAGA_SWEEP_MS,
     },
   });
+  if ('refusedAnswers' in gateway) registerBoundMetrics(orchestrator.metrics.registry, { answers: gateway as HttpGateway });
   await orchestrator.start();
   const parts = await sagaRouteParts(db, databaseUrl, log);
   const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log });
@@ -131,7 +156,7 @@ export async function startOrchestratorRole(
     orchestrator,
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
-    bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    ...routeBounds(config, parts.pool, opts.bodyBudget),
     faults: config.SAGA_FAULTS,
   });
   const server = await listen(app, config.PORT, config.HOST);
@@ -174,7 +199,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     start: (req) => intake.start(req, (sagaId, tipo, versions) => directory.place(sagaId, tipo, versions)),
     orderWaitMs: config.OPERATOR_WAIT_MS,
     authContract: config.AUTH_CONTRATO === 'on',
-    bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
+    ...routeBounds(config, parts.pool, opts.bodyBudget),
     corsOrigins: config.CORS_ORIGINS,
     faults,
   });

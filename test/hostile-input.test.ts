@@ -1,8 +1,11 @@
 // Hostile input, each reproduced against the BFF: none may answer 5xx, and
 // none may write anything.
 import test from 'ava';
+import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { BodyBudget } from '../src/http/body.js';
+import { createToken } from '../src/operator/tokens.js';
+import { createPool } from '../src/persistence/pool.js';
 import { seedRequest } from './fixtures/requests.js';
 import { useTestEnv } from './helpers/system.js';
 
@@ -144,4 +147,104 @@ test.serial('the body budget never holds more than its limit, and counts what it
   t.true(budget.take(500));
   t.is(budget.peak(), 3_000);
   t.is(budget.refused, 1);
+});
+
+// Issue 17, point 1: every input a 4xx, never a 5xx.
+
+/** Dates JavaScript parses but PostgreSQL's timestamptz cannot hold (or read back as written). */
+const OUT_OF_RANGE_DATES = ['-271821-04-20T00:00:00Z', '-005000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z'];
+
+async function operatorToken(): Promise<string> {
+  const pool = createPool(env.databaseUrl, 1, env.log);
+  try {
+    return await createToken(pool, `hostil-${randomUUID()}`, 'operador');
+  } finally {
+    await pool.end();
+  }
+}
+
+for (const campo of ['desde', 'hasta'] as const) {
+  test.serial(`a ${campo} PostgreSQL cannot hold is a 400 naming it, on the list and on /estadisticas`, async (t) => {
+    for (const date of OUT_OF_RANGE_DATES) {
+      for (const path of ['/saga/', '/estadisticas']) {
+        const res = await send('GET', `${path}?${campo}=${encodeURIComponent(date)}`);
+        t.is(res.status, 400, `${path} ${campo}=${date}`);
+        t.like(res.body, { error: 'validacion', detalle: [{ campo }] }, `${path} ${campo}=${date}`);
+      }
+    }
+  });
+
+  test.serial(`a ${campo} PostgreSQL cannot hold in a bulk filter is a 400 naming it`, async (t) => {
+    const token = await operatorToken();
+    for (const date of OUT_OF_RANGE_DATES) {
+      const res = await fetch(`${bff}/saga/lote/cancelar`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ motivo: 'prueba', dry_run: true, filtro: { [campo]: date } }),
+      });
+      const body = (await res.json()) as { error: string; detalle: { campo: string }[] };
+      t.is(res.status, 400, date);
+      t.like(body, { error: 'validacion' });
+      t.true(body.detalle.some((d) => d.campo === `filtro.${campo}`), JSON.stringify(body.detalle));
+    }
+  });
+}
+
+/** `n` random characters of the CJK Unified Ideographs block: 3 bytes each in UTF-8. */
+const cjk = (n: number) => Array.from({ length: n }, () => String.fromCodePoint(0x4e00 + Math.floor(Math.random() * 20_000))).join('');
+
+test.serial('a search key of 1,000 CJK characters (3,000 bytes) starts the saga, and the list finds it by that key', async (t) => {
+  const afiliado = cjk(1_000);
+  const res = await send('POST', '/saga/crear-campana-completa', withBody((b) => (b.campana.id_afiliado = afiliado)));
+  t.is(res.status, 200, JSON.stringify(res.body));
+  const id = (res.body as unknown as { saga_id: string }).saga_id;
+  const list = await fetch(`${bff}/saga/?id_afiliado=${encodeURIComponent(afiliado)}`);
+  t.is(list.status, 200);
+  const page = (await list.json()) as { total: number; sagas: { saga_id: string }[] };
+  t.deepEqual(page.sagas.map((s) => s.saga_id), [id]);
+});
+
+test.serial('a JSON body declared in another charset is a 415 and starts nothing', async (t) => {
+  const before = await sagas();
+  for (const type of ['application/json; charset=iso-8859-1', 'application/json; charset="windows-1252"', 'application/json;charset=utf-16']) {
+    const res = await send('POST', '/saga/crear-campana-completa', JSON.stringify(seedRequest()), type);
+    t.is(res.status, 415, type);
+    t.like(res.body, { error: 'tipo_de_contenido_no_soportado' });
+  }
+  for (const type of ['application/json; charset=utf-8', 'application/json; charset="UTF-8"']) {
+    t.is((await send('POST', '/saga/crear-campana-completa', JSON.stringify(seedRequest()), type)).status, 200, type);
+  }
+  t.is(await sagas(), before + 2);
+});
+
+test.serial('a body that is not valid UTF-8 is a 400 and starts nothing', async (t) => {
+  const before = await sagas();
+  const latin1 = Buffer.from(withBody((b) => (b.campana.nombre = 'Campaña')), 'latin1');
+  const res = await fetch(`${bff}/saga/crear-campana-completa`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: latin1 });
+  t.is(res.status, 400);
+  t.like(await res.json(), { error: 'json_invalido' });
+  t.is(await sagas(), before);
+});
+
+test.serial('every string a client sends has a maximum length in the OpenAPI document', async (t) => {
+  const doc = (await (await fetch(`${bff}/openapi.json`)).json()) as {
+    paths: Record<string, Record<string, { parameters?: { name: string; schema: unknown }[]; requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+  };
+  const unbounded: string[] = [];
+  const walk = (schema: unknown, at: string): void => {
+    if (schema === null || typeof schema !== 'object') return;
+    const s = schema as Record<string, unknown>;
+    if (s.type === 'string' && s.maxLength === undefined && s.enum === undefined && s.const === undefined) unbounded.push(at);
+    for (const [k, v] of Object.entries(s)) {
+      if (k === 'properties') for (const [p, ps] of Object.entries(v as Record<string, unknown>)) walk(ps, `${at}.${p}`);
+      else if (typeof v === 'object') walk(v, `${at}/${k}`);
+    }
+  };
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      for (const p of op.parameters ?? []) walk(p.schema, `${method.toUpperCase()} ${path} ${p.name}`);
+      for (const [type, c] of Object.entries(op.requestBody?.content ?? {})) walk(c.schema, `${method.toUpperCase()} ${path} ${type}`);
+    }
+  }
+  t.deepEqual(unbounded, []);
 });

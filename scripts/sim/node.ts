@@ -12,7 +12,7 @@ import { actorStopped, handleMessage, newActorState, type ActorIO, type SagaActo
 import { planShards } from '../../src/cluster/shard-plan.js';
 import type { ShardLease } from '../../src/cluster/shards.js';
 import type { SagaMetrics } from '../../src/metrics.js';
-import { httpGateway } from '../../src/participants/gateway.js';
+import { DEFAULT_ANSWER_LIMITS, httpGateway } from '../../src/participants/gateway.js';
 import type { StoredSaga } from '../../src/persistence/saga-store.js';
 import { DefinitionRegistry } from '../../src/saga/registry.js';
 import type { AnySagaDefinition } from '../../src/saga/definition.js';
@@ -233,7 +233,7 @@ export class SimNode {
     };
     const alive = () => this.alive && this.incarnation === inc;
     const client = this.w.participants.client(node, () => alive() && !actor.state.stopped);
-    const gateway = httpGateway({ campaigns: 'http://campaigns', pagos: 'http://pagos', reporting: 'http://reporting' }, this.w.faults, client);
+    const gateway = httpGateway({ campaigns: 'http://campaigns', pagos: 'http://pagos', reporting: 'http://reporting' }, this.w.faults, DEFAULT_ANSWER_LIMITS, client);
     const rt: SagaRuntime = {
       store: this.w.store.port(node, alive),
       gateway: {

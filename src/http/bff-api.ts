@@ -12,13 +12,13 @@ import { sagaApp } from './saga-app.js';
 import { sagaApi, type SagaApiDeps } from './saga-api.js';
 
 export function bffApi(
-  deps: Omit<SagaApiDeps, 'service' | 'metrics'> & {
+  deps: Omit<SagaApiDeps, 'service' | 'metrics' | 'registry'> & {
     /** Origins whose pages may call the BFF from a browser (CORS); none when absent. */
     corsOrigins?: readonly string[];
   },
 ): Koa {
   const metrics = createBffMetrics(deps.db);
-  const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics });
+  const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics, registry: metrics.registry });
   mountDashboard(router, deps.types);
   return sagaApp({
     router,

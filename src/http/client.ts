@@ -7,12 +7,25 @@ import https from 'node:https';
 /** The request did not complete within its time limit. */
 export class RequestTimeout extends Error {}
 
+/** An answer as read: `tooLarge` when it was longer than `maxBytes`, and so not read (text is then empty). */
+export interface HttpAnswer {
+  status: number;
+  text: string;
+  tooLarge?: true;
+}
+
 export interface HttpClient {
-  /** One exchange, the answer read in full, within `timeoutMs` from start to end. */
+  /**
+   * One exchange, the answer read in full, within `timeoutMs` from start to end.
+   * With `maxBytes`, an answer that declares or sends more is not read further:
+   * the connection is dropped and the answer comes back as `tooLarge`, so no
+   * answer can take the process's memory (a 600 MB body made a string too long
+   * for V8: ERR_STRING_TOO_LONG, a crash).
+   */
   request(
     url: URL,
-    opts: { method: string; headers?: http.OutgoingHttpHeaders; json?: unknown; timeoutMs: number },
-  ): Promise<{ status: number; text: string }>;
+    opts: { method: string; headers?: http.OutgoingHttpHeaders; json?: unknown; timeoutMs: number; maxBytes?: number },
+  ): Promise<HttpAnswer>;
 }
 
 export function httpClient(): HttpClient {
@@ -39,11 +52,29 @@ export function httpClient(): HttpClient {
           url,
           { method: opts.method, headers, agent: secure ? agents.https : agents.http },
           (res) => {
+            const status = res.statusCode ?? 0;
+            const max = opts.maxBytes ?? Infinity;
+            const tooLarge = () => {
+              clearTimeout(timer);
+              resolve({ status, text: '', tooLarge: true });
+              // The rest is not read: the socket goes, and with it whatever the participant still sends.
+              res.removeAllListeners('data');
+              req.destroy();
+            };
+            if (Number(res.headers['content-length'] ?? 0) > max) {
+              tooLarge();
+              return;
+            }
             const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
+            let size = 0;
+            res.on('data', (c: Buffer) => {
+              size += c.length;
+              if (size > max) tooLarge();
+              else chunks.push(c);
+            });
             res.on('end', () => {
               clearTimeout(timer);
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+              resolve({ status, text: Buffer.concat(chunks).toString('utf8') });
             });
             res.on('error', fail);
           },

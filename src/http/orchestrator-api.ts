@@ -6,13 +6,14 @@ import type { Orchestrator } from '../orchestrator.js';
 import { sagaApp } from './saga-app.js';
 import { sagaApi, type SagaApiDeps } from './saga-api.js';
 
-export function orchestratorApi(deps: Omit<SagaApiDeps, 'service' | 'start' | 'metrics'> & { orchestrator: Orchestrator }): Koa {
+export function orchestratorApi(deps: Omit<SagaApiDeps, 'service' | 'start' | 'metrics' | 'registry'> & { orchestrator: Orchestrator }): Koa {
   const { orchestrator } = deps;
   const service = 'saga-orchestrator';
   const { router, specs } = sagaApi({
     ...deps,
     service,
     metrics: orchestrator.metrics,
+    registry: orchestrator.metrics.registry,
     start: (req) =>
       orchestrator.startSaga(req.tipo, req.datos, {
         timeoutMinutos: req.timeoutMinutos,

@@ -10,7 +10,8 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import type { IntakeMetrics } from '../metrics.js';
+import type { Registry } from 'prom-client';
+import { registerBoundMetrics, type IntakeMetrics } from '../metrics.js';
 import type { Database } from '../persistence/database.js';
 import type { ListFilter, SagaQueries, SagaView } from '../persistence/saga-queries.js';
 import { SagaStatsQueries } from '../persistence/saga-stats.js';
@@ -23,13 +24,13 @@ import { IntakeOutcomeUnknown } from '../saga-intake.js';
 import { OrderDesk, type Decided } from '../operator/orders.js';
 import { Lotes } from '../operator/lotes.js';
 import { verifyToken, type Operator, type Rol } from '../operator/tokens.js';
-import { BodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
+import { BodyBudget, defaultBodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
 import { guardFor, route, type Guard, type RouteSpec } from './route-spec.js';
 import { allSpecs, sagaApiSpecs } from './saga-api-specs.js';
 import { operatorBody, searchKeysOf, statusQuerySchema, type OperatorBody } from './schemas.js';
-import { mountSagaStream } from './sse.js';
-import { mountStatistics } from './statistics.js';
+import { mountSagaStream, StreamLimits } from './sse.js';
+import { mountStatistics, StatsCache } from './statistics.js';
 import { parseOrThrow, parseQuery } from './validation.js';
 import { healthHandler } from './health.js';
 import { actionParam, isUuid, sagaIdParam } from './params.js';
@@ -57,6 +58,12 @@ export interface SagaApiDeps {
   metrics?: IntakeMetrics;
   /** Bugs switched on for the chaos suite (src/faults.ts): unknown-outcome-as-unavailable. */
   faults?: Faults;
+  /** The open event streams' bounds (default: 32 per client, 1,000 in all). */
+  streams?: StreamLimits;
+  /** /estadisticas, cached and bounded (default: over `pool`, 5 s cache, 5 s statement timeout). */
+  stats?: StatsCache;
+  /** Where the bounds' metrics go (docs/SECURITY-bounds.md). */
+  registry?: Registry;
 }
 
 /** A parsed list or bulk filter as the read side takes it. */
@@ -158,7 +165,8 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
     ctx.body = { saga_id: sagaId, eventos };
   });
 
-  mountSagaStream(router, guard, { queries: deps.queries, changes: deps.changes });
+  const streams = deps.streams ?? new StreamLimits(32, 1_000);
+  mountSagaStream(router, guard, { queries: deps.queries, changes: deps.changes, limits: streams });
 
   route(router, guard, specs.definitions, async (ctx) => {
     const rows = await deps.queries.definitions();
@@ -183,7 +191,12 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
     };
   });
 
-  mountStatistics(router, guard, { stats: new SagaStatsQueries(deps.db) });
+  const statsQueries = new SagaStatsQueries(deps.pool);
+  const stats = deps.stats ?? new StatsCache(statsQueries, 5_000);
+  mountStatistics(router, guard, { stats: statsQueries, cache: stats });
+  if (deps.registry !== undefined) {
+    registerBoundMetrics(deps.registry, { bodies: budget ?? defaultBodyBudget, streams, stats });
+  }
 
   route(router, guard, specs.whoAmI, (ctx) => {
     const who = ctx.state.operator as Operator;

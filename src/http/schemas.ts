@@ -40,9 +40,22 @@ export const nonEmptyText = (max: number) => text(max).pipe(z.string().min(1));
 /** The saga tipo filter of the list, the bulk filters and the statistics. */
 export const tipoFilter = nonEmptyText(100).optional().meta({ description: 'Solo las SAGAs de este tipo' });
 
+/**
+ * The instants a query may name: years 0001 to 9999. JavaScript parses dates
+ * from -271821 to +275760, but PostgreSQL's timestamptz holds none before
+ * 4713 BC and reads no signed six-digit year: such a date would reach the
+ * database and fail there (a 500), so it is refused here, naming the parameter.
+ */
+const FIRST_INSTANT_MS = new Date('0001-01-01T00:00:00Z').getTime();
+const LAST_INSTANT_MS = new Date('9999-12-31T23:59:59.999Z').getTime();
+
 /** An instant in a query or filter (ISO 8601), as the list, bulk filters and statistics take it. */
 export const instant = text(40)
   .refine((v) => !Number.isNaN(Date.parse(v)), 'debe ser una fecha ISO 8601')
+  .refine((v) => {
+    const ms = Date.parse(v);
+    return Number.isNaN(ms) || (ms >= FIRST_INSTANT_MS && ms <= LAST_INSTANT_MS);
+  }, 'debe estar entre los años 0001 y 9999')
   .meta({ format: 'date-time' });
 
 const isoTime = z.string().meta({ format: 'date-time' });
@@ -52,6 +65,13 @@ export const statesOf = (types: readonly AnySagaType[]): string[] => [
   ...new Set([...LIFECYCLE_STATES, ...types.flatMap((t) => t.states)]),
 ];
 
+/**
+ * The longest search key value a filter takes: the longest a saga's own text
+ * fields are (1,000 characters), so that every saga can be found by its keys.
+ * The saga log indexes a key's hash, never the value (migration 20261204000001).
+ */
+export const MAX_SEARCH_KEY_LENGTH = 1_000;
+
 /** The business attributes sagas can be searched by (id_afiliado, referencia_pago, …). */
 export const searchKeysOf = (types: readonly AnySagaType[]): string[] => [...new Set(types.flatMap((t) => t.searchKeyNames))];
 
@@ -60,12 +80,12 @@ export const statusQuerySchema = z.object({
   esperar_ms: intParam(0, 0, 30_000, 'Espera hasta N ms a que la SAGA termine antes de contestar'),
 });
 
-export const sagaIdParams = z.object({ saga_id: z.string().meta({ description: 'Id de la SAGA (UUID)' }) });
+export const sagaIdParams = z.object({ saga_id: z.string().max(36).meta({ description: 'Id de la SAGA (UUID)' }) });
 
 const accion = z.enum(OPERATOR_ACTIONS).meta({ description: 'La acción de operador' });
 export const actionParams = z.object({ saga_id: sagaIdParams.shape.saga_id, accion });
 export const bulkParams = z.object({ accion });
-export const loteParams = z.object({ lote_id: z.string().meta({ description: 'Id del lote (UUID)' }) });
+export const loteParams = z.object({ lote_id: z.string().max(36).meta({ description: 'Id del lote (UUID)' }) });
 
 /** An optional Idempotency-Key header: a repeat returns the first answer. */
 export const idempotencyHeaders = z.object({
@@ -219,7 +239,7 @@ export function sagaSchemas(types: readonly AnySagaType[]) {
       .optional()
       .meta({ description: 'true: solo las atascadas (aparcadas, esperando versión o sin avanzar cuando deberían)' }),
     ...Object.fromEntries(
-      searchKeysOf(types).map((k) => [k, nonEmptyText(200).optional().meta({ description: `Dato de negocio ${k}` })]),
+      searchKeysOf(types).map((k) => [k, nonEmptyText(MAX_SEARCH_KEY_LENGTH).optional().meta({ description: `Dato de negocio ${k}` })]),
     ),
   });
 

@@ -207,8 +207,9 @@ export function filterSql(filter: ListFilter): { conditions: string[]; params: u
     params.push(filter.hasta);
   }
   for (const [clave, valor] of Object.entries(filter.claves ?? {})) {
-    conditions.push('l.id in (select k.saga_id from saga_claves k where k.clave = ? and k.valor = ?)');
-    params.push(clave, valor);
+    // By the value's hash, as the index holds it, and by the value itself, which a hash alone does not prove.
+    conditions.push('l.id in (select k.saga_id from saga_claves k where k.clave = ? and k.valor_hash = md5(?)::uuid and k.valor = ?)');
+    params.push(clave, valor, valor);
   }
   if (filter.atascadas === true) conditions.push(STUCK_SQL);
   return { conditions, params };

@@ -2,7 +2,14 @@
 // that each query walks the saga_log_fecha_idx range of that window and the
 // steps of those sagas only, never the whole history. Sagas per state come
 // from the trigger-kept counters (the view saga_totals), never a count of the log.
-import type { Database } from './database.js';
+//
+// Bounded (issue 17: 8 calls at once over 366 days took 9-10 s each and /health
+// 6 s meanwhile): the four queries of one answer run in one read-only
+// transaction with a statement timeout (STATS_STATEMENT_TIMEOUT_MS), on a
+// connection of their own pool, so they never hold the connections the status
+// reads need. A query past the timeout is cancelled by PostgreSQL (57014) and
+// the answer is a StatsTimeout.
+import type pg from 'pg';
 
 export interface StatsWindow {
   desde: Date;
@@ -83,25 +90,54 @@ const FAILING_STEPS_SQL = `
   order by fallos desc, fallos::float / total desc, paso
   limit 10`;
 
+/** The statistics took longer than their statement timeout: PostgreSQL cancelled them. */
+export class StatsTimeout extends Error {}
+
+/** `?` placeholders as PostgreSQL's `$1, $2, …` (the queries above hold no other question mark). */
+const numbered = (sql: string): string => {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+};
+
 export class SagaStatsQueries {
-  constructor(private readonly db: Database) {}
+  /** Statistics cancelled by the statement timeout (saga_stats_timeouts_total). */
+  timeouts = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly opts: { statementTimeoutMs: number } = { statementTimeoutMs: 5_000 },
+  ) {}
 
   async stats(window: StatsWindow): Promise<SagaStats> {
-    const sql = this.db.em.getConnection();
     const desde = window.desde.toISOString();
     const hasta = window.hasta.toISOString();
     const tipo = window.tipo ?? null;
     const w = [desde, hasta, tipo, tipo];
     const bucket = bucketSeconds(window.desde, window.hasta);
-    const [counts, overTime, durations, failing] = await Promise.all([
-      sql.execute<{ tipo: string; estado: string; n: string }[]>(
+    const client = await this.pool.connect();
+    let counts, overTime, durations, failing;
+    try {
+      await client.query('begin read only');
+      await client.query(`set local statement_timeout = ${Math.max(1, Math.floor(this.opts.statementTimeoutMs))}`);
+      const run = async <R extends pg.QueryResultRow>(sql: string, params: unknown[]) => (await client.query<R>(numbered(sql), params)).rows;
+      counts = await run<{ tipo: string; estado: string; n: string }>(
         `select tipo, estado, n from saga_totals where n > 0 and (?::text is null or tipo = ?::text) order by tipo, estado`,
         [tipo, tipo],
-      ),
-      sql.execute<Omit<SagaStats['en_el_tiempo'][number], 'en_curso'>[]>(OVER_TIME_SQL, [bucket, ...w, bucket, desde, hasta, bucket]),
-      sql.execute<{ tipo: string; estado: string; n: number; p: number[] }[]>(DURATION_SQL, w),
-      sql.execute<SagaStats['pasos_que_mas_fallan']>(FAILING_STEPS_SQL, [...w, ...w]),
-    ]);
+      );
+      overTime = await run<Omit<SagaStats['en_el_tiempo'][number], 'en_curso'>>(OVER_TIME_SQL, [bucket, ...w, bucket, desde, hasta, bucket]);
+      durations = await run<{ tipo: string; estado: string; n: number; p: number[] }>(DURATION_SQL, w);
+      failing = await run<SagaStats['pasos_que_mas_fallan'][number]>(FAILING_STEPS_SQL, [...w, ...w]);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      if ((err as { code?: string }).code === '57014') {
+        this.timeouts += 1;
+        throw new StatsTimeout(`estadísticas canceladas tras ${this.opts.statementTimeoutMs} ms`);
+      }
+      throw err;
+    } finally {
+      client.release();
+    }
     return {
       desde,
       hasta,

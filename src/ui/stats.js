@@ -69,7 +69,8 @@ export function StatsPage({ session }) {
   const [problem, setProblem] = useState('');
   useEffect(() => {
     const load = async () => {
-      const hasta = new Date();
+      // On a 5 s mark: every dashboard open in the same 5 s asks for the same window, one answer the BFF caches (STATS_CACHE_MS).
+      const hasta = new Date(Math.ceil(Date.now() / 5_000) * 5_000);
       const desde = new Date(hasta.getTime() - ventana);
       const res = await api('GET', `/estadisticas${query({ desde: desde.toISOString(), hasta: hasta.toISOString() })}`);
       if (res.ok) {

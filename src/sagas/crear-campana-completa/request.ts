@@ -43,7 +43,7 @@ export const crearCampanaCompletaSchema = z.object({
     .object({
       tipo_reporte: text.meta({ description: 'Tipo de reporte', examples: REPORT_TYPES }),
       filtros: z
-        .record(z.string(), z.unknown())
+        .record(z.string().max(200), z.unknown())
         .refine((f) => JSON.stringify(f).length <= 16_384, 'debe ocupar como máximo 16 KB')
         .optional()
         .describe('Filtros'),
