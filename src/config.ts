@@ -83,7 +83,7 @@ const schema = z.object({
   OPERATOR_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
   /** Megabytes of request bodies a BFF or orchestrator reads at once; past it, 503 with Retry-After. */
   BODY_BUDGET_MB: z.coerce.number().positive().default(64),
-  /** on: the contract routes need a token too (see README, "Authentication"). */
+  /** on: the contract routes need a token too (see docs/operations.md, "Authentication"). */
   AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
   /**
    * How the reference participants recognise a repeated request. recurso (default): a create or undo of a
