@@ -11,7 +11,7 @@ import pg from 'pg';
 import { freePort } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { Orchestrator } from '../../src/orchestrator.js';
-import { httpGateway } from '../../src/participants/gateway.js';
+import { httpGateway } from '../../src/gateway/participant-gateway.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
 import { openMigratedDatabase } from '../../src/roles.js';
 import { crearCampanaCompleta } from '../../src/sagas/crear-campana-completa/index.js';

@@ -33,7 +33,7 @@ import { mountStatistics } from './statistics.js';
 import { parseOrThrow, parseQuery } from './validation.js';
 import { healthHandler } from './health.js';
 import { actionParam, isUuid, sagaIdParam } from './params.js';
-import type { SagaChanges } from './saga-changes.js';
+import type { SagaChanges } from '../cluster/saga-changes.js';
 import type { Faults } from '../faults.js';
 
 export interface SagaApiDeps {

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { SAGA_ORDER_CHANNEL } from '../cluster/notifications.js';
 import type { OperatorAction } from '../saga/operations.js';
-import type { SagaChanges } from '../http/saga-changes.js';
+import type { SagaChanges } from '../cluster/saga-changes.js';
 
 export interface OrderRequest {
   operacionId: string;
