@@ -26,6 +26,7 @@ import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
 import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
+import { relayMetrics } from './events/relay-metrics.js';
 import { FAULTS, type Faults } from './faults.js';
 
 export interface Role {
@@ -136,6 +137,9 @@ export async function startOrchestratorRole(
   });
   const server = await listen(app, config.PORT, config.HOST);
   const relay = events?.start(orchestrator.metrics.registry);
+  // Without a relay the outbox metrics are still served (0 published, not active, the
+  // dead letters and the lag the saga log holds), so a dashboard shows values, not "No data".
+  if (events === undefined) relayMetrics(orchestrator.metrics.registry, parts.pool);
   return {
     orchestrator,
     urls: { orchestrator: server.url },

@@ -89,7 +89,10 @@ export const WAITING_FOR_VERSION_SQL = `(l.estado not in ${TERMINAL_SQL}
 export const STUCK_SQL = `(l.estado not in ${TERMINAL_SQL} and not l.pausada
   and (l.aparcada is not null or l.esperado_antes < now() - ${STUCK_GRACE} or ${WAITING_FOR_VERSION_SQL}))`;
 
-/** Why a stuck saga of `l` is stuck. */
+/** Every reason a saga can be stuck for (the values of STUCK_REASON_SQL). */
+export const STUCK_MOTIVOS = ['sin_progreso', 'aparcada', 'esperando_version'] as const;
+
+/** Why a stuck saga of `l` is stuck: one of STUCK_MOTIVOS. */
 export const STUCK_REASON_SQL = `case when l.aparcada is not null then 'aparcada'
   when ${WAITING_FOR_VERSION_SQL} then 'esperando_version' else 'sin_progreso' end`;
 
