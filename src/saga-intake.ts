@@ -24,8 +24,6 @@ export type StartResult =
   | { kind: 'existing'; sagaId: string; estado: string; datos: unknown }
   | { kind: 'keyReused' };
 
-export class UnknownSagaTypeError extends Error {}
-
 /** The saga's write failed in a way that leaves unknown whether it committed. */
 export class IntakeOutcomeUnknown extends Error {
   constructor(
@@ -60,7 +58,7 @@ export class SagaIntake {
   async start(req: StartRequest, shardFor: (sagaId: string) => number): Promise<StartResult> {
     const type = this.types.get(req.tipo);
     const definition = this.deps.registry.newest(req.tipo);
-    if (type === undefined || definition === undefined) throw new UnknownSagaTypeError(`unknown saga tipo ${req.tipo}`);
+    if (type === undefined || definition === undefined) throw new Error(`unknown saga tipo ${req.tipo}`);
     const sagaId = uuidv7();
     const shard = shardFor(sagaId);
     const now = (this.deps.now ?? (() => new Date()))();
