@@ -2,12 +2,14 @@
 // one PostgreSQL, each role its own process: N orchestrators (default 2)
 // sharing the shards, M BFFs (default 1) and the participant services. Without
 // DATABASE_URL it runs on the embedded PostgreSQL of `npm start` (./.data/pg).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/persistence/embedded-postgres.js';
 import { openMigratedDatabase } from '../src/roles.js';
+import { onStopSignal } from '../src/bin/run.js';
 import { clusterRoles } from './lib/cluster.js';
+import { entryPoint, spawnNode, stopChild } from './lib/processes.js';
 
 const { values } = parseArgs({
   options: { orchestrators: { type: 'string', default: '2' }, bffs: { type: 'string', default: '1' } },
@@ -43,10 +45,7 @@ const roles = clusterRoles({
 
 const children: ChildProcess[] = [];
 for (const role of roles) {
-  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${role.script}.ts`], {
-    env: { ...process.env, ...role.env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const child = spawnNode(entryPoint(role.script), [], { env: role.env, stdout: 'inherit', stderr: 'inherit' });
   child.on('exit', (code, signal) => console.error(`${role.name} exited (${signal ?? code})`));
   children.push(child);
 }
@@ -68,18 +67,9 @@ let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await Promise.all(
-    children.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once('exit', () => resolve());
-          c.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(children.map((c) => stopChild(c)));
   await embedded?.stop();
   process.exit(0);
 }
-process.on('SIGINT', () => void shutdown());
-process.on('SIGTERM', () => void shutdown());
+// The roles first, the embedded PostgreSQL last (it runs in a process group of its own).
+onStopSignal(() => void shutdown());

@@ -100,7 +100,7 @@ const schema = z.object({
   STATS_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
   /** The statement timeout of the statistics queries; past it, 503 with Retry-After. */
   STATS_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
-  /** on: the contract routes need a token too (see README, "Authentication"). */
+  /** on: the contract routes need a token too (see docs/operations.md, "Authentication"). */
   AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
   /**
    * How the reference participants recognise a repeated request. recurso (default): a create or undo of a

@@ -7,9 +7,19 @@
 // state, stuck sagas, shard leases) is read at each scrape from the
 // trigger-kept counters and small tables, never by counting the whole log.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database } from './persistence/database.js';
-import { STUCK_REASON_SQL, STUCK_SQL } from './persistence/saga-queries.js';
-import { TERMINAL_STATES } from './saga/states.js';
+
+/**
+ * What the saga log's gauges read at each scrape. The persistence layer provides
+ * it (sagaLogGaugeReads in src/persistence/saga-log-gauges.ts) and the wiring
+ * passes it in, so this file knows no SQL.
+ */
+export interface SagaLogReads {
+  totals(): Promise<{ tipo: string; estado: string; n: number }[]>;
+  stuck(): Promise<{ tipo: string; motivo: string; n: number }[]>;
+  leaseChanges(): Promise<number>;
+  shardsHeld(): Promise<{ owner: string; n: number }[]>;
+  versionMissing(): Promise<{ shard: number; version: string; n: number }[]>;
+}
 
 /** What both apps count: sagas they accepted and recorded. */
 export interface IntakeMetrics {
@@ -32,10 +42,10 @@ export interface SagaMetrics extends IntakeMetrics {
 }
 
 /** The orchestrator's registry: what its actors do, plus the saga log's gauges. */
-export function createMetrics(db: Database): SagaMetrics {
+export function createMetrics(sagaLog: SagaLogReads): SagaMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  registerSagaLogGauges(registry, db);
+  registerSagaLogGauges(registry, sagaLog);
   const intake = registerIntakeMetrics(registry);
   const outcomes = new Counter({
     name: 'saga_step_outcomes_total',
@@ -124,17 +134,16 @@ export const registerIntakeMetrics = oncePerRegistry((registry): IntakeMetrics =
  * the shard leases from saga_shards (one row per shard). Both apps register
  * them; the values are cluster-wide, so a dashboard takes max() over instances.
  */
-export function registerSagaLogGauges(registry: Registry, db: Database): void {
-  const sql = <R>(text: string) => db.em.getConnection().execute<R[]>(text);
+export function registerSagaLogGauges(registry: Registry, sagaLog: SagaLogReads): void {
   new Gauge({
     name: 'saga_estado',
     help: 'Sagas in the saga log by tipo and state (from the trigger-kept counters, never a count over the log)',
     labelNames: ['tipo', 'estado'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ tipo: string; estado: string; n: string }>('select tipo, estado, n from saga_totals');
+      const rows = await sagaLog.totals();
       this.reset();
-      for (const r of rows) this.set({ tipo: r.tipo, estado: r.estado }, Number(r.n));
+      for (const r of rows) this.set({ tipo: r.tipo, estado: r.estado }, r.n);
     },
   });
   new Gauge({
@@ -143,9 +152,9 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     labelNames: ['tipo', 'motivo'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ tipo: string; motivo: string; n: string }>(STUCK_COUNT_SQL);
+      const rows = await sagaLog.stuck();
       this.reset();
-      for (const r of rows) this.set({ tipo: r.tipo, motivo: r.motivo }, Number(r.n));
+      for (const r of rows) this.set({ tipo: r.tipo, motivo: r.motivo }, r.n);
     },
   });
   new Counter({
@@ -153,9 +162,9 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     help: 'Shard leases taken over the life of the cluster (the sum of the shard epochs): each is a change of owner',
     registers: [registry],
     async collect() {
-      const [row] = await sql<{ n: string | null }>('select sum(epoch) as n from saga_shards');
+      const n = await sagaLog.leaseChanges();
       this.reset();
-      this.inc(Number(row?.n ?? 0));
+      this.inc(n);
     },
   });
   new Gauge({
@@ -164,11 +173,9 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     labelNames: ['owner'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ owner: string; n: string }>(
-        'select owner, count(*) as n from saga_shards where owner is not null and lease_until > now() group by owner',
-      );
+      const rows = await sagaLog.shardsHeld();
       this.reset();
-      for (const r of rows) this.set({ owner: r.owner }, Number(r.n));
+      for (const r of rows) this.set({ owner: r.owner }, r.n);
     },
   });
   new Gauge({
@@ -177,27 +184,12 @@ export function registerSagaLogGauges(registry: Registry, db: Database): void {
     labelNames: ['shard', 'version'] as const,
     registers: [registry],
     async collect() {
-      const rows = await sql<{ shard: number; version: string; n: string }>(SHARD_VERSION_MISSING_SQL);
+      const rows = await sagaLog.versionMissing();
       this.reset();
-      for (const r of rows) this.set({ shard: String(r.shard), version: r.version }, Number(r.n));
+      for (const r of rows) this.set({ shard: String(r.shard), version: r.version }, r.n);
     },
   });
 }
-
-/** Running sagas (parked ones aside) in a shard whose live holder does not run their version (the shard plan's `waiting`). */
-const SHARD_VERSION_MISSING_SQL = `
-  select l.shard, l.tipo || '@' || l.version_definicion as version, count(*) as n
-    from saga_log l
-    join saga_shards s on s.shard = l.shard and s.lease_until > now()
-    join saga_nodes n on n.node_id = s.owner
-   where l.estado not in (${TERMINAL_STATES.map((e) => `'${e}'`).join(', ')}) and l.aparcada is null
-     and not (l.tipo || '@' || l.version_definicion) = any (n.definiciones)
-   group by 1, 2`;
-
-/** Stuck sagas by reason; only running sagas are read (partial indexes). */
-const STUCK_COUNT_SQL = `
-  select l.tipo, ${STUCK_REASON_SQL} as motivo, count(*) as n
-    from saga_log l where ${STUCK_SQL} group by 1, 2`;
 
 export interface HttpMetrics {
   /** One answered request: `route` is the router's pattern, so labels stay few. */
@@ -228,10 +220,10 @@ export const registerHttpMetrics = oncePerRegistry((registry): HttpMetrics => {
 });
 
 /** The BFF's registry: the sagas it records and the saga log's gauges (its HTTP traffic is added by its app). */
-export function createBffMetrics(db: Database): { registry: Registry } & IntakeMetrics {
+export function createBffMetrics(sagaLog: SagaLogReads): { registry: Registry } & IntakeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  registerSagaLogGauges(registry, db);
+  registerSagaLogGauges(registry, sagaLog);
   return { registry, ...registerIntakeMetrics(registry) };
 }
 

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { participantUrls, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { Orchestrator } from './orchestrator.js';
-import { httpGateway, type HttpGateway, type ParticipantGateway } from './participants/gateway.js';
+import { httpGateway, type HttpGateway, type ParticipantGateway } from './gateway/participant-gateway.js';
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
 import { migrateParticipants, participantPool } from './participants/database.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
@@ -21,7 +21,7 @@ import { SagaIntake } from './saga-intake.js';
 import { ShardDirectory } from './cluster/placement.js';
 import { LoteWorker } from './operator/lotes.js';
 import { bffApi } from './http/bff-api.js';
-import { SagaChanges } from './http/saga-changes.js';
+import { SagaChanges } from './cluster/saga-changes.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
@@ -30,6 +30,7 @@ import { StatsCache } from './http/statistics.js';
 import { SagaStatsQueries } from './persistence/saga-stats.js';
 import { registerBoundMetrics } from './metrics.js';
 import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
+import { relayMetrics } from './events/relay-metrics.js';
 import { FAULTS, writerHooks, type Faults } from './faults.js';
 
 export interface Role {
@@ -161,6 +162,9 @@ export async function startOrchestratorRole(
   });
   const server = await listen(app, config.PORT, config.HOST);
   const relay = events?.start(orchestrator.metrics.registry);
+  // Without a relay the outbox metrics are still served (0 published, not active, the
+  // dead letters and the lag the saga log holds), so a dashboard shows values, not "No data".
+  if (events === undefined) relayMetrics(orchestrator.metrics.registry, parts.pool);
   return {
     orchestrator,
     urls: { orchestrator: server.url },

@@ -25,8 +25,6 @@ export type StartResult =
   | { kind: 'existing'; sagaId: string; estado: string; datos: unknown }
   | { kind: 'keyReused' };
 
-export class UnknownSagaTypeError extends Error {}
-
 /** The saga's write failed in a way that leaves unknown whether it committed. */
 export class IntakeOutcomeUnknown extends Error {
   constructor(
@@ -62,7 +60,7 @@ export class SagaIntake {
   async start(req: StartRequest, place: (sagaId: string, tipo: string, versions: readonly number[]) => number | Placement | Promise<Placement>): Promise<StartResult> {
     const type = this.types.get(req.tipo);
     const newest = this.deps.registry.newest(req.tipo);
-    if (type === undefined || newest === undefined) throw new UnknownSagaTypeError(`unknown saga tipo ${req.tipo}`);
+    if (type === undefined || newest === undefined) throw new Error(`unknown saga tipo ${req.tipo}`);
     const sagaId = uuidv7();
     const versions = this.deps.registry.all().filter((d) => d.tipo === req.tipo).map((d) => d.version);
     const placed = await place(sagaId, req.tipo, versions);

@@ -7,7 +7,7 @@ import { bffApi } from '../src/http/bff-api.js';
 import { listen } from '../src/http/server.js';
 import { openDatabase } from '../src/persistence/database.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
-import { SagaChanges } from '../src/http/saga-changes.js';
+import { SagaChanges } from '../src/cluster/saga-changes.js';
 import { createPool } from '../src/persistence/pool.js';
 import { campaignType } from './fixtures/sagas.js';
 import { createDatabase, startTestServer } from './helpers/database.js';

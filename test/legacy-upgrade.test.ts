@@ -12,8 +12,8 @@ import { Migration20261128000003Shards } from '../migrations/Migration2026112800
 import { Migration20261128000004SagaCounts } from '../migrations/Migration20261128000004_saga_counts.js';
 import { createLogger } from '../src/log.js';
 import { OrderDesk } from '../src/operator/orders.js';
-import { SagaChanges } from '../src/http/saga-changes.js';
-import { migrate, openDatabase } from '../src/persistence/database.js';
+import { SagaChanges } from '../src/cluster/saga-changes.js';
+import { migrate, openDatabase, SAGA_LOG_MIGRATIONS } from '../src/persistence/database.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
 import { startOrchestratorRole, startParticipantsRole, type Role } from '../src/roles.js';
 import { Migration20261128000002Participants as LegacyParticipants } from './fixtures/legacy/Migration20261128000002_participants.js';
@@ -37,6 +37,7 @@ async function legacySchema(databaseUrl: string): Promise<void> {
   const db = await openDatabase(databaseUrl, {
     migrations: {
       tableName: 'schema_migrations',
+      lockKey: SAGA_LOG_MIGRATIONS.lockKey,
       list: [
         { name: 'Migration20261128000001_saga_log', class: Migration20261128000001SagaLog },
         { name: 'Migration20261128000002_participants', class: LegacyParticipants },

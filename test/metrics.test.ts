@@ -102,6 +102,23 @@ test('lease changes and the shards each process holds come from saga_shards', as
   t.is(sample(text, 'saga_shards_held', { owner: nodeId }), 32);
 });
 
+test('saga_stuck exports 0 for every motivo of a known tipo when none of its sagas is stuck, on both apps', async (t) => {
+  for (const url of [orchestrator, bff]) {
+    const text = await scrape(url);
+    for (const motivo of ['sin_progreso', 'aparcada', 'esperando_version']) {
+      t.is(sample(text, 'saga_stuck', { tipo: TIPO, motivo }), 0, `${url} ${motivo}`);
+    }
+  }
+});
+
+test('an orchestrator without a Pulsar relay still serves the outbox metrics: none published, not active, no dead letters', async (t) => {
+  const text = await scrape(orchestrator);
+  t.is(sample(text, 'saga_outbox_published_total'), 0);
+  t.is(sample(text, 'saga_outbox_relay_active'), 0);
+  t.is(sample(text, 'saga_outbox_dead_letters'), 0);
+  t.true((sample(text, 'saga_outbox_lag_seconds') ?? -1) >= 0, 'the lag of the events nobody publishes');
+});
+
 test('names are Prometheus style: counters end in _total, durations in _seconds, and labels are the agreed ones', async (t) => {
   const allowed = new Set(['tipo', 'estado', 'paso', 'clase', 'resultado', 'motivo', 'accion', 'app', 'method', 'route', 'status', 'owner', 'shard', 'version', 'le']);
   for (const url of [orchestrator, bff]) {

@@ -2,8 +2,8 @@
 // participant services: authentication and roles, the audit row and its event,
 // idempotent repeats, refusals, and bulk operations.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { entryPoint, spawnNode } from '../scripts/lib/processes.js';
 import { createPool } from '../src/persistence/pool.js';
 import { createToken } from '../src/operator/tokens.js';
 import { seedRequest } from './fixtures/requests.js';
@@ -227,11 +227,9 @@ test.serial('only the SHA-256 of a token\'s secret is stored; the audit is appen
 
 test.serial('npm run token prints the token alone on its last line, and it works', async (t) => {
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/token.ts', '--nombre', 'marta', '--rol', 'operador'], {
-      env: { ...process.env, DATABASE_URL: env.databaseUrl },
-    });
+    const child = spawnNode(entryPoint('token'), ['--nombre', 'marta', '--rol', 'operador'], { env: { DATABASE_URL: env.databaseUrl } });
     let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
   });
   const token = out.trim().split('\n').at(-1)!;

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { httpGateway } from '../src/participants/gateway.js';
+import { httpGateway } from '../src/gateway/participant-gateway.js';
 
 /** A participant that answers a call to /status/{code} with that code. */
 const server = http.createServer((req, res) => {

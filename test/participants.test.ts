@@ -3,11 +3,13 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
-import type pg from 'pg';
+import pg from 'pg';
 import { listen, type RunningServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
 import { aeropartnersApp, campaignsApp, type ParticipantOptions } from '../src/participants/services/apps.js';
 import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
+import { migrateParticipants } from '../src/participants/database.js';
+import { SAGA_LOG_MIGRATIONS } from '../src/persistence/database.js';
 
 const log = createLogger('silent');
 
@@ -555,5 +557,35 @@ test('faults: when disabled, /__faults does not exist', async (t) => {
     t.is((await call(app, 'POST', '/__faults', { route: 'GET /health', status: 503 })).status, 404);
     t.is((await call(app, 'DELETE', '/__faults')).status, 404);
     t.is((await call(app, 'GET', '/health')).status, 200);
+  }
+});
+
+test.serial("the participants' migrations take a lock of their own: they never wait for the saga log's migrations", async (t) => {
+  const url = database!.url;
+  // Another process migrating the saga log holds its lock all along.
+  const sagaLogLock = new pg.Client({ connectionString: url });
+  await sagaLogLock.connect();
+  try {
+    await sagaLogLock.query('select pg_advisory_lock($1)', [SAGA_LOG_MIGRATIONS.lockKey]);
+    let settled = false;
+    const migrated = migrateParticipants(url).then(() => 'migrated' as const);
+    // Either the participants' migration ends, or it is seen queueing behind the saga log's lock.
+    const blocked = (async () => {
+      while (!settled) {
+        const { rows } = await sagaLogLock.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and objid = $1`,
+          [SAGA_LOG_MIGRATIONS.lockKey],
+        );
+        if (rows[0]!.n > 0) return 'waiting for the saga log lock' as const;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return 'stopped looking' as const;
+    })();
+    const first = await Promise.race([migrated, blocked]);
+    settled = true;
+    await blocked;
+    t.is(first, 'migrated');
+  } finally {
+    await sagaLogLock.end();
   }
 });

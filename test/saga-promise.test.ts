@@ -5,7 +5,7 @@
 import test from 'ava';
 import { Orchestrator } from '../src/orchestrator.js';
 import { OrderDesk, type OrderRequest } from '../src/operator/orders.js';
-import { SagaChanges } from '../src/http/saga-changes.js';
+import { SagaChanges } from '../src/cluster/saga-changes.js';
 import { createPool } from '../src/persistence/pool.js';
 import { seedDatos } from './fixtures/requests.js';
 import { campaignType, S, TIPO } from './fixtures/sagas.js';

@@ -1,7 +1,6 @@
 // What a person sees when starting the system: one line per role rather than
 // one per shard, readable logs at a terminal, and a plain message (not a stack
 // trace) when the embedded PostgreSQL cannot run from where the project is.
-import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, writeFile, rm, chmod } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -10,39 +9,46 @@ import { Writable } from 'node:stream';
 import test from 'ava';
 import { createLogger, defaultLogFormat } from '../src/log.js';
 import { firstBlockingDirectory, checkPostgresUserCanReach } from '../src/persistence/postgres-user-access.js';
+import { freePort } from '../src/http/server.js';
+import { entryPoint, spawnNode } from '../scripts/lib/processes.js';
 import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
 
 const asRoot = process.getuid?.() === 0;
 
-/** Runs `npm start`'s entry point until it prints its banner (or exits), then stops it. */
+/**
+ * Runs `npm start`'s entry point until it prints its banner (or exits), then stops it:
+ * with SIGTERM, or as a terminal's Ctrl-C does, with SIGINT to its whole process group.
+ */
 async function startAll(
   env: Record<string, string>,
   ms = 60_000,
   whileRunning: (banner: string) => Promise<void> = () => Promise.resolve(),
+  stop: 'SIGTERM' | 'ctrl-c' = 'SIGTERM',
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // `npm test` sets DATABASE_URL for the suite; this start uses only what `env` gives.
-  const inherited = { ...process.env };
-  delete inherited.DATABASE_URL;
-  delete inherited.HOST;
-  const settings = { HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', CAMPAIGNS_PORT: '0', APP_PORT: '0', ...env };
+  const settings: Record<string, string | undefined> = { DATABASE_URL: undefined, HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', CAMPAIGNS_PORT: '0', APP_PORT: '0', ...env };
   // HOST '' means: not set at all, so the default applies.
-  if (settings.HOST === '') delete (settings as Partial<typeof settings>).HOST;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/all.ts'], {
-    env: { ...inherited, ...settings },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  if (settings.HOST === '') settings.HOST = undefined;
+  // Ctrl-C: the entry point leads a process group of its own, as a shell's foreground job does.
+  const child = spawnNode(entryPoint('all'), [], { env: settings, detached: stop === 'ctrl-c' });
   let stdout = '';
   let stderr = '';
   let started = false;
-  child.stdout.on('data', (d: Buffer) => {
+  child.stdout!.on('data', (d: Buffer) => {
     stdout += d.toString();
     // The banner's last line: everything has started.
     if (!started && /Fault injection.*\n/.test(stdout)) {
       started = true;
-      void whileRunning(stdout).finally(() => child.kill('SIGTERM'));
+      void whileRunning(stdout).finally(() => {
+        if (stop === 'SIGTERM') return child.kill('SIGTERM');
+        process.kill(-child.pid!, 'SIGINT');
+        // A stop that hangs fails the test (its exit code is then null) rather than outliving it.
+        const hung = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
+        child.once('exit', () => clearTimeout(hung));
+      });
     }
   });
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), ms);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
@@ -52,7 +58,7 @@ async function startAll(
 let server: TestServer | undefined;
 test.after.always(async () => server?.stop());
 
-test('a start logs one line per role and one for all 32 shard leases, not one per shard', async (t) => {
+test('a start logs one line per role and one for all 32 shard leases, not one per shard (and its stop one for their release)', async (t) => {
   server = await startTestServer();
   const db = await createDatabase(server.adminUrl, 'saga_start');
   try {
@@ -66,10 +72,34 @@ test('a start logs one line per role and one for all 32 shard leases, not one pe
       messages.filter((m) => m.endsWith(' started')),
       ['participants started', 'orchestrator started', 'bff started'],
     );
-    t.deepEqual(messages.filter((m) => /lease/.test(m)), ['32 shard leases acquired']);
+    // The start's one line, and the stop's (startAll stops it with SIGTERM once started).
+    t.deepEqual(messages.filter((m) => /lease/.test(m)), ['32 shard leases acquired', '32 shard leases released']);
     t.regex(stdout, /Dashboard\s+http:\/\/127\.0\.0\.1:\d+\/ui/);
   } finally {
     await db.drop();
+  }
+});
+
+test('Ctrl-C on npm start stops it in order on its embedded PostgreSQL: leases released, no warning, no stack trace', async (t) => {
+  const dataDir = path.join(tmpdir(), `saga-ctrl-c-${process.pid}`);
+  try {
+    const { code, stdout, stderr } = await startAll(
+      { EMBEDDED_PG_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      120_000,
+      undefined,
+      'ctrl-c',
+    );
+    const logs = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    t.is(code, 0, stderr);
+    t.is(stderr, '');
+    t.deepEqual(logs.filter((l) => l.level >= 40).map((l) => l.msg), [], 'no warning or error while stopping');
+    const messages = logs.map((l) => l.msg);
+    t.true(messages.indexOf('32 shard leases released') > messages.indexOf('shutting down'), messages.join(' | '));
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
   }
 });
 

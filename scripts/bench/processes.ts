@@ -2,21 +2,19 @@
 // own on DATABASE_URL), the participants (a stub process, the reference
 // services, or an external server), and the system under test: the engine in
 // this process, or the full path as processes (N orchestrators, M BFFs).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { freePort } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { Orchestrator } from '../../src/orchestrator.js';
-import { httpGateway } from '../../src/participants/gateway.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persistence/embedded-postgres.js';
+import { httpGateway } from '../../src/gateway/participant-gateway.js';
 import { openMigratedDatabase } from '../../src/roles.js';
 import { crearCampanaCompleta } from '../../src/sagas/crear-campana-completa/index.js';
 import type { AnySagaType } from '../../src/saga/saga-type.js';
-import { adminQuery, waitHealthy } from '../lib/services.js';
+import { createDatabase as createServerDatabase, startTestServer, type TestServer } from '../../test/helpers/database.js';
+import { spawnNode, stopChild } from '../lib/processes.js';
+import { waitHealthy } from '../lib/services.js';
 import { engineDriver, fullDriver, type Driver } from './drivers.js';
 import { cpuSeconds } from './measure.js';
 import type { ParticipantUrls } from './outcomes.js';
@@ -50,57 +48,39 @@ export interface Participants {
 }
 
 const children: ChildProcess[] = [];
-/** Databases created on a server given by DATABASE_URL, dropped at the end. */
-const createdDatabases: { serverUrl: string; name: string }[] = [];
-let embedded: EmbeddedDatabase | undefined;
+/** Drops the databases created on the server, at the end. */
+const drops: (() => Promise<void>)[] = [];
+let server: TestServer | undefined;
 
-/** A PostgreSQL server: DATABASE_URL's, or an embedded one removed at the end. */
+/** A PostgreSQL server: DATABASE_URL's, or an embedded one removed at the end (the tests' own, test/helpers/database.ts). */
 export async function postgresServer(): Promise<{ serverUrl: string; embedded: boolean }> {
-  const given = process.env.DATABASE_URL;
-  if (given !== undefined && given !== '') return { serverUrl: given, embedded: false };
-  embedded = await startEmbeddedPostgres({
-    dataDir: path.join(os.tmpdir(), `saga-bench-${randomBytes(4).toString('hex')}`),
-    port: await freePort(),
-    persistent: false,
-  });
-  return { serverUrl: embedded.url, embedded: true };
+  server = await startTestServer();
+  return { serverUrl: server.adminUrl, embedded: server.embedded };
 }
 
+/** A new database on `serverUrl`, dropped at the end. */
 export async function createDatabase(serverUrl: string, prefix: string): Promise<string> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(serverUrl, `create database ${name}`);
-  createdDatabases.push({ serverUrl, name });
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  const created = await createServerDatabase(serverUrl, prefix);
+  drops.push(created.drop);
+  return created.url;
 }
 
 /** Stops every child process and the embedded server, or drops the databases created on DATABASE_URL. */
 export async function cleanUp(): Promise<void> {
   await Promise.all(children.map((c) => stopProcess(c)));
-  if (embedded) await embedded.stop();
-  else for (const d of createdDatabases) await adminQuery(d.serverUrl, `drop database if exists ${d.name} with (force)`).catch(() => undefined);
+  if (server?.embedded === true) await server.stop();
+  else for (const drop of drops) await drop().catch(() => undefined);
 }
 
 export function startProcess(script: string, env: Record<string, string>, opts: ProcessOptions, readStdout = false): ChildProcess {
   // An unread pipe would fill and block a process that logs: only read what we need.
   const profile = opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', readStdout ? 'pipe' : 'ignore', 'inherit'],
-  });
+  const child = spawnNode(script, [], { env, nodeArgs: profile, stdout: readStdout ? 'pipe' : 'ignore', stderr: 'inherit' });
   children.push(child);
   return child;
 }
 
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const hard = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(hard);
-}
+export const stopProcess = (child: ChildProcess): Promise<void> => stopChild(child);
 
 /** The engine in this process, through the Orchestrator library, as a library user would run it. */
 export async function startEngine(databaseUrl: string, urls: ParticipantUrls, opts: ProcessOptions & { writeConcurrency?: number }): Promise<System> {

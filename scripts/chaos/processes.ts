@@ -1,10 +1,11 @@
 // Process handling for a chaos run: each role (participants, orchestrators,
 // BFFs) a real child process that can be killed, paused and restarted, with
 // its errors kept in a file for a post-mortem.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { entryPoint, listeningUrl, spawnNode } from '../lib/processes.js';
 import { waitHealthy } from '../lib/services.js';
 import type { RoleSpec } from '../lib/cluster.js';
 import { sleep } from './context.js';
@@ -47,25 +48,22 @@ export function managedRole({ name, script, port, env: roleEnv }: RoleSpec, logD
 
   async function startOnce(): Promise<void> {
     const listening = new Promise<string>((resolve) => (announced = resolve));
-    const c = spawn(process.execPath, ['--import', 'tsx', `src/bin/${script}.ts`], {
-      env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: port === 0 ? 'info' : 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const c = spawnNode(entryPoint(script), [], { env: { HOST: '127.0.0.1', LOG_LEVEL: port === 0 ? 'info' : 'warn', ...env } });
     child = c;
     exited = new Promise((resolve) => c.once('exit', () => resolve()));
     // Kept for a post-mortem: errors on stdout (pino), crashes on stderr.
     const errors = createWriteStream(path.join(logDir, `${name}.errors.log`), { flags: 'a' });
-    createInterface({ input: c.stdout }).on('line', (line) => {
+    createInterface({ input: c.stdout! }).on('line', (line) => {
       if (line.includes('"level":50') || line.includes('"level":60')) errors.write(`${line}\n`);
       if (line.includes('write refused: shard lease lost')) logCounts.fencedWrites += 1;
       if (line.includes('"lease lost"')) logCounts.leasesLost += 1;
       if (line.includes('SAGA_FAULTS:')) logCounts.faultsAnnounced += 1;
       if (line.includes(`"msg":"${script} listening"`)) {
-        const found = (JSON.parse(line) as Record<string, unknown>)[script];
-        if (typeof found === 'string') announced(found);
+        const found = listeningUrl(JSON.parse(line) as Record<string, unknown>, script);
+        if (found !== undefined) announced(found);
       }
     });
-    c.stderr.pipe(createWriteStream(path.join(logDir, `${name}.stderr.log`), { flags: 'a' }));
+    c.stderr!.pipe(createWriteStream(path.join(logDir, `${name}.stderr.log`), { flags: 'a' }));
     if (port === 0) {
       url = await Promise.race([
         listening,

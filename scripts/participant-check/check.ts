@@ -4,10 +4,10 @@
 // definition from its example request, for fresh saga ids, with the same
 // Idempotency-Keys and resource ids the machine derives (src/saga/ids.ts), over
 // the same HTTP client, and each answer is read as the gateway reads it
-// (outcomeOf in src/participants/gateway.ts). Nothing here names a business.
+// (outcomeOf in src/gateway/participant-gateway.ts). Nothing here names a business.
 import { isDeepStrictEqual } from 'node:util';
 import { httpClient, RequestTimeout } from '../../src/http/client.js';
-import { outcomeOf } from '../../src/participants/gateway.js';
+import { outcomeOf } from '../../src/gateway/participant-gateway.js';
 import type { CallOutcome, Json, ParticipantCommand, StepDefinition } from '../../src/saga/definition.js';
 import { derivedUuid, idempotencyKey, uuidv7 } from '../../src/saga/ids.js';
 import type { AnySagaType } from '../../src/saga/saga-type.js';

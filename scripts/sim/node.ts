@@ -12,7 +12,7 @@ import { actorStopped, handleMessage, newActorState, type ActorIO, type SagaActo
 import { planShards } from '../../src/cluster/shard-plan.js';
 import type { ShardLease } from '../../src/cluster/shards.js';
 import type { SagaMetrics } from '../../src/metrics.js';
-import { DEFAULT_ANSWER_LIMITS, httpGateway } from '../../src/participants/gateway.js';
+import { DEFAULT_ANSWER_LIMITS, httpGateway } from '../../src/gateway/participant-gateway.js';
 import type { StoredSaga } from '../../src/persistence/saga-store.js';
 import { DefinitionRegistry } from '../../src/saga/registry.js';
 import type { AnySagaDefinition } from '../../src/saga/definition.js';

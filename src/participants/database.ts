@@ -11,6 +11,8 @@ export const PARTICIPANT_SCHEMA = 'participantes';
 
 export const PARTICIPANT_MIGRATIONS: MigrationSet = {
   tableName: `${PARTICIPANT_SCHEMA}.schema_migrations`,
+  // Their own lock: the participants' migrations never wait on the saga log's (727274).
+  lockKey: 727277,
   list: [{ name: 'Migration20261128000002_participants', class: Migration20261128000002Participants }],
 };
 
@@ -18,7 +20,7 @@ export const PARTICIPANT_MIGRATIONS: MigrationSet = {
 export async function migrateParticipants(url: string): Promise<void> {
   const db = await openDatabase(url, { poolMax: 2, migrations: PARTICIPANT_MIGRATIONS });
   try {
-    await migrate(db, url);
+    await migrate(db, url, PARTICIPANT_MIGRATIONS);
   } finally {
     await db.close();
   }

@@ -15,10 +15,16 @@ import { Migration20261204000001SearchKeysHashed } from '../../migrations/Migrat
 export type Database = MikroORM;
 export type { EntityManager };
 
-/** A set of migrations and the table that records which ran. */
+/**
+ * A set of migrations, the table that records which ran, and the advisory lock
+ * key that lets one process at a time apply them. Each set has a key of its own,
+ * so the saga log's migrations and another schema's never wait for each other.
+ * (727275 is the outbox relay's lock, 727276 the counters' fold.)
+ */
 export interface MigrationSet {
   tableName: string;
   list: MigrationObject[];
+  lockKey: number;
 }
 
 /**
@@ -28,6 +34,7 @@ export interface MigrationSet {
  */
 export const SAGA_LOG_MIGRATIONS: MigrationSet = {
   tableName: 'schema_migrations',
+  lockKey: 727274,
   list: [
     { name: 'Migration20261128000001_saga_log', class: Migration20261128000001SagaLog },
     { name: 'Migration20261128000003_shards', class: Migration20261128000003Shards },
@@ -64,14 +71,17 @@ export async function openDatabase(url: string, opts: { poolMax?: number; migrat
   });
 }
 
-/** Applies the pending migrations; safe to call from every process at start. */
-export async function migrate(db: Database, url: string): Promise<void> {
+/**
+ * Applies the pending migrations of `migrations` (the set `db` was opened with);
+ * safe to call from every process at start.
+ */
+export async function migrate(db: Database, url: string, migrations: MigrationSet = SAGA_LOG_MIGRATIONS): Promise<void> {
   // Several processes may start together: a session advisory lock, held on a
   // connection of its own, lets one of them migrate at a time.
   const lock = new pg.Client({ connectionString: url });
   await lock.connect();
   try {
-    await lock.query('select pg_advisory_lock(727274)');
+    await lock.query('select pg_advisory_lock($1)', [migrations.lockKey]);
     await db.getMigrator().up();
   } finally {
     await lock.end();

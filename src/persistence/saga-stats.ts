@@ -10,6 +10,7 @@
 // reads need. A query past the timeout is cancelled by PostgreSQL (57014) and
 // the answer is a StatsTimeout.
 import type pg from 'pg';
+import { isoSql } from './sql.js';
 
 export interface StatsWindow {
   desde: Date;
@@ -48,7 +49,6 @@ export function bucketSeconds(desde: Date, hasta: Date): number {
   return BUCKETS.find((b) => span / b <= MAX_BUCKETS) ?? 7 * 86_400;
 }
 
-const iso = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 // $1 desde, $2 hasta, $3 tipo or null: the window every query below shares.
 const WINDOW = `l.fecha_inicio >= ?::timestamptz and l.fecha_inicio < ?::timestamptz and (?::text is null or l.tipo = ?::text)`;
@@ -63,7 +63,7 @@ const OVER_TIME_SQL = `
     from saga_log l where ${WINDOW}
     group by 1
   )
-  select ${iso('s.inicio')} as inicio,
+  select ${isoSql('s.inicio')} as inicio,
          coalesce(a.total, 0)::int as total, coalesce(a.completadas, 0)::int as completadas,
          coalesce(a.compensadas, 0)::int as compensadas, coalesce(a.compensacion_fallida, 0)::int as compensacion_fallida
   from generate_series(date_bin(make_interval(secs => ?), ?::timestamptz, timestamptz '2000-01-01'),

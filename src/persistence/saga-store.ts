@@ -7,7 +7,7 @@ import type pg from 'pg';
 import type { NewSaga, SagaWriter } from './saga-writer.js';
 import type { Decision } from '../saga/machine.js';
 import type { SagaSnapshot } from '../saga/snapshot.js';
-import type { OperatorAction, OperatorOrder } from '../saga/operations.js';
+import { orderArguments, type OperatorAction, type OperatorOrder, type OrderData } from '../saga/operations.js';
 import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { BatchedLookup } from './batched-lookup.js';
@@ -175,7 +175,7 @@ interface OrderRow {
   accion: OperatorAction;
   quien: string;
   motivo: string;
-  datos: { compensacion?: string; detener_plazo?: boolean; version?: number };
+  datos: OrderData;
   request_id: string | null;
   lote_id: string | null;
   fecha_solicitud: Date;
@@ -188,9 +188,7 @@ function toOrder(r: OrderRow): OperatorOrder {
     quien: r.quien,
     motivo: r.motivo,
     fecha: r.fecha_solicitud.toISOString(),
-    ...(r.datos.compensacion === undefined ? {} : { compensacion: r.datos.compensacion }),
-    ...(r.datos.detener_plazo === undefined ? {} : { detenerPlazo: r.datos.detener_plazo }),
-    ...(r.datos.version === undefined ? {} : { version: r.datos.version }),
+    ...orderArguments(r.datos),
     requestId: r.request_id,
     loteId: r.lote_id,
   };

@@ -25,7 +25,7 @@
 import type pg from 'pg';
 import type { Decision, EventRecord, OutcomeRecord } from '../saga/machine.js';
 import type { SagaSnapshot } from '../saga/snapshot.js';
-import type { OperationRecord } from '../saga/operations.js';
+import { orderData, type OperationRecord } from '../saga/operations.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
 import { storableJson } from './storable.js';
@@ -442,11 +442,7 @@ function operationRow(w: number, sagaId: string, o: OperationRecord) {
     accion: o.accion,
     quien: o.quien,
     motivo: o.motivo,
-    datos: {
-      ...(o.compensacion == null ? {} : { compensacion: o.compensacion }),
-      ...(o.detenerPlazo === undefined ? {} : { detener_plazo: o.detenerPlazo }),
-      ...(o.version === undefined ? {} : { version: o.version }),
-    },
+    datos: orderData(o),
     request_id: o.requestId ?? null,
     lote_id: o.loteId ?? null,
     fecha_solicitud: o.fecha,

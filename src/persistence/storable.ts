@@ -6,6 +6,11 @@
 
 // eslint-disable-next-line no-control-regex
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** The same characters, for a test (a global regex's test() would keep its lastIndex between calls). */
+const UNSTORABLE_ONE = new RegExp(UNSTORABLE.source);
+
+/** True when `s` holds a character PostgreSQL text cannot store. */
+export const hasUnstorable = (s: string): boolean => UNSTORABLE_ONE.test(s);
 
 /** `s` with NUL removed and lone surrogates replaced. */
 export function storableText(s: string): string {

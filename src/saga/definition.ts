@@ -79,7 +79,7 @@ export interface SagaDefinition<D> {
   tipo: string;
   /**
    * The version of these steps. A saga runs to its end on the version it
-   * started on; change the steps only in a new version (README: "Changing a saga safely").
+   * started on; change the steps only in a new version (docs/operations.md: "Changing a saga safely").
    */
   version: number;
   steps: readonly StepDefinition<D>[];

@@ -28,6 +28,34 @@ export interface OperatorOrder {
   loteId?: string | null;
 }
 
+/**
+ * An order's arguments as the HTTP body names them and as saga_ordenes.datos and
+ * saga_operaciones.datos store them; each is present only when given.
+ */
+export interface OrderData {
+  compensacion?: string;
+  detener_plazo?: boolean;
+  version?: number;
+}
+
+/** An order's arguments as they are stored (and named in the HTTP body). */
+export function orderData(o: Pick<OperatorOrder, 'compensacion' | 'detenerPlazo' | 'version'>): OrderData {
+  return {
+    ...(o.compensacion == null ? {} : { compensacion: o.compensacion }),
+    ...(o.detenerPlazo === undefined ? {} : { detener_plazo: o.detenerPlazo }),
+    ...(o.version === undefined ? {} : { version: o.version }),
+  };
+}
+
+/** Stored (or HTTP) arguments as an order's fields. */
+export function orderArguments(d: OrderData): { compensacion?: string; detenerPlazo?: boolean; version?: number } {
+  return {
+    ...(d.compensacion === undefined ? {} : { compensacion: d.compensacion }),
+    ...(d.detener_plazo === undefined ? {} : { detenerPlazo: d.detener_plazo }),
+    ...(d.version === undefined ? {} : { version: d.version }),
+  };
+}
+
 /** A row of saga_operaciones: the order and what the machine decided. */
 export interface OperationRecord extends OperatorOrder {
   decididaEn: string;

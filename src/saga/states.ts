@@ -23,5 +23,3 @@ export const TERMINAL_STATES: readonly string[] = [
   Lifecycle.COMPENSADA,
   Lifecycle.COMPENSACION_FALLIDA,
 ];
-
-export const isTerminal = (s: string): boolean => TERMINAL_STATES.includes(s);

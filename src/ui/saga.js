@@ -75,7 +75,7 @@ function Entry({ item }) {
 const abiertas = (saga) => (saga.plan_compensacion ?? []).filter((c) => ['fallida', 'no_intentada', 'en_curso'].includes(c.estado));
 
 /**
- * Which actions the saga's state allows, as the README's table says; the
+ * Which actions the saga's state allows, as the operator actions table of docs/operations.md says; the
  * server decides (a 409 with its reason when the saga moved meanwhile).
  */
 export function suggestedActions(saga) {

@@ -1,6 +1,6 @@
 // A participant gateway that answers from a script instead of the network: the
 // actor tests are about the orchestrator, not about the participant services.
-import type { CallOptions, ParticipantGateway } from '../../src/participants/gateway.js';
+import type { CallOptions, ParticipantGateway } from '../../src/gateway/participant-gateway.js';
 import type { CallOutcome, Json, ParticipantCommand } from '../../src/saga/definition.js';
 
 export interface RecordedCall {

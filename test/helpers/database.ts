@@ -1,7 +1,8 @@
-// PostgreSQL for tests. `npm test` starts one embedded server for the whole run
-// (scripts/run-tests.ts) and passes it as DATABASE_URL; a test file run on its
-// own without DATABASE_URL starts its own. Either way each test file works in a
-// fresh database of its own, created here and migrated like production.
+// PostgreSQL for tests and the benchmark. `npm test` starts one embedded server for
+// the whole run (scripts/run-tests.ts) and passes it as DATABASE_URL; a test file run
+// on its own without DATABASE_URL starts its own. Either way each test file works in a
+// fresh database of its own, created here and migrated like production. The benchmark
+// (scripts/bench) takes its server and databases from here too.
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,18 +17,20 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/persiste
 export interface TestServer {
   /** URL of a maintenance database on the server (for CREATE DATABASE). */
   adminUrl: string;
+  /** Started here (and removed by stop), not DATABASE_URL's. */
+  embedded: boolean;
   stop(): Promise<void>;
 }
 
 export async function startTestServer(): Promise<TestServer> {
   const given = process.env.DATABASE_URL;
-  if (given !== undefined && given !== '') return { adminUrl: given, stop: () => Promise.resolve() };
+  if (given !== undefined && given !== '') return { adminUrl: given, embedded: false, stop: () => Promise.resolve() };
   const embedded: EmbeddedDatabase = await startEmbeddedPostgres({
     dataDir: path.join(tmpdir(), `saga-test-pg-${process.pid}-${randomBytes(4).toString('hex')}`),
     port: await freePort(),
     persistent: false,
   });
-  return { adminUrl: embedded.url, stop: () => embedded.stop() };
+  return { adminUrl: embedded.url, embedded: true, stop: () => embedded.stop() };
 }
 
 /** Creates an empty database on the server and returns its URL. */

@@ -1,6 +1,6 @@
 // Roles run as real child processes, for tests that kill them.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+import { entryPoint, listeningUrl, onLogLines, spawnNode } from '../../scripts/lib/processes.js';
 
 export interface RoleProcess {
   url: string;
@@ -15,10 +15,7 @@ export interface RoleProcess {
  * which carries its URL (the tests ask for port 0).
  */
 export async function startRoleProcess(role: 'orchestrator' | 'bff' | 'participants', env: Record<string, string>): Promise<RoleProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `src/bin/${role}.ts`], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnNode(entryPoint(role), [], { env: { HOST: '127.0.0.1', PORT: '0', BFF_PORT: '0', LOG_LEVEL: 'info', ...env } });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -26,17 +23,12 @@ export async function startRoleProcess(role: 'orchestrator' | 'bff' | 'participa
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} did not start in time: ${stderr}`)), 30_000);
     child.once('exit', (code) => reject(new Error(`${role} exited with ${code}: ${stderr}`)));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        logs.push(entry);
-        const found = entry[role];
-        if (entry.msg === `${role} listening` && typeof found === 'string') {
-          clearTimeout(timer);
-          resolve(found);
-        }
-      } catch {
-        // not a log line
+    onLogLines(child, (entry) => {
+      logs.push(entry);
+      const found = listeningUrl(entry, role);
+      if (found !== undefined) {
+        clearTimeout(timer);
+        resolve(found);
       }
     });
   });

@@ -12,7 +12,7 @@ import { websocketTransport } from '../../src/events/websocket-transport.js';
 import { producerName } from '../../src/events/outbox-queries.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
-import type { ParticipantGateway } from '../../src/participants/gateway.js';
+import type { ParticipantGateway } from '../../src/gateway/participant-gateway.js';
 import type { CallOutcome, ParticipantCommand } from '../../src/saga/definition.js';
 
 const env = useTestEnv(test);

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { httpGateway } from '../../src/participants/gateway.js';
+import { httpGateway } from '../../src/gateway/participant-gateway.js';
 import { seedRequest } from '../fixtures/requests.js';
 import { pasos, startCampaign, waitForEstado } from '../helpers/sagas.js';
 import { useTestEnv } from '../helpers/system.js';

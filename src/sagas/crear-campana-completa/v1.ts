@@ -1,6 +1,6 @@
 // Version 1 of the campaign saga: create the campaign, process the payment,
 // generate the report. A running saga keeps the version it started on, so
-// these steps change only in a new version file (README: "Changing a saga safely").
+// these steps change only in a new version file (docs/operations.md: "Changing a saga safely").
 import type { Json, SagaDefinition, StepDefinition } from '../../saga/definition.js';
 import type { defaultPolicies } from '../../saga/saga-type.js';
 import type { CrearCampanaCompleta } from './request.js';

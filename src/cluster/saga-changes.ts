@@ -5,7 +5,7 @@
 // for its order to be decided. When the connection is lost and re-opened, every
 // subscriber is woken (what happened meanwhile is unknown: they read again).
 import type { Logger } from '../log.js';
-import { NotificationListener, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
+import { NotificationListener, SAGA_CHANGES_CHANNEL } from './notifications.js';
 
 /** Called with the saga's new estado, or null after a reconnection (read it again). */
 export type ChangeListener = (estado: string | null) => void;
