@@ -25,6 +25,7 @@ import { SagaChanges } from './http/saga-changes.js';
 import { orchestratorApi } from './http/orchestrator-api.js';
 import { listen, type RunningServer } from './http/server.js';
 import { BodyBudget } from './http/body.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
 import { FAULTS, type Faults } from './faults.js';
 
@@ -87,9 +88,21 @@ async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): P
   return { pool, queries: new SagaQueries(db, pool), changes };
 }
 
-/** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS). */
-function warnFaults(faults: Faults, log: Logger): void {
+/** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS), or open in production. */
+function warnFaults(faults: Faults, log: Logger, config?: Config): void {
   for (const f of faults) log.warn({ fault: f }, `SAGA_FAULTS: ${f} is ON: ${FAULTS[f]}. Never in production.`);
+  if (config?.production === true && config.AUTH_CONTRATO === 'off') {
+    log.warn('NODE_ENV=production with AUTH_CONTRATO=off: anyone who reaches this port can start and read sagas');
+  }
+}
+
+/** What the contract, operator and metrics routes of an app are guarded with, from the configuration. */
+function httpGuards(config: Config) {
+  return {
+    authContract: config.AUTH_CONTRATO === 'on',
+    metricsAuth: config.METRICS_AUTH === 'on',
+    rateLimiter: new RateLimiter({ tokenPerMinute: config.RATE_LIMIT_TOKEN_POR_MINUTO, addressPerMinute: config.RATE_LIMIT_DIRECCION_POR_MINUTO }),
+  };
 }
 
 export async function startOrchestratorRole(
@@ -99,7 +112,7 @@ export async function startOrchestratorRole(
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
-  warnFaults(config.SAGA_FAULTS, log);
+  warnFaults(config.SAGA_FAULTS, log, config);
   const db = await openMigratedDatabase(databaseUrl);
   // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts);
   // fail before anything starts if the transport asked for cannot be had.
@@ -130,7 +143,7 @@ export async function startOrchestratorRole(
     log,
     orchestrator,
     orderWaitMs: config.OPERATOR_WAIT_MS,
-    authContract: config.AUTH_CONTRATO === 'on',
+    ...httpGuards(config),
     bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
     faults: config.SAGA_FAULTS,
   });
@@ -153,7 +166,7 @@ export async function startOrchestratorRole(
 
 export async function startBffRole(config: Config, databaseUrl: string, log: Logger, opts: SagaTypeOptions = {}): Promise<Role> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
-  warnFaults(config.SAGA_FAULTS, log);
+  warnFaults(config.SAGA_FAULTS, log, config);
   const db = await openMigratedDatabase(databaseUrl);
   const parts = await sagaRouteParts(db, databaseUrl, log);
   // New sagas are recorded here, through the same group-commit writer as the orchestrators'.
@@ -171,7 +184,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     log,
     start: (req) => intake.start(req, (sagaId) => shardOf(sagaId, shardCount)),
     orderWaitMs: config.OPERATOR_WAIT_MS,
-    authContract: config.AUTH_CONTRATO === 'on',
+    ...httpGuards(config),
     bodyBudget: opts.bodyBudget ?? new BodyBudget(config.BODY_BUDGET_MB * 1024 * 1024),
     corsOrigins: config.CORS_ORIGINS,
     faults,

@@ -18,7 +18,7 @@ export function bffApi(
   },
 ): Koa {
   const metrics = createBffMetrics(deps.db);
-  const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics });
+  const { router, specs, guard } = sagaApi({ ...deps, service: 'bff', metrics });
   mountDashboard(router, deps.types);
   return sagaApp({
     router,
@@ -28,6 +28,9 @@ export function bffApi(
     registry: metrics.registry,
     log: deps.log,
     authContract: deps.authContract,
+    guard,
+    metricsAuth: deps.metricsAuth ?? false,
+    ...(deps.rateLimiter === undefined ? {} : { rateLimiter: deps.rateLimiter }),
     corsOrigins: deps.corsOrigins ?? [],
   });
 }

@@ -6,7 +6,7 @@ import type Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { HttpMetrics } from '../metrics.js';
-import { PUBLIC, type RouteSpec } from './route-spec.js';
+import { PUBLIC, route, tokenRoles, type Guard, type RouteSpec } from './route-spec.js';
 
 export const metricsRouteSpec: RouteSpec = {
   method: 'GET',
@@ -22,8 +22,11 @@ export const metricsRouteSpec: RouteSpec = {
   responses: { 200: { description: 'Las métricas', schema: z.string(), contentType: 'text/plain' } },
 };
 
-export function mountMetrics(router: Router, registry: Registry): void {
-  router.get('/metrics', async (ctx) => {
+/** The spec of /metrics: open, or (METRICS_AUTH=on, the production default) an operador or lector token. */
+export const metricsSpec = (auth: boolean): RouteSpec => (auth ? { ...metricsRouteSpec, auth: tokenRoles('operador', 'lector') } : metricsRouteSpec);
+
+export function mountMetrics(router: Router, registry: Registry, guard: Guard, auth: boolean): void {
+  route(router, guard, metricsSpec(auth), async (ctx) => {
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });

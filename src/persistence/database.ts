@@ -10,6 +10,7 @@ import { Migration20261128000004SagaCounts } from '../../migrations/Migration202
 import { Migration20261128000005OperationsAndVersions } from '../../migrations/Migration20261128000005_operations_and_versions.js';
 import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migration20261128000006_saga_count_deltas.js';
 import { Migration20261129000001OutboxRelay } from '../../migrations/Migration20261129000001_outbox_relay.js';
+import { Migration20261204000001TokenExpiry } from '../../migrations/Migration20261204000001_token_expiry.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -34,6 +35,7 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261128000005_operations_and_versions', class: Migration20261128000005OperationsAndVersions },
     { name: 'Migration20261128000006_saga_count_deltas', class: Migration20261128000006SagaCountDeltas },
     { name: 'Migration20261129000001_outbox_relay', class: Migration20261129000001OutboxRelay },
+    { name: 'Migration20261204000001_token_expiry', class: Migration20261204000001TokenExpiry },
   ],
 };
 
