@@ -9,6 +9,8 @@ import { httpGateway, type ParticipantGateway } from './participants/gateway.js'
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
 import { migrateParticipants, participantPool } from './participants/database.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
+import { roleUrls, type RuntimeRole } from './persistence/db-roles.js';
+import { grantSagaLogPrivileges } from '../migrations/privileges.js';
 import { registerDefinitions } from './persistence/definitions.js';
 import { createPool } from './persistence/pool.js';
 import { SagaQueries } from './persistence/saga-queries.js';
@@ -35,16 +37,35 @@ export interface Role {
   stop(): Promise<void>;
 }
 
-/** Opens the saga log database and applies pending migrations. */
-export async function openMigratedDatabase(url: string): Promise<Database> {
+/**
+ * Opens the saga log database as `url`'s user and applies pending migrations, then (unless `roles: false`)
+ * creates the database roles and grants each its rights (migrations/privileges.ts).
+ */
+export async function openMigratedDatabase(url: string, opts: { roles?: boolean } = {}): Promise<Database> {
   const db = await openDatabase(url);
   try {
-    await migrate(db, url);
+    await migrate(db, url, opts.roles === false ? {} : { privileges: grantSagaLogPrivileges });
   } catch (err) {
     await db.close();
     throw err;
   }
   return db;
+}
+
+/**
+ * Migrates as DATABASE_URL's user, then gives the URL each of `roles` connects with: its own role
+ * (src/persistence/db-roles.ts), or DATABASE_URL itself with PG_ROLES=off.
+ */
+export async function connectionsFor<R extends RuntimeRole>(config: Config, adminUrl: string, roles: readonly R[]): Promise<Record<R, string>> {
+  const withRoles = config.PG_ROLES === 'on';
+  await (await openMigratedDatabase(adminUrl, { roles: withRoles })).close();
+  if (!withRoles) return Object.fromEntries(roles.map((r) => [r, adminUrl])) as Record<R, string>;
+  return roleUrls(adminUrl, roles, {
+    saga_orchestrator: config.PG_PASSWORD_SAGA_ORCHESTRATOR,
+    saga_bff: config.PG_PASSWORD_SAGA_BFF,
+    saga_relay: config.PG_PASSWORD_SAGA_RELAY,
+    saga_participantes: config.PG_PASSWORD_SAGA_PARTICIPANTES,
+  });
 }
 
 /** The call policies of every saga type, from the configuration. */
@@ -113,10 +134,11 @@ export async function startOrchestratorRole(
 ): Promise<Role & { orchestrator: Orchestrator }> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
   warnFaults(config.SAGA_FAULTS, log, config);
-  const db = await openMigratedDatabase(databaseUrl);
-  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts);
-  // fail before anything starts if the transport asked for cannot be had.
-  const events = await prepareEventRelay(config, databaseUrl, log, opts).catch(async (err: unknown) => {
+  const urls = await connectionsFor(config, databaseUrl, ['saga_orchestrator', 'saga_relay']);
+  const db = await openDatabase(urls.saga_orchestrator);
+  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts), on a connection
+  // of its own role; fail before anything starts if the transport asked for cannot be had.
+  const events = await prepareEventRelay(config, urls.saga_relay, log, opts).catch(async (err: unknown) => {
     await db.close();
     throw err;
   });
@@ -133,7 +155,7 @@ export async function startOrchestratorRole(
     },
   });
   await orchestrator.start();
-  const parts = await sagaRouteParts(db, databaseUrl, log);
+  const parts = await sagaRouteParts(db, urls.saga_orchestrator, log);
   const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log });
   lotes.start();
   const app = orchestratorApi({
@@ -167,10 +189,11 @@ export async function startOrchestratorRole(
 export async function startBffRole(config: Config, databaseUrl: string, log: Logger, opts: SagaTypeOptions = {}): Promise<Role> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
   warnFaults(config.SAGA_FAULTS, log, config);
-  const db = await openMigratedDatabase(databaseUrl);
-  const parts = await sagaRouteParts(db, databaseUrl, log);
+  const { saga_bff: url } = await connectionsFor(config, databaseUrl, ['saga_bff']);
+  const db = await openDatabase(url);
+  const parts = await sagaRouteParts(db, url, log);
   // New sagas are recorded here, through the same group-commit writer as the orchestrators'.
-  const writePool = createPool(databaseUrl, 1, log);
+  const writePool = createPool(url, 1, log);
   const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
   await registerDefinitions(parts.pool, registry);
   const faults = config.SAGA_FAULTS;
@@ -208,9 +231,14 @@ export async function startParticipantsRole(
   log: Logger,
   opts: { faults: boolean },
 ): Promise<Role & { participantEnv: Record<string, string> }> {
-  // The participants own their schema and apply its migrations themselves.
-  await migrateParticipants(databaseUrl);
-  const pool = participantPool(databaseUrl, 10, log);
+  // The participants own their schema and apply its migrations themselves (as DATABASE_URL's user).
+  const withRoles = config.PG_ROLES === 'on';
+  await migrateParticipants(databaseUrl, { roles: withRoles });
+  // They connect as saga_participantes, which reaches their schema only (none of the saga log).
+  const url = withRoles
+    ? (await roleUrls(databaseUrl, ['saga_participantes'], { saga_participantes: config.PG_PASSWORD_SAGA_PARTICIPANTES })).saga_participantes
+    : databaseUrl;
+  const pool = participantPool(url, 10, log);
   const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO, dedupe: config.PARTICIPANT_DEDUPE };
   const servers: RunningServer[] = [];
   try {

@@ -2,6 +2,7 @@
 // only from the migrations in /migrations, applied at start; nothing is inferred.
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
+import { applicationName } from './db-roles.js';
 import { Migrator } from '@mikro-orm/migrations';
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261128000001SagaLog } from '../../migrations/Migration20261128000001_saga_log.js';
@@ -41,8 +42,11 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
 
 export async function openDatabase(url: string, opts: { poolMax?: number; migrations?: MigrationSet } = {}): Promise<Database> {
   const migrations = opts.migrations ?? SAGA_LOG_MIGRATIONS;
+  // MikroORM reads only the user, password, host, port and database of a URL: the role's name is passed on.
+  const name = applicationName(url);
   return MikroORM.init({
     clientUrl: url,
+    ...(name === undefined ? {} : { driverOptions: { connection: { application_name: name } } }),
     entities: [],
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
@@ -64,8 +68,11 @@ export async function openDatabase(url: string, opts: { poolMax?: number; migrat
   });
 }
 
-/** Applies the pending migrations; safe to call from every process at start. */
-export async function migrate(db: Database, url: string): Promise<void> {
+/**
+ * Applies the pending migrations, then `privileges` (migrations/privileges.ts: the roles and their grants),
+ * under the same lock; safe to call from every process at start.
+ */
+export async function migrate(db: Database, url: string, opts: { privileges?: (client: pg.Client) => Promise<void> } = {}): Promise<void> {
   // Several processes may start together: a session advisory lock, held on a
   // connection of its own, lets one of them migrate at a time.
   const lock = new pg.Client({ connectionString: url });
@@ -73,6 +80,7 @@ export async function migrate(db: Database, url: string): Promise<void> {
   try {
     await lock.query('select pg_advisory_lock(727274)');
     await db.getMigrator().up();
+    await opts.privileges?.(lock);
   } finally {
     await lock.end();
   }
