@@ -108,11 +108,14 @@ const schema = z.object({
    * connects as DATABASE_URL's user, as before (for a server where that user may not create roles).
    */
   PG_ROLES: onOff.default('on'),
-  /** The password of each role (src/persistence/db-roles.ts); unset: a development password, for loopback only. */
-  PG_PASSWORD_SAGA_ORCHESTRATOR: z.string().optional(),
-  PG_PASSWORD_SAGA_BFF: z.string().optional(),
-  PG_PASSWORD_SAGA_RELAY: z.string().optional(),
-  PG_PASSWORD_SAGA_PARTICIPANTES: z.string().optional(),
+  /**
+   * The password of each role (src/persistence/db-roles.ts); unset: a development password, for loopback only.
+   * In production (NODE_ENV=production) each process must be given its own.
+   */
+  PG_PASSWORD_SAGA_ORCHESTRATOR: z.string().default(''),
+  PG_PASSWORD_SAGA_BFF: z.string().default(''),
+  PG_PASSWORD_SAGA_RELAY: z.string().default(''),
+  PG_PASSWORD_SAGA_PARTICIPANTES: z.string().default(''),
   /**
    * How the reference participants recognise a repeated request. recurso (default): a create or undo of a
    * resource id they already hold has no second effect, key or not. clave: only a repeated Idempotency-Key is

@@ -9,7 +9,8 @@ import { httpGateway, type ParticipantGateway } from './participants/gateway.js'
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
 import { migrateParticipants, participantPool } from './participants/database.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
-import { roleUrls, type RuntimeRole } from './persistence/db-roles.js';
+import { roleUrls, type RolePasswords, type RuntimeRole } from './persistence/db-roles.js';
+import { StartupProblem } from './startup-problem.js';
 import { grantSagaLogPrivileges } from '../migrations/privileges.js';
 import { registerDefinitions } from './persistence/definitions.js';
 import { createPool } from './persistence/pool.js';
@@ -58,14 +59,32 @@ export async function openMigratedDatabase(url: string, opts: { roles?: boolean 
  */
 export async function connectionsFor<R extends RuntimeRole>(config: Config, adminUrl: string, roles: readonly R[]): Promise<Record<R, string>> {
   const withRoles = config.PG_ROLES === 'on';
+  if (withRoles) requirePasswords(config, roles);
   await (await openMigratedDatabase(adminUrl, { roles: withRoles })).close();
   if (!withRoles) return Object.fromEntries(roles.map((r) => [r, adminUrl])) as Record<R, string>;
-  return roleUrls(adminUrl, roles, {
+  return roleUrls(adminUrl, roles, rolePasswords(config));
+}
+
+function rolePasswords(config: Config): RolePasswords {
+  return {
     saga_orchestrator: config.PG_PASSWORD_SAGA_ORCHESTRATOR,
     saga_bff: config.PG_PASSWORD_SAGA_BFF,
     saga_relay: config.PG_PASSWORD_SAGA_RELAY,
     saga_participantes: config.PG_PASSWORD_SAGA_PARTICIPANTES,
-  });
+  };
+}
+
+/** In production a role's development password (its name and -dev) is not accepted: each must be given. */
+function requirePasswords(config: Config, roles: readonly RuntimeRole[]): void {
+  if (!config.production) return;
+  const given = rolePasswords(config);
+  const missing = roles.filter((r) => (given[r] ?? '') === '').map((r) => `PG_PASSWORD_${r.toUpperCase()}`);
+  if (missing.length > 0) {
+    throw new StartupProblem(
+      `NODE_ENV=production: set ${missing.join(', ')}, the password of this process's database role (docs/SECURITY.md),\n` +
+        'or PG_ROLES=off to connect as DATABASE_URL\'s user.',
+    );
+  }
 }
 
 /** The call policies of every saga type, from the configuration. */
@@ -233,11 +252,10 @@ export async function startParticipantsRole(
 ): Promise<Role & { participantEnv: Record<string, string> }> {
   // The participants own their schema and apply its migrations themselves (as DATABASE_URL's user).
   const withRoles = config.PG_ROLES === 'on';
+  if (withRoles) requirePasswords(config, ['saga_participantes']);
   await migrateParticipants(databaseUrl, { roles: withRoles });
   // They connect as saga_participantes, which reaches their schema only (none of the saga log).
-  const url = withRoles
-    ? (await roleUrls(databaseUrl, ['saga_participantes'], { saga_participantes: config.PG_PASSWORD_SAGA_PARTICIPANTES })).saga_participantes
-    : databaseUrl;
+  const url = withRoles ? (await roleUrls(databaseUrl, ['saga_participantes'], rolePasswords(config))).saga_participantes : databaseUrl;
   const pool = participantPool(url, 10, log);
   const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO, dedupe: config.PARTICIPANT_DEDUPE };
   const servers: RunningServer[] = [];

@@ -6,7 +6,8 @@
 // holds `perMinute` requests and refills continuously; an empty one answers
 // 429 with Retry-After, the seconds until one request is allowed again.
 import type { Context, Next } from 'koa';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { registerRateLimitMetrics } from '../metrics.js';
 import { HttpError } from './errors.js';
 import type { Guard, RouteSpec } from './route-spec.js';
 
@@ -64,7 +65,7 @@ export interface RateLimitOptions {
 export class RateLimiter {
   private readonly byToken: Buckets | undefined;
   private readonly byAddress: Buckets | undefined;
-  private readonly counters: Counter<'limite'>[] = [];
+  private readonly counters: ReturnType<typeof registerRateLimitMetrics>[] = [];
 
   constructor(opts: RateLimitOptions) {
     const now = opts.now ?? (() => Date.now());
@@ -75,14 +76,7 @@ export class RateLimiter {
 
   /** Counts refusals in `registry` as http_rate_limited_total{limite}. */
   countInto(registry: Registry): void {
-    this.counters.push(
-      new Counter({
-        name: 'http_rate_limited_total',
-        help: 'Requests refused with 429 by a rate limit, by limite (token: per token; direccion: per client address)',
-        labelNames: ['limite'] as const,
-        registers: [registry],
-      }),
-    );
+    this.counters.push(registerRateLimitMetrics(registry));
   }
 
   /** Throws 429 with Retry-After when `key` has no request left under `kind`. */
@@ -90,7 +84,7 @@ export class RateLimiter {
     const buckets = kind === 'token' ? this.byToken : this.byAddress;
     const wait = buckets?.take(key) ?? 0;
     if (wait === 0) return;
-    for (const c of this.counters) c.inc({ limite: kind });
+    for (const c of this.counters) c.refused(kind);
     throw new HttpError(
       429,
       'demasiadas_solicitudes',

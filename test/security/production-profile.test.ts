@@ -60,7 +60,11 @@ test('in production the contract routes and /metrics answer 401 without a token,
   const db = await createDatabase(server.adminUrl, 'saga_prod');
   try {
     const seen: Record<string, number> = {};
-    const { stdout } = await startAll({ DATABASE_URL: db.url, NODE_ENV: 'production' }, async ({ bff, orchestrator, campaigns }) => {
+    // Roles are cluster-wide, and other test files use the development passwords: these are the same, given.
+    const passwords = Object.fromEntries(
+      ['saga_orchestrator', 'saga_bff', 'saga_relay', 'saga_participantes'].map((r) => [`PG_PASSWORD_${r.toUpperCase()}`, `${r}-dev`]),
+    );
+    const { stdout } = await startAll({ DATABASE_URL: db.url, NODE_ENV: 'production', ...passwords }, async ({ bff, orchestrator, campaigns }) => {
       seen['participants POST /__faults'] = (
         await fetch(`${campaigns}/__faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"reglas":[]}' })
       ).status;
@@ -105,6 +109,13 @@ test('in production a start with PARTICIPANT_FAULTS=on (the participants\' /__fa
   const { code, stderr } = await startAll({ NODE_ENV: 'production', PARTICIPANT_FAULTS: 'on', DATABASE_URL: 'postgres://nadie@127.0.0.1:1/nada' });
   t.is(code, 1);
   t.regex(stderr, /PARTICIPANT_FAULTS: refused in production/);
+});
+
+test('in production a process refuses to start without the password of its database role', async (t) => {
+  server ??= await startTestServer();
+  const { code, stderr } = await startAll({ DATABASE_URL: server.adminUrl, NODE_ENV: 'production' });
+  t.is(code, 1);
+  t.regex(stderr, /set PG_PASSWORD_SAGA_PARTICIPANTES, the password of this process's database role/);
 });
 
 test('the production profile changes only defaults: auth, metrics auth and rate limits on; an explicit setting still wins', (t) => {
