@@ -3,6 +3,7 @@
 // /metrics need a token, and fault injection of any kind is refused at start.
 // Without NODE_ENV the system stays open, for development on loopback.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { loadConfig } from '../../src/config.js';
 import { seedRequest } from '../fixtures/requests.js';
@@ -113,9 +114,14 @@ test('in production a start with PARTICIPANT_FAULTS=on (the participants\' /__fa
 
 test('in production a process refuses to start without the password of its database role', async (t) => {
   server ??= await startTestServer();
-  const { code, stderr } = await startAll({ DATABASE_URL: server.adminUrl, NODE_ENV: 'production' });
-  t.is(code, 1);
-  t.regex(stderr, /set PG_PASSWORD_SAGA_PARTICIPANTES, the password of this process's database role/);
+  const db = await createDatabase(server.adminUrl, 'saga_prod_pw');
+  try {
+    const { code, stderr } = await startAll({ DATABASE_URL: db.url, NODE_ENV: 'production' });
+    t.is(code, 1);
+    t.regex(stderr, /set PG_PASSWORD_SAGA_PARTICIPANTES, the password of this process's database role/);
+  } finally {
+    await db.drop();
+  }
 });
 
 test('the production profile changes only defaults: auth, metrics auth and rate limits on; an explicit setting still wins', (t) => {
@@ -125,4 +131,13 @@ test('the production profile changes only defaults: auth, metrics auth and rate 
   const dev = loadConfig({});
   t.like(dev, { production: false, AUTH_CONTRATO: 'off', METRICS_AUTH: 'off', RATE_LIMIT_TOKEN_POR_MINUTO: 0, RATE_LIMIT_DIRECCION_POR_MINUTO: 0, HOST: '127.0.0.1' });
   t.notThrows(() => loadConfig({ SAGA_FAULTS: 'no-fence' }), 'outside production the chaos suite may switch faults on');
+});
+
+test('the image listens on every interface only in the production profile, with the contract and /metrics behind tokens', (t) => {
+  const env = Object.fromEntries(
+    [...readFileSync('docker/Dockerfile', 'utf8').matchAll(/^ENV (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]),
+  );
+  t.is(env.HOST, '0.0.0.0');
+  t.is(env.NODE_ENV, 'production');
+  t.like(loadConfig(env), { AUTH_CONTRATO: 'on', METRICS_AUTH: 'on' });
 });
