@@ -141,7 +141,10 @@ function httpGuards(config: Config) {
   return {
     authContract: config.AUTH_CONTRATO === 'on',
     metricsAuth: config.METRICS_AUTH === 'on',
-    rateLimiter: new RateLimiter({ tokenPerMinute: config.RATE_LIMIT_TOKEN_POR_MINUTO, addressPerMinute: config.RATE_LIMIT_DIRECCION_POR_MINUTO }),
+    // Without a limit (the development default) no limiter stands in the request path at all.
+    ...(config.RATE_LIMIT_TOKEN_POR_MINUTO === 0 && config.RATE_LIMIT_DIRECCION_POR_MINUTO === 0
+      ? {}
+      : { rateLimiter: new RateLimiter({ tokenPerMinute: config.RATE_LIMIT_TOKEN_POR_MINUTO, addressPerMinute: config.RATE_LIMIT_DIRECCION_POR_MINUTO }) }),
   };
 }
 
