@@ -14,7 +14,8 @@ export const metricsRouteSpec: RouteSpec = {
   summary: 'Métricas en formato de texto de Prometheus',
   description:
     'saga_estado{tipo,estado}, saga_stuck{tipo,motivo}, saga_started_total, saga_lease_changes_total, saga_shards_held, ' +
-    'http_requests_total, http_request_duration_seconds y las del proceso de Node; el orquestador añade saga_finished_total, ' +
+    'http_requests_total, http_request_duration_seconds, http_rate_limited_total{limite} (con límites de tasa) y las del proceso ' +
+    'de Node; el orquestador añade saga_finished_total, ' +
     'saga_duration_seconds, saga_step_outcomes_total{clase,tipo,paso,resultado}, saga_call_duration_seconds, ' +
     'saga_operations_total{accion,resultado} y saga_parked_total.',
   tag: 'Servicio',
