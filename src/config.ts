@@ -27,7 +27,14 @@ const originList = z
     ),
   );
 
+const onOff = z.enum(['on', 'off']);
+
 const schema = z.object({
+  /**
+   * `production` (the container image sets it) changes the defaults: the contract routes and /metrics need a
+   * token, and SAGA_FAULTS, PARTICIPANT_FAULTS=on and the participants' /__faults are refused at start.
+   */
+  NODE_ENV: z.string().optional(),
   DATABASE_URL: optionalUrl,
   /** pulsar://host:6650: when set, the orchestrator publishes saga events to Pulsar. */
   PULSAR_URL: z.string().min(1).optional(),
@@ -50,7 +57,8 @@ const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
   EMBEDDED_PG_DIR: z.string().default('.data/pg'),
   EMBEDDED_PG_PORT: port.default(54329),
-  PARTICIPANT_FAULTS: z.enum(['on', 'off']).optional(),
+  /** The participants' fault injection (/__faults); on by default under `npm start` alone, refused in production. */
+  PARTICIPANT_FAULTS: onOff.optional(),
   PAGOS_MONTO_MAXIMO: z.coerce.number().positive().default(1_000_000),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** `pretty` (readable lines) or `json`; by default pretty when stdout is a terminal, JSON otherwise. */
@@ -100,8 +108,31 @@ const schema = z.object({
   STATS_CACHE_MS: z.coerce.number().int().min(0).default(5_000),
   /** The statement timeout of the statistics queries; past it, 503 with Retry-After. */
   STATS_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(10).default(5_000),
-  /** on: the contract routes need a token too (see docs/operations.md, "Authentication"). */
-  AUTH_CONTRATO: z.enum(['on', 'off']).default('off'),
+  /** on: the contract routes need a token too (see docs/operations.md, "Authentication"). Default: on in production, off otherwise. */
+  AUTH_CONTRATO: onOff.optional(),
+  /** on: GET /metrics needs a token (operador or lector). Default: on in production, off otherwise. */
+  METRICS_AUTH: onOff.optional(),
+  /**
+   * Requests per minute one token may make to POST routes and to the operator routes; past it, 429 with
+   * Retry-After. 0: no limit. Default: 600 in production, no limit otherwise.
+   */
+  RATE_LIMIT_TOKEN_POR_MINUTO: z.coerce.number().int().min(0).optional(),
+  /** The same, per client address (before authentication, so unauthenticated floods count). Default: 1200 in production, no limit otherwise. */
+  RATE_LIMIT_DIRECCION_POR_MINUTO: z.coerce.number().int().min(0).optional(),
+  /**
+   * on (default): each process connects to PostgreSQL as its own role (saga_orchestrator, saga_bff, saga_relay,
+   * saga_participantes), which the migrations create; DATABASE_URL is then only used to migrate. off: everything
+   * connects as DATABASE_URL's user, as before (for a server where that user may not create roles).
+   */
+  PG_ROLES: onOff.default('on'),
+  /**
+   * The password of each role (src/persistence/db-roles.ts); unset: a development password, for loopback only.
+   * In production (NODE_ENV=production) each process must be given its own.
+   */
+  PG_PASSWORD_SAGA_ORCHESTRATOR: z.string().default(''),
+  PG_PASSWORD_SAGA_BFF: z.string().default(''),
+  PG_PASSWORD_SAGA_RELAY: z.string().default(''),
+  PG_PASSWORD_SAGA_PARTICIPANTES: z.string().default(''),
   /**
    * How the reference participants recognise a repeated request. recurso (default): a create or undo of a
    * resource id they already hold has no second effect, key or not. clave: only a repeated Idempotency-Key is
@@ -139,7 +170,30 @@ function retryBudgets(raw: string): Record<string, number> | null {
   return out;
 }
 
-export type Config = z.infer<typeof schema>;
+/** The defaults that NODE_ENV=production changes, and what it refuses. */
+const profiled = schema
+  .superRefine((c, ctx) => {
+    if (c.NODE_ENV !== 'production') return;
+    if (c.SAGA_FAULTS.size > 0) {
+      ctx.addIssue({ code: 'custom', path: ['SAGA_FAULTS'], message: 'refused in production (NODE_ENV=production): it switches bugs on' });
+    }
+    if (c.PARTICIPANT_FAULTS === 'on') {
+      ctx.addIssue({ code: 'custom', path: ['PARTICIPANT_FAULTS'], message: 'refused in production (NODE_ENV=production): /__faults lets anyone break the participants' });
+    }
+  })
+  .transform((c) => {
+    const production = c.NODE_ENV === 'production';
+    return {
+      ...c,
+      production,
+      AUTH_CONTRATO: c.AUTH_CONTRATO ?? (production ? 'on' : 'off'),
+      METRICS_AUTH: c.METRICS_AUTH ?? (production ? 'on' : 'off'),
+      RATE_LIMIT_TOKEN_POR_MINUTO: c.RATE_LIMIT_TOKEN_POR_MINUTO ?? (production ? 600 : 0),
+      RATE_LIMIT_DIRECCION_POR_MINUTO: c.RATE_LIMIT_DIRECCION_POR_MINUTO ?? (production ? 1200 : 0),
+    };
+  });
+
+export type Config = z.infer<typeof profiled>;
 
 /**
  * The base URL of every participant the saga types name, from the variable
@@ -163,7 +217,7 @@ export function participantUrls(
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(env);
+  const parsed = profiled.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`Invalid configuration: ${problems}`);

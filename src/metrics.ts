@@ -219,6 +219,17 @@ export const registerHttpMetrics = oncePerRegistry((registry): HttpMetrics => {
   };
 });
 
+/** Requests a rate limit refused (src/http/rate-limit.ts): `limite` is token or direccion. */
+export const registerRateLimitMetrics = oncePerRegistry((registry): { refused(limite: 'token' | 'direccion'): void } => {
+  const refused = new Counter({
+    name: 'http_rate_limited_total',
+    help: 'Requests refused with 429 by a rate limit, by limite (token: per token; direccion: per client address)',
+    labelNames: ['limite'] as const,
+    registers: [registry],
+  });
+  return { refused: (limite) => refused.inc({ limite }) };
+});
+
 /** The BFF's registry: the sagas it records and the saga log's gauges (its HTTP traffic is added by its app). */
 export function createBffMetrics(sagaLog: SagaLogReads): { registry: Registry } & IntakeMetrics {
   const registry = new Registry();

@@ -9,6 +9,9 @@ import { httpGateway, type HttpGateway, type ParticipantGateway } from './gatewa
 import { aeropartnersApp, campaignsApp } from './participants/services/apps.js';
 import { migrateParticipants, participantPool } from './participants/database.js';
 import { openDatabase, migrate, type Database } from './persistence/database.js';
+import { roleUrls, type RolePasswords, type RuntimeRole } from './persistence/db-roles.js';
+import { StartupProblem } from './startup-problem.js';
+import { grantSagaLogPrivileges } from '../migrations/privileges.js';
 import { registerDefinitions } from './persistence/definitions.js';
 import { createPool } from './persistence/pool.js';
 import { SagaQueries } from './persistence/saga-queries.js';
@@ -29,6 +32,7 @@ import { StreamLimits } from './http/sse.js';
 import { StatsCache } from './http/statistics.js';
 import { SagaStatsQueries } from './persistence/saga-stats.js';
 import { registerBoundMetrics } from './metrics.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { prepareEventRelay, type EventRelayOptions } from './events/event-relay.js';
 import { relayMetrics } from './events/relay-metrics.js';
 import { FAULTS, writerHooks, type Faults } from './faults.js';
@@ -39,16 +43,53 @@ export interface Role {
   stop(): Promise<void>;
 }
 
-/** Opens the saga log database and applies pending migrations. */
-export async function openMigratedDatabase(url: string): Promise<Database> {
+/**
+ * Opens the saga log database as `url`'s user and applies pending migrations, then (unless `roles: false`)
+ * creates the database roles and grants each its rights (migrations/privileges.ts).
+ */
+export async function openMigratedDatabase(url: string, opts: { roles?: boolean } = {}): Promise<Database> {
   const db = await openDatabase(url);
   try {
-    await migrate(db, url);
+    await migrate(db, url, opts.roles === false ? {} : { privileges: grantSagaLogPrivileges });
   } catch (err) {
     await db.close();
     throw err;
   }
   return db;
+}
+
+/**
+ * Migrates as DATABASE_URL's user, then gives the URL each of `roles` connects with: its own role
+ * (src/persistence/db-roles.ts), or DATABASE_URL itself with PG_ROLES=off.
+ */
+export async function connectionsFor<R extends RuntimeRole>(config: Config, adminUrl: string, roles: readonly R[]): Promise<Record<R, string>> {
+  const withRoles = config.PG_ROLES === 'on';
+  if (withRoles) requirePasswords(config, roles);
+  await (await openMigratedDatabase(adminUrl, { roles: withRoles })).close();
+  if (!withRoles) return Object.fromEntries(roles.map((r) => [r, adminUrl])) as Record<R, string>;
+  return roleUrls(adminUrl, roles, rolePasswords(config));
+}
+
+function rolePasswords(config: Config): RolePasswords {
+  return {
+    saga_orchestrator: config.PG_PASSWORD_SAGA_ORCHESTRATOR,
+    saga_bff: config.PG_PASSWORD_SAGA_BFF,
+    saga_relay: config.PG_PASSWORD_SAGA_RELAY,
+    saga_participantes: config.PG_PASSWORD_SAGA_PARTICIPANTES,
+  };
+}
+
+/** In production a role's development password (its name and -dev) is not accepted: each must be given. */
+function requirePasswords(config: Config, roles: readonly RuntimeRole[]): void {
+  if (!config.production) return;
+  const given = rolePasswords(config);
+  const missing = roles.filter((r) => (given[r] ?? '') === '').map((r) => `PG_PASSWORD_${r.toUpperCase()}`);
+  if (missing.length > 0) {
+    throw new StartupProblem(
+      `NODE_ENV=production: set ${missing.join(', ')}, the password of this process's database role (docs/SECURITY.md),\n` +
+        'or PG_ROLES=off to connect as DATABASE_URL\'s user.',
+    );
+  }
 }
 
 /** The call policies of every saga type, from the configuration. */
@@ -106,9 +147,24 @@ async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): P
   return { pool, queries: new SagaQueries(db, pool), changes };
 }
 
-/** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS). */
-function warnFaults(faults: Faults, log: Logger): void {
+/** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS), or open in production. */
+function warnFaults(faults: Faults, log: Logger, config?: Config): void {
   for (const f of faults) log.warn({ fault: f }, `SAGA_FAULTS: ${f} is ON: ${FAULTS[f]}. Never in production.`);
+  if (config?.production === true && config.AUTH_CONTRATO === 'off') {
+    log.warn('NODE_ENV=production with AUTH_CONTRATO=off: anyone who reaches this port can start and read sagas');
+  }
+}
+
+/** What the contract, operator and metrics routes of an app are guarded with, from the configuration. */
+function httpGuards(config: Config) {
+  return {
+    authContract: config.AUTH_CONTRATO === 'on',
+    metricsAuth: config.METRICS_AUTH === 'on',
+    // Without a limit (the development default) no limiter stands in the request path at all.
+    ...(config.RATE_LIMIT_TOKEN_POR_MINUTO === 0 && config.RATE_LIMIT_DIRECCION_POR_MINUTO === 0
+      ? {}
+      : { rateLimiter: new RateLimiter({ tokenPerMinute: config.RATE_LIMIT_TOKEN_POR_MINUTO, addressPerMinute: config.RATE_LIMIT_DIRECCION_POR_MINUTO }) }),
+  };
 }
 
 export async function startOrchestratorRole(
@@ -118,11 +174,12 @@ export async function startOrchestratorRole(
   opts: OrchestratorRoleOptions = {},
 ): Promise<Role & { orchestrator: Orchestrator }> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
-  warnFaults(config.SAGA_FAULTS, log);
-  const db = await openMigratedDatabase(databaseUrl);
-  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts);
-  // fail before anything starts if the transport asked for cannot be had.
-  const events = await prepareEventRelay(config, databaseUrl, log, opts).catch(async (err: unknown) => {
+  warnFaults(config.SAGA_FAULTS, log, config);
+  const urls = await connectionsFor(config, databaseUrl, ['saga_orchestrator', 'saga_relay']);
+  const db = await openDatabase(urls.saga_orchestrator);
+  // With PULSAR_URL set, the outbox relay publishes saga events (src/events/event-relay.ts), on a connection
+  // of its own role; fail before anything starts if the transport asked for cannot be had.
+  const events = await prepareEventRelay(config, urls.saga_relay, log, opts).catch(async (err: unknown) => {
     await db.close();
     throw err;
   });
@@ -146,7 +203,7 @@ export async function startOrchestratorRole(
   });
   if ('refusedAnswers' in gateway) registerBoundMetrics(orchestrator.metrics.registry, { answers: gateway as HttpGateway });
   await orchestrator.start();
-  const parts = await sagaRouteParts(db, databaseUrl, log);
+  const parts = await sagaRouteParts(db, urls.saga_orchestrator, log);
   const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log });
   lotes.start();
   const app = orchestratorApi({
@@ -156,7 +213,7 @@ export async function startOrchestratorRole(
     log,
     orchestrator,
     orderWaitMs: config.OPERATOR_WAIT_MS,
-    authContract: config.AUTH_CONTRATO === 'on',
+    ...httpGuards(config),
     ...routeBounds(config, parts.pool, opts.bodyBudget),
     faults: config.SAGA_FAULTS,
   });
@@ -182,11 +239,12 @@ export async function startOrchestratorRole(
 
 export async function startBffRole(config: Config, databaseUrl: string, log: Logger, opts: SagaTypeOptions = {}): Promise<Role> {
   const types = opts.types ?? sagaTypes(policyOptions(config));
-  warnFaults(config.SAGA_FAULTS, log);
-  const db = await openMigratedDatabase(databaseUrl);
-  const parts = await sagaRouteParts(db, databaseUrl, log);
+  warnFaults(config.SAGA_FAULTS, log, config);
+  const { saga_bff: url } = await connectionsFor(config, databaseUrl, ['saga_bff']);
+  const db = await openDatabase(url);
+  const parts = await sagaRouteParts(db, url, log);
   // New sagas are recorded here, through the same group-commit writer as the orchestrators'.
-  const writePool = createPool(databaseUrl, 1, log);
+  const writePool = createPool(url, 1, log);
   const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
   await registerDefinitions(parts.pool, registry);
   const faults = config.SAGA_FAULTS;
@@ -202,7 +260,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
     // New sagas start on the newest version a shard holder runs, in such a holder's shard.
     start: (req) => intake.start(req, (sagaId, tipo, versions) => directory.place(sagaId, tipo, versions)),
     orderWaitMs: config.OPERATOR_WAIT_MS,
-    authContract: config.AUTH_CONTRATO === 'on',
+    ...httpGuards(config),
     ...routeBounds(config, parts.pool, opts.bodyBudget),
     corsOrigins: config.CORS_ORIGINS,
     faults,
@@ -226,9 +284,13 @@ export async function startParticipantsRole(
   log: Logger,
   opts: { faults: boolean },
 ): Promise<Role & { participantEnv: Record<string, string> }> {
-  // The participants own their schema and apply its migrations themselves.
-  await migrateParticipants(databaseUrl);
-  const pool = participantPool(databaseUrl, 10, log);
+  // The participants own their schema and apply its migrations themselves (as DATABASE_URL's user).
+  const withRoles = config.PG_ROLES === 'on';
+  if (withRoles) requirePasswords(config, ['saga_participantes']);
+  await migrateParticipants(databaseUrl, { roles: withRoles });
+  // They connect as saga_participantes, which reaches their schema only (none of the saga log).
+  const url = withRoles ? (await roleUrls(databaseUrl, ['saga_participantes'], rolePasswords(config))).saga_participantes : databaseUrl;
+  const pool = participantPool(url, 10, log);
   const common = { pool, log, faults: opts.faults, pagosMontoMaximo: config.PAGOS_MONTO_MAXIMO, dedupe: config.PARTICIPANT_DEDUPE };
   const servers: RunningServer[] = [];
   try {

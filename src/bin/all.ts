@@ -17,8 +17,8 @@ await run('all', async (given, log) => {
       parts.push(pg);
       databaseUrl = pg.url;
     }
-    // Fault injection is on for the all-in-one demo system unless switched off.
-    const faults = config.PARTICIPANT_FAULTS !== 'off';
+    // Fault injection is on for the all-in-one demo system unless switched off, or in production.
+    const faults = config.PARTICIPANT_FAULTS === 'on' || (config.PARTICIPANT_FAULTS === undefined && !config.production);
     const participants = await startParticipantsRole(config, databaseUrl, log, { faults });
     parts.push(participants);
     log.info(participants.urls, 'participants started');

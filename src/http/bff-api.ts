@@ -19,7 +19,7 @@ export function bffApi(
   },
 ): Koa {
   const metrics = createBffMetrics(sagaLogGaugeReads(deps.db));
-  const { router, specs } = sagaApi({ ...deps, service: 'bff', metrics, registry: metrics.registry });
+  const { router, specs, guard } = sagaApi({ ...deps, service: 'bff', metrics, registry: metrics.registry });
   mountDashboard(router, deps.types);
   return sagaApp({
     router,
@@ -29,6 +29,9 @@ export function bffApi(
     registry: metrics.registry,
     log: deps.log,
     authContract: deps.authContract,
+    guard,
+    metricsAuth: deps.metricsAuth ?? false,
+    ...(deps.rateLimiter === undefined ? {} : { rateLimiter: deps.rateLimiter }),
     corsOrigins: deps.corsOrigins ?? [],
   });
 }

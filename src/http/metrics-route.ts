@@ -6,7 +6,7 @@ import type Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { HttpMetrics } from '../metrics.js';
-import { PUBLIC, type RouteSpec } from './route-spec.js';
+import { PUBLIC, route, tokenRoles, type Guard, type RouteSpec } from './route-spec.js';
 
 export const metricsRouteSpec: RouteSpec = {
   method: 'GET',
@@ -14,7 +14,8 @@ export const metricsRouteSpec: RouteSpec = {
   summary: 'Métricas en formato de texto de Prometheus',
   description:
     'saga_estado{tipo,estado}, saga_stuck{tipo,motivo}, saga_started_total, saga_lease_changes_total, saga_shards_held, saga_shard_version_missing{shard,version}, ' +
-    'http_requests_total, http_request_duration_seconds y las del proceso de Node; el orquestador añade saga_finished_total, ' +
+    'http_requests_total, http_request_duration_seconds, http_rate_limited_total{limite} (con límites de tasa) y las del proceso ' +
+    'de Node; el orquestador añade saga_finished_total, ' +
     'saga_duration_seconds, saga_step_outcomes_total{clase,tipo,paso,resultado}, saga_call_duration_seconds, ' +
     'saga_operations_total{accion,resultado} y saga_parked_total.',
   tag: 'Servicio',
@@ -22,8 +23,11 @@ export const metricsRouteSpec: RouteSpec = {
   responses: { 200: { description: 'Las métricas', schema: z.string(), contentType: 'text/plain' } },
 };
 
-export function mountMetrics(router: Router, registry: Registry): void {
-  router.get('/metrics', async (ctx) => {
+/** The spec of /metrics: open, or (METRICS_AUTH=on, the production default) an operador or lector token. */
+export const metricsSpec = (auth: boolean): RouteSpec => (auth ? { ...metricsRouteSpec, auth: tokenRoles('operador', 'lector') } : metricsRouteSpec);
+
+export function mountMetrics(router: Router, registry: Registry, guard: Guard, auth: boolean): void {
+  route(router, guard, metricsSpec(auth), async (ctx) => {
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });

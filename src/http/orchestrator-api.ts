@@ -9,7 +9,7 @@ import { sagaApi, type SagaApiDeps } from './saga-api.js';
 export function orchestratorApi(deps: Omit<SagaApiDeps, 'service' | 'start' | 'metrics' | 'registry'> & { orchestrator: Orchestrator }): Koa {
   const { orchestrator } = deps;
   const service = 'saga-orchestrator';
-  const { router, specs } = sagaApi({
+  const { router, specs, guard } = sagaApi({
     ...deps,
     service,
     metrics: orchestrator.metrics,
@@ -28,5 +28,8 @@ export function orchestratorApi(deps: Omit<SagaApiDeps, 'service' | 'start' | 'm
     registry: orchestrator.metrics.registry,
     log: deps.log,
     authContract: deps.authContract,
+    guard,
+    metricsAuth: deps.metricsAuth ?? false,
+    ...(deps.rateLimiter === undefined ? {} : { rateLimiter: deps.rateLimiter }),
   });
 }

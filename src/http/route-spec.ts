@@ -59,8 +59,8 @@ export function koaPath(openApiPath: string): string {
   return openApiPath.replace(/\{([^}]+)\}/g, ':$1');
 }
 
-/** Builds the middleware that enforces an AuthRule (given how the app authenticates). */
-export type Guard = (rule: AuthRule) => Middleware;
+/** Builds the middleware that enforces an AuthRule (given how the app authenticates), for the route of `spec`. */
+export type Guard = (rule: AuthRule, spec?: RouteSpec) => Middleware;
 
 const pass = async (_ctx: Context, next: Next): Promise<void> => {
   await next();
@@ -81,5 +81,5 @@ export function guardFor(authenticate: (roles: readonly Rol[]) => Middleware, au
 export function route(router: Router, guard: Guard, spec: RouteSpec, handler: Middleware): void {
   const paths = [koaPath(spec.path), ...(spec.alias === undefined ? [] : [spec.alias])];
   const method = spec.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete';
-  router[method](paths, guard(spec.auth), handler);
+  router[method](paths, guard(spec.auth, spec), handler);
 }

@@ -27,6 +27,7 @@ import { verifyToken, type Operator, type Rol } from '../operator/tokens.js';
 import { BodyBudget, defaultBodyBudget, hasUnstorable, readJsonBody as readBody } from './body.js';
 import { HttpError, notFound } from './errors.js';
 import { guardFor, route, type Guard, type RouteSpec } from './route-spec.js';
+import { rateLimitedGuard, type RateLimiter } from './rate-limit.js';
 import { allSpecs, sagaApiSpecs } from './saga-api-specs.js';
 import { operatorBody, searchKeysOf, statusQuerySchema, type OperatorBody } from './schemas.js';
 import { mountSagaStream, StreamLimits } from './sse.js';
@@ -64,6 +65,10 @@ export interface SagaApiDeps {
   stats?: StatsCache;
   /** Where the bounds' metrics go (docs/SECURITY-bounds.md). */
   registry?: Registry;
+  /** Limits POST and operator requests per token and per address (none when absent). */
+  rateLimiter?: RateLimiter;
+  /** GET /metrics needs an operador or lector token (METRICS_AUTH). */
+  metricsAuth?: boolean;
 }
 
 /** A parsed list or bulk filter as the read side takes it. */
@@ -90,14 +95,14 @@ export function idempotencyKeyHeader(raw: string): string | undefined {
 }
 
 /** The saga routes on a new router, and the specs they were registered from (for the app's document). */
-export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[] } {
+export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]; guard: Guard } {
   const router = new Router();
   const desk = new OrderDesk(deps.pool, deps.changes);
   const lotes = new Lotes(deps.pool);
   const specs = sagaApiSpecs(deps.types, deps.service);
   const { schemas } = specs;
   const keyNames = searchKeysOf(deps.types);
-  const guard: Guard = guardFor(authenticate(deps.pool), deps.authContract);
+  const guard: Guard = rateLimitedGuard(guardFor(authenticate(deps.pool), deps.authContract), deps.rateLimiter);
   const budget = deps.bodyBudget;
   const readJsonBody = (ctx: Context) => readBody(ctx, budget === undefined ? {} : { budget });
 
@@ -272,7 +277,7 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
     ctx.body = { ...view, operacion };
   });
 
-  return { router, specs: allSpecs(specs) };
+  return { router, specs: allSpecs(specs), guard };
 }
 
 function checkOrder(accion: OperatorAction, body: OperatorBody): void {

@@ -11,9 +11,10 @@ import type { Logger } from '../log.js';
 import { registerHttpMetrics } from '../metrics.js';
 import { mountCors } from './cors.js';
 import { jsonErrors } from './errors.js';
-import { httpMetricsMiddleware, metricsRouteSpec, mountMetrics } from './metrics-route.js';
+import { httpMetricsMiddleware, metricsSpec, mountMetrics } from './metrics-route.js';
 import { apiInfo, mountOpenApi, openApiDocument, openApiRouteSpecs, undocumentedRoutes } from './openapi.js';
-import type { RouteSpec } from './route-spec.js';
+import type { Guard, RouteSpec } from './route-spec.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export interface SagaAppOptions {
   router: Router;
@@ -26,14 +27,21 @@ export interface SagaAppOptions {
   registry: Registry;
   log: Logger;
   authContract: boolean;
+  /** How the app's routes authenticate (and are rate-limited): /metrics uses it too. */
+  guard: Guard;
+  /** /metrics needs an operador or lector token. */
+  metricsAuth: boolean;
+  /** Its refusals are counted in the app's registry. */
+  rateLimiter?: RateLimiter;
   /** Origins whose pages may call the app (CORS); absent: no CORS at all. */
   corsOrigins?: readonly string[];
 }
 
 export function sagaApp(opts: SagaAppOptions): Koa {
   const { router, log } = opts;
-  const specs = [...opts.specs, metricsRouteSpec, ...openApiRouteSpecs];
-  mountMetrics(router, opts.registry);
+  const specs = [...opts.specs, metricsSpec(opts.metricsAuth), ...openApiRouteSpecs];
+  mountMetrics(router, opts.registry, opts.guard, opts.metricsAuth);
+  opts.rateLimiter?.countInto(opts.registry);
   mountOpenApi(router, () => openApiDocument(apiInfo(opts.service), specs, { authContract: opts.authContract }));
   for (const route of undocumentedRoutes(router, specs)) log.warn({ route }, 'route without an OpenAPI spec');
   const app = new Koa();

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { migrate, openDatabase, type MigrationSet } from '../persistence/database.js';
 import { createPool } from '../persistence/pool.js';
+import { grantParticipantPrivileges } from '../../migrations/privileges.js';
 import { Migration20261128000002Participants } from './migrations/Migration20261128000002_participants.js';
 
 export const PARTICIPANT_SCHEMA = 'participantes';
@@ -16,11 +17,17 @@ export const PARTICIPANT_MIGRATIONS: MigrationSet = {
   list: [{ name: 'Migration20261128000002_participants', class: Migration20261128000002Participants }],
 };
 
-/** Applies the participants' pending migrations. */
-export async function migrateParticipants(url: string): Promise<void> {
+/**
+ * Applies the participants' pending migrations, and (`roles`, the default) grants their schema to their role,
+ * saga_participantes, which has no right on the saga log.
+ */
+export async function migrateParticipants(url: string, opts: { roles?: boolean } = {}): Promise<void> {
   const db = await openDatabase(url, { poolMax: 2, migrations: PARTICIPANT_MIGRATIONS });
   try {
-    await migrate(db, url, PARTICIPANT_MIGRATIONS);
+    await migrate(db, url, {
+      migrations: PARTICIPANT_MIGRATIONS,
+      ...(opts.roles === false ? {} : { privileges: (c: pg.Client) => grantParticipantPrivileges(c, PARTICIPANT_SCHEMA) }),
+    });
   } finally {
     await db.close();
   }

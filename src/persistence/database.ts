@@ -2,6 +2,7 @@
 // only from the migrations in /migrations, applied at start; nothing is inferred.
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
+import { applicationName } from './db-roles.js';
 import { Migrator } from '@mikro-orm/migrations';
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261128000001SagaLog } from '../../migrations/Migration20261128000001_saga_log.js';
@@ -11,6 +12,7 @@ import { Migration20261128000005OperationsAndVersions } from '../../migrations/M
 import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migration20261128000006_saga_count_deltas.js';
 import { Migration20261129000001OutboxRelay } from '../../migrations/Migration20261129000001_outbox_relay.js';
 import { Migration20261204000001SearchKeysHashed } from '../../migrations/Migration20261204000001_search_keys_hashed.js';
+import { Migration20261204000001TokenExpiry } from '../../migrations/Migration20261204000001_token_expiry.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -43,13 +45,17 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261128000006_saga_count_deltas', class: Migration20261128000006SagaCountDeltas },
     { name: 'Migration20261129000001_outbox_relay', class: Migration20261129000001OutboxRelay },
     { name: 'Migration20261204000001_search_keys_hashed', class: Migration20261204000001SearchKeysHashed },
+    { name: 'Migration20261204000001_token_expiry', class: Migration20261204000001TokenExpiry },
   ],
 };
 
 export async function openDatabase(url: string, opts: { poolMax?: number; migrations?: MigrationSet } = {}): Promise<Database> {
   const migrations = opts.migrations ?? SAGA_LOG_MIGRATIONS;
+  // MikroORM reads only the user, password, host, port and database of a URL: the role's name is passed on.
+  const name = applicationName(url);
   return MikroORM.init({
     clientUrl: url,
+    ...(name === undefined ? {} : { driverOptions: { connection: { application_name: name } } }),
     entities: [],
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
@@ -72,10 +78,15 @@ export async function openDatabase(url: string, opts: { poolMax?: number; migrat
 }
 
 /**
- * Applies the pending migrations of `migrations` (the set `db` was opened with);
- * safe to call from every process at start.
+ * Applies the pending migrations of `migrations` (the set `db` was opened with), then `privileges`
+ * (migrations/privileges.ts: the roles and their grants), under the same lock; safe to call from every process at start.
  */
-export async function migrate(db: Database, url: string, migrations: MigrationSet = SAGA_LOG_MIGRATIONS): Promise<void> {
+export async function migrate(
+  db: Database,
+  url: string,
+  opts: { migrations?: MigrationSet; privileges?: (client: pg.Client) => Promise<void> } = {},
+): Promise<void> {
+  const migrations = opts.migrations ?? SAGA_LOG_MIGRATIONS;
   // Several processes may start together: a session advisory lock, held on a
   // connection of its own, lets one of them migrate at a time.
   const lock = new pg.Client({ connectionString: url });
@@ -83,6 +94,7 @@ export async function migrate(db: Database, url: string, migrations: MigrationSe
   try {
     await lock.query('select pg_advisory_lock($1)', [migrations.lockKey]);
     await db.getMigrator().up();
+    await opts.privileges?.(lock);
   } finally {
     await lock.end();
   }
