@@ -16,20 +16,27 @@
 //  2. Rows are taken only below the xmin horizon (transaccion < the oldest transaction
 //     still running): ids are drawn before commit, so a writer can commit a lower id
 //     after higher ones are visible; a row below the horizon can no longer be
-//     overtaken by one committed later. The order of the taking, (transaccion, id),
-//     is therefore stable: the same whichever relay runs, and whenever.
+//     overtaken by one committed later. What is taken (oldest transactions first) is
+//     therefore stable: the same whichever relay runs, and whenever.
 //  3. Each taken row gets its sequence id when taken (one past the last ever given, kept
-//     in saga_outbox_relay), in that order; sequence ids therefore grow in publish order.
+//     in saga_outbox_relay), saga by saga and in each saga's secuencia order; the batch
+//     is sent in sequence-id order, so sequence ids grow in publish order.
 //     A row keeps its id until the broker acknowledges it: a replay after a crash or
 //     an outage sends the same id, and the broker drops the copy it already has.
-//  4. A batch holds at most one event per saga (the first unpublished one), so a saga's
-//     next event is sent only after the previous one is stored: per-saga order holds
-//     even when a message in the middle of a batch fails.
+//  4. A batch holds every claimable event of a saga, its next pending events in order,
+//     numbered in secuencia order and sent pipelined through one producer, which keeps
+//     the order of its sends: several events of a saga are in flight at once and reach
+//     the broker in order. What the broker stores of one producer session is a prefix
+//     of what was sent, apart from messages refused one by one (too big, malformed).
 //  5. A message that was not stored while a later one of its batch was has a spent
-//     sequence id (the broker would drop it as a duplicate): it is numbered anew.
+//     sequence id (the broker would drop it as a duplicate): it is numbered anew. With
+//     a single producer this happens only when its acknowledgement was lost (it is
+//     stored): the copy sent later is one a consumer ignores.
 //  6. A message the broker refuses (not a connection failure) is tried again under a
-//     new id, and after maxAttempts set aside in saga_events_descartados (an alert
-//     metric counts them); the saga's later events then flow on.
+//     new id, alone (its saga's later events wait for it), and after maxAttempts set
+//     aside in saga_events_descartados (an alert metric counts them); the saga's later
+//     events then flow on. A refused message whose saga's later event was stored in
+//     the same batch is set aside at once: sent again it would arrive out of order.
 //  7. No transaction is open while the relay talks to the broker: taking a batch and
 //     recording what became of it are one statement each.
 // Consumers still dedupe on (saga_id, secuencia) as a second line: a message whose
@@ -47,7 +54,7 @@ export interface OutboxRelayOptions {
   transport: EventTransport;
   log: Logger;
   metrics?: RelayMetrics;
-  /** Rows per batch (at most one per saga). */
+  /** Rows per batch (all the claimable events of each saga in it). */
   batchSize?: number;
   /** Pause between passes when there is nothing (or not a full batch) to publish. */
   pollMs?: number;
@@ -113,7 +120,7 @@ export class OutboxRelay {
 
   constructor(opts: OutboxRelayOptions) {
     this.opts = {
-      batchSize: 500,
+      batchSize: 5_000,
       pollMs: 100,
       minBackoffMs: 100,
       maxBackoffMs: 5_000,
@@ -162,14 +169,16 @@ export class OutboxRelay {
     try {
       const begun = Date.now();
       let rows = await inFlight(lock, this.opts.batchSize);
-      if (rows.length === 0) rows = await claim(lock, this.opts.batchSize);
+      const replay = rows.length > 0;
+      if (!replay) rows = await claim(lock, this.opts.batchSize);
       if (rows.length === 0) return { ...idle, active: true };
       const taken = Date.now();
-      const outcomes = await this.opts.transport.publish(rows.map(outboxMessage));
+      const outcomes = await this.opts.transport.publish(rows.map(outboxMessage), { replay });
       const sent = Date.now();
       const plan = planRecord(
         rows.map((r) => r.id),
         outcomes,
+        rows.map((r) => r.saga_id),
       );
       if (this.lockLost) throw this.lockLost;
       const recorded = await record(lock, plan, this.opts.maxAttempts);
@@ -178,9 +187,9 @@ export class OutboxRelay {
         'outbox relay: pass',
       );
       this.opts.metrics?.published(plan.published.length);
-      if (plan.refused.length > 0) {
+      if (plan.refused.length + plan.overtaken.length > 0) {
         this.opts.log.warn(
-          { refused: plan.refused.slice(0, 5), retried: recorded.retried, deadLettered: recorded.deadLettered },
+          { refused: [...plan.overtaken, ...plan.refused].slice(0, 5), retried: recorded.retried, deadLettered: recorded.deadLettered },
           'outbox relay: the broker refused saga events',
         );
       }
@@ -194,7 +203,7 @@ export class OutboxRelay {
         active: true,
         sent: rows.length,
         published: plan.published.length,
-        refused: plan.refused.length,
+        refused: plan.refused.length + plan.overtaken.length,
         deadLettered: recorded.deadLettered,
         ...(plan.unavailable === undefined ? {} : { unavailable: plan.unavailable }),
       };
