@@ -429,6 +429,31 @@ test.serial("one pass takes all of a saga's pending events, in order, and sends 
   t.is(await pending(), 0);
 });
 
+test.serial('pipelined passes: the next batch is taken while one is sent, and a failed batch goes again before it', async (t) => {
+  const sagas = await newSagas(6);
+  await insertEvents(sagas, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 30;
+  broker.failNext(3);
+  const relay = relayTo(broker, { batchSize: 3 });
+  await claimable();
+  try {
+    const first = await relay.publishBatch({ pipelined: true });
+    t.is(first.sent, 3);
+    t.truthy(first.unavailable, 'the first batch failed');
+    const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+    t.is(rows[0]!.n, 6, 'the next batch was taken (numbered) while the first was being sent');
+    for (let i = 0; i < 20 && (await pending()) > 0; i++) await relay.publishBatch({ pipelined: true });
+  } finally {
+    await relay.stop();
+  }
+  t.is(await pending(), 0);
+  t.deepEqual(broker.duplicates, [], 'the batch taken later was not sent before the failed one went again');
+  t.deepEqual(broker.messages.map((m) => m.message.sequenceId), oneToN(6), 'stored in sequence-id order, each once');
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1]);
+});
+
 test.serial("a saga's events are numbered in their order even when the transactions that wrote them were not", async (t) => {
   const [saga] = (await newSagas(1)) as [string];
   // Event 2 is written by a transaction that began before the one writing event 1.

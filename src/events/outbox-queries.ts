@@ -55,10 +55,10 @@ export async function inFlight(db: Queryable, limit: number): Promise<OutboxRow[
  * wait for it, as a retry must not be overtaken). The probe of a saga's earlier events
  * is a range on the (saga_id, secuencia) key: a handful of rows per saga.
  *
- * Sequence ids go on from the last one ever given, saga by saga (sagas in the order of
- * their oldest taken event) and within a saga in secuencia order: a saga's events reach
- * the single producer, and so the broker, in their order, whatever order the
- * transactions that wrote them had.
+ * Sequence ids go on from the last one ever given, saga by saga and within a saga in
+ * secuencia order: a saga's events reach the single producer, and so the broker, in
+ * their order, whatever order the transactions that wrote them had. (Which sagas are
+ * taken follows the transactions; the order within a batch, sent as a whole, need not.)
  */
 export async function claim(db: Queryable, limit: number): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
@@ -83,8 +83,7 @@ export async function claim(db: Queryable, limit: number): Promise<OutboxRow[]> 
              and (p.intentos_envio > 0 or not exists (select 1 from windowed q where q.id = p.id)))
      ),
      numbered as (
-       select id, row_number() over (order by first_tx, saga_id, secuencia) as n
-         from (select id, saga_id, secuencia, first_value(transaccion) over (partition by saga_id order by transaccion, id) as first_tx from candidates) c
+       select id, row_number() over (order by saga_id, secuencia) as n from candidates
      ),
      counter as (
        update saga_outbox_relay

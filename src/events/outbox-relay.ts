@@ -43,7 +43,7 @@
 // outcome was unknown and that is renumbered under rule 5 may be stored twice.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { claim, inFlight, record, type OutboxRow } from './outbox-queries.js';
+import { claim, inFlight, record, type OutboxRow, type Recorded } from './outbox-queries.js';
 import { planRecord } from './publish-plan.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { errorText } from '../log.js';
@@ -117,6 +117,10 @@ export class OutboxRelay {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private wakeUp: (() => void) | undefined;
+  /** The next batch, being taken while the last one was sent (pipelined passes). */
+  private prefetched: Promise<OutboxRow[]> | undefined;
+  /** The last pass's record, still running (pipelined passes). */
+  private recording: Promise<unknown> | undefined;
 
   constructor(opts: OutboxRelayOptions) {
     this.opts = {
@@ -161,19 +165,37 @@ export class OutboxRelay {
    * One pass: becomes the active relay if no other is, sends the batch in flight (or
    * takes a new one) and records what became of it. Rejects only on database errors
    * (the lock is then given up).
+   *
+   * `pipelined` (the relay's own loop): while the batch is being sent, the next one is
+   * taken, and the pass returns as soon as the broker has answered, its record still
+   * running (the next pass waits for it before recording its own). The next batch
+   * holds no saga with an event in flight (the taking skips a saga whose earlier event
+   * is still pending), and it is sent only when every message of this one was stored:
+   * otherwise it stays numbered, and the next pass replays it after this one's tail,
+   * in sequence-id order.
    */
-  async publishBatch(): Promise<PassResult> {
+  async publishBatch(opts: { pipelined?: boolean } = {}): Promise<PassResult> {
     const idle: PassResult = { active: false, sent: 0, published: 0, refused: 0, deadLettered: 0 };
     const lock = await this.acquire();
     if (!lock) return idle;
     try {
       const begun = Date.now();
-      let rows = await inFlight(lock, this.opts.batchSize);
-      const replay = rows.length > 0;
-      if (!replay) rows = await claim(lock, this.opts.batchSize);
+      const prefetched = this.prefetched;
+      this.prefetched = undefined;
+      let rows = prefetched === undefined ? [] : await prefetched;
+      let replay = false;
+      if (rows.length === 0) {
+        // The previous record first: what it marks is not in flight any more.
+        await this.settleRecording();
+        rows = await inFlight(lock, this.opts.batchSize);
+        replay = rows.length > 0;
+        if (!replay) rows = await claim(lock, this.opts.batchSize);
+      }
       if (rows.length === 0) return { ...idle, active: true };
       const taken = Date.now();
-      const outcomes = await this.opts.transport.publish(rows.map(outboxMessage), { replay });
+      const sending = this.opts.transport.publish(rows.map(outboxMessage), { replay });
+      if (opts.pipelined === true) this.prefetched = quiet(claim(lock, this.opts.batchSize));
+      const outcomes = await sending;
       const sent = Date.now();
       const plan = planRecord(
         rows.map((r) => r.id),
@@ -181,35 +203,60 @@ export class OutboxRelay {
         rows.map((r) => r.saga_id),
       );
       if (this.lockLost) throw this.lockLost;
-      const recorded = await record(lock, plan, this.opts.maxAttempts);
-      this.opts.log.debug(
-        { rows: rows.length, takeMs: taken - begun, sendMs: sent - taken, recordMs: Date.now() - sent },
-        'outbox relay: pass',
-      );
-      this.opts.metrics?.published(plan.published.length);
-      if (plan.refused.length + plan.overtaken.length > 0) {
-        this.opts.log.warn(
-          { refused: [...plan.overtaken, ...plan.refused].slice(0, 5), retried: recorded.retried, deadLettered: recorded.deadLettered },
-          'outbox relay: the broker refused saga events',
-        );
-      }
-      if (recorded.deadLettered > 0) {
-        this.opts.log.error(
-          { deadLettered: recorded.deadLettered, maxAttempts: this.opts.maxAttempts },
-          'outbox relay: saga events set aside in saga_events_descartados after repeated refusals',
-        );
+      // Records run one after the other, on the lock's connection.
+      await this.settleRecording();
+      const recording = record(lock, plan, this.opts.maxAttempts).then((recorded) => {
+        this.afterRecord(plan, recorded, { rows: rows.length, takeMs: taken - begun, sendMs: sent - taken, recordMs: Date.now() - sent });
+        return recorded;
+      });
+      const allStored = plan.published.length === rows.length;
+      let deadLettered = 0;
+      if (opts.pipelined === true && allStored) this.recording = quiet(recording);
+      else {
+        deadLettered = (await recording).deadLettered;
+        // A failed batch goes again before anything taken after it: the next pass
+        // replays what is in flight, the next batch included, in sequence-id order.
+        if (this.prefetched !== undefined) {
+          const next = this.prefetched;
+          this.prefetched = undefined;
+          await next;
+        }
       }
       return {
         active: true,
         sent: rows.length,
         published: plan.published.length,
         refused: plan.refused.length + plan.overtaken.length,
-        deadLettered: recorded.deadLettered,
+        deadLettered,
         ...(plan.unavailable === undefined ? {} : { unavailable: plan.unavailable }),
       };
     } catch (err) {
       await this.resign(err);
       throw err;
+    }
+  }
+
+  /** Waits for the record of the previous pass, if it is still running; rethrows its error. */
+  private async settleRecording(): Promise<void> {
+    const recording = this.recording;
+    this.recording = undefined;
+    await recording;
+  }
+
+  private afterRecord(plan: ReturnType<typeof planRecord>, recorded: Recorded, timing: Record<string, number>): void {
+    this.opts.log.debug(timing, 'outbox relay: pass');
+    this.opts.metrics?.published(plan.published.length);
+    if (plan.refused.length + plan.overtaken.length > 0) {
+      this.opts.log.warn(
+        { refused: [...plan.overtaken, ...plan.refused].slice(0, 5), retried: recorded.retried, deadLettered: recorded.deadLettered },
+        'outbox relay: the broker refused saga events',
+      );
+    }
+    if (recorded.deadLettered > 0) {
+      this.opts.log.error(
+        { deadLettered: recorded.deadLettered, maxAttempts: this.opts.maxAttempts },
+        'outbox relay: saga events set aside in saga_events_descartados after repeated refusals',
+      );
     }
   }
 
@@ -241,6 +288,12 @@ export class OutboxRelay {
 
   /** Closes the producer first (so the next relay can open it), then the lock connection. */
   private async resign(reason?: unknown): Promise<void> {
+    // A record or a taking still running on the lock's connection ends first (a batch
+    // taken and not sent stays numbered: the next active relay replays it).
+    const running = [this.recording, this.prefetched];
+    this.recording = undefined;
+    this.prefetched = undefined;
+    await Promise.allSettled(running);
     const lock = this.lock;
     this.lock = undefined;
     this.lockLost = undefined;
@@ -256,7 +309,7 @@ export class OutboxRelay {
     while (!this.stopping) {
       let delay = this.opts.pollMs;
       try {
-        const pass = await this.publishBatch();
+        const pass = await this.publishBatch({ pipelined: true });
         if (!pass.active) delay = this.opts.lockRetryMs;
         else if (pass.unavailable !== undefined) {
           failures += 1;
@@ -269,7 +322,7 @@ export class OutboxRelay {
           if (failures > 0) this.opts.log.info({ failures }, 'outbox relay: publishing again');
           failures = 0;
           // A full batch, or one with refusals to retry, means there is more: go on at once.
-          if (pass.sent >= this.opts.batchSize || pass.refused > 0) delay = 0;
+          if (pass.sent >= this.opts.batchSize || pass.refused > 0 || this.prefetched !== undefined) delay = 0;
         }
       } catch (err) {
         failures += 1;
@@ -295,4 +348,10 @@ export class OutboxRelay {
       this.wakeUp = done;
     });
   }
+}
+
+/** The same promise, with a handler attached so that a rejection nobody awaits yet is not reported as unhandled. */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }

@@ -257,7 +257,9 @@ export async function pipeline<T, R>(items: readonly T[], window: number, send: 
 
 function open(url: string, initialSequenceId: number, batching: boolean, timeoutMs: number): Promise<Session> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs });
+    // No permessage-deflate: compressing each small frame cost more CPU (here and in the
+    // broker) than everything else the relay does per event.
+    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false });
     ws.once('open', () => {
       ws.removeAllListeners('error');
       resolve(new Session(ws, initialSequenceId, batching));
