@@ -4,6 +4,8 @@
 // fresh saga log, then starts one relay over the WebSocket API and times it until
 // nothing is pending. Uses PULSAR_WEB_URL's broker when set, else starts Pulsar
 // standalone on free ports; PostgreSQL is DATABASE_URL's server or an embedded one.
+// With the broker's pulsar:// URL (its own, or PULSAR_URL) it then reads the topic back
+// with Apache's Python client (scripts/pulsar/read_binary.py) and checks every saga.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +16,7 @@ import { websocketTransport } from '../../src/events/websocket-transport.js';
 import { freePort } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { migratedDatabase } from '../../test/helpers/database.js';
+import { ensureBinaryReader, readOverBinaryProtocol } from './binary-reader.js';
 import { resolveClasspath, startStandalone, type RunningStandalone } from './standalone.js';
 
 const { values } = parseArgs({
@@ -31,6 +34,7 @@ const print = (line: string) => process.stdout.write(`[drain] ${line}\n`);
 let broker: RunningStandalone | undefined;
 let dataDir: string | undefined;
 let webUrl = process.env.PULSAR_WEB_URL;
+let serviceUrl = process.env.PULSAR_URL;
 if (webUrl === undefined) {
   dataDir = mkdtempSync(path.join(tmpdir(), 'saga-pulsar-drain-'));
   broker = await startStandalone(
@@ -38,6 +42,7 @@ if (webUrl === undefined) {
     resolveClasspath(print),
   );
   webUrl = broker.webUrl;
+  serviceUrl = broker.serviceUrl;
   print(`Pulsar standalone started in ${(broker.startMs / 1000).toFixed(1)} s on ${broker.serviceUrl} and ${webUrl}`);
 }
 const db = await migratedDatabase('drain', 4);
@@ -94,6 +99,20 @@ try {
   const cpu = process.cpuUsage(cpu0);
   const brokerCpu = brokerCpuSeconds() - broker0;
   print(`drained ${total} events in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} events/s`);
+  if (serviceUrl !== undefined) {
+    // Read back over pulsar:// by Apache's Python client: every saga's events, once, in order.
+    const { rows } = await db.pool.query<{ saga_id: string; s: number[] }>(
+      'select saga_id, array_agg(secuencia order by secuencia) as s from saga_events group by saga_id',
+    );
+    const report = await readOverBinaryProtocol(ensureBinaryReader(print), serviceUrl, topic, new Map(rows.map((r) => [r.saga_id, r.s])), {
+      timeoutS: 300,
+    });
+    print(
+      `read back over ${serviceUrl} by Apache's Python client: ${report.read} events of ${report.sagas} sagas; ` +
+        `${report.wrong_sagas} sagas wrong, ${report.out_of_order.length} out of order, ${report.duplicates} copies`,
+    );
+    if (report.exitCode !== 0) throw new Error(`the topic does not hold every saga's events once, in order: ${JSON.stringify(report)}`);
+  }
   print(
     `CPU per 1,000 events: relay (this process) ${(((cpu.user + cpu.system) / 1e6 / total) * 1000).toFixed(3)} s` +
       (brokerCpu > 0 ? `, broker ${((brokerCpu / total) * 1000).toFixed(3)} s` : '') +
