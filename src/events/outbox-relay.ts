@@ -290,7 +290,7 @@ export class OutboxRelay {
   private async resign(reason?: unknown): Promise<void> {
     // A record or a taking still running on the lock's connection ends first (a batch
     // taken and not sent stays numbered: the next active relay replays it).
-    const running = [this.recording, this.prefetched];
+    const running = [this.recording, this.prefetched].filter((p): p is Promise<unknown> => p !== undefined);
     this.recording = undefined;
     this.prefetched = undefined;
     await Promise.allSettled(running);
@@ -322,7 +322,9 @@ export class OutboxRelay {
           if (failures > 0) this.opts.log.info({ failures }, 'outbox relay: publishing again');
           failures = 0;
           // A full batch, or one with refusals to retry, means there is more: go on at once.
-          if (pass.sent >= this.opts.batchSize || pass.refused > 0 || this.prefetched !== undefined) delay = 0;
+          // (A batch taken ahead waits for the next pass like any other: going on at once
+          // for it would spin, taking small batches back to back, under a steady trickle.)
+          if (pass.sent >= this.opts.batchSize || pass.refused > 0) delay = 0;
         }
       } catch (err) {
         failures += 1;
