@@ -1,7 +1,7 @@
-// `npx tsx scripts/pulsar/drain.ts [--events N] [--per-saga K] [--batch B]`: how fast the
-// outbox relay drains a backlog into a real broker. Writes N events (K per saga, in
-// K transactions, sagas interleaved, as sagas running side by side write them) into a
-// fresh saga log, then starts one relay over the WebSocket API and times it until
+// `npx tsx scripts/pulsar/drain.ts [--events N] [--per-saga K] [--batch B] [--sagas-per-tx S]`:
+// how fast the outbox relay drains a backlog into a real broker. Writes N events (K per
+// saga; by default in K transactions, sagas interleaved, as sagas running side by side
+// write them; with S, in transactions of S whole sagas) into a fresh saga log, then starts one relay over the WebSocket API and times it until
 // nothing is pending. Uses PULSAR_WEB_URL's broker when set, else starts Pulsar
 // standalone on free ports; PostgreSQL is DATABASE_URL's server or an embedded one.
 // With the broker's pulsar:// URL (its own, or PULSAR_URL) it then reads the topic back
@@ -24,6 +24,10 @@ const { values } = parseArgs({
     events: { type: 'string', default: '100000' },
     'per-saga': { type: 'string', default: '8' },
     batch: { type: 'string', default: '5000' },
+    // 0: one transaction per step across all sagas (each saga's events in 8 transactions).
+    // N: transactions of N whole sagas each (all of a saga's events at once, as sagas that
+    // ran to the end while the relay was away leave them).
+    'sagas-per-tx': { type: 'string', default: '0' },
   },
 });
 const perSaga = Number(values['per-saga']);
@@ -66,15 +70,17 @@ try {
       [sagas],
     )
   ).rows.map((r) => r.id);
-  for (let n = 1; n <= perSaga; n++) {
-    await db.pool.query(
+  const insert = (sagaIds: string[], from: number, to: number) =>
+    db.pool.query(
       `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch)
-       select s.id, $2::int, 'SagaPasoEjecutado', 'EN_PROGRESO',
-              jsonb_build_object('paso', $2::int, 'resultado', jsonb_build_object('id', s.id, 'estado', 'OK')), now(), 1
-         from unnest($1::uuid[]) as s(id) order by s.id`,
-      [ids, n],
+       select s.id, n, 'SagaPasoEjecutado', 'EN_PROGRESO',
+              jsonb_build_object('paso', n, 'resultado', jsonb_build_object('id', s.id, 'estado', 'OK')), now(), 1
+         from unnest($1::uuid[]) as s(id), generate_series($2::int, $3::int) as n order by s.id, n`,
+      [sagaIds, from, to],
     );
-  }
+  const perTx = Number(values['sagas-per-tx']);
+  if (perTx > 0) for (let i = 0; i < ids.length; i += perTx) await insert(ids.slice(i, i + perTx), 1, perSaga);
+  else for (let n = 1; n <= perSaga; n++) await insert(ids, n, n);
   const topic = `persistent://public/default/saga-events-drain-${Date.now()}`;
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const relay = new OutboxRelay({
@@ -84,7 +90,8 @@ try {
     batchSize: Number(values.batch),
     pollMs: 10,
   });
-  print(`${total} events of ${sagas} sagas (${perSaga} each) pending; relay batch ${values.batch}; topic ${topic}`);
+  const layout = perTx > 0 ? `transactions of ${perTx} whole sagas` : 'one transaction per step of all sagas';
+  print(`${total} events of ${sagas} sagas (${perSaga} each, ${layout}) pending; relay batch ${values.batch}; topic ${topic}`);
   const started = Date.now();
   const cpu0 = process.cpuUsage();
   const broker0 = brokerCpuSeconds();

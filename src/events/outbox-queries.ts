@@ -55,10 +55,10 @@ export async function inFlight(db: Queryable, limit: number): Promise<OutboxRow[
  * wait for it, as a retry must not be overtaken). The probe of a saga's earlier events
  * is a range on the (saga_id, secuencia) key: a handful of rows per saga.
  *
- * Sequence ids go on from the last one ever given, saga by saga and within a saga in
+ * Sequence ids go on from the last one ever given, saga by saga (sagas in the order of
+ * their oldest taken event, so the batch follows the transactions) and within a saga in
  * secuencia order: a saga's events reach the single producer, and so the broker, in
- * their order, whatever order the transactions that wrote them had. (Which sagas are
- * taken follows the transactions; the order within a batch, sent as a whole, need not.)
+ * their order, whatever order the transactions that wrote them had.
  */
 export async function claim(db: Queryable, limit: number): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
@@ -83,7 +83,12 @@ export async function claim(db: Queryable, limit: number): Promise<OutboxRow[]> 
              and (p.intentos_envio > 0 or not exists (select 1 from windowed q where q.id = p.id)))
      ),
      numbered as (
-       select id, row_number() over (order by saga_id, secuencia) as n from candidates
+       select id, row_number() over (order by first_tx, first_id, secuencia) as n
+         from (select id, secuencia,
+                      first_value(transaccion) over saga as first_tx,
+                      first_value(id) over saga as first_id
+                 from candidates
+               window saga as (partition by saga_id order by transaccion, id)) c
      ),
      counter as (
        update saga_outbox_relay
