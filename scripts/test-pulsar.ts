@@ -1,6 +1,7 @@
 // `npm run test:pulsar`: the relay against a real Apache Pulsar broker. Starts
 // PostgreSQL (embedded, or DATABASE_URL's server) and Pulsar standalone once, on free
-// ports, then runs test/pulsar/ with ava. The tests stop and start the broker through
+// ports, then runs test/pulsar/ with ava. Apache's Python client (pulsar-client, in a
+// venv under .data/ made on first use) reads the topics back over pulsar://. The tests stop and start the broker through
 // a small control endpoint on loopback (PULSAR_TEST_CONTROL: POST /stop, POST /start).
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -10,11 +11,14 @@ import path from 'node:path';
 import { freePort } from '../src/http/server.js';
 import { errorText } from '../src/log.js';
 import { startTestServer } from '../test/helpers/database.js';
+import { ensureBinaryReader } from './pulsar/binary-reader.js';
 import { resolveClasspath, startStandalone, type RunningStandalone, type StandaloneOptions } from './pulsar/standalone.js';
 
 const print = (line: string) => process.stdout.write(`[test:pulsar] ${line}\n`);
 
 const classpath = resolveClasspath(print);
+// Apache's Python client reads the topics back over the binary protocol (pulsar://).
+const python = ensureBinaryReader(print);
 const dataDir = mkdtempSync(path.join(tmpdir(), 'saga-pulsar-'));
 const options: StandaloneOptions = {
   dataDir,
@@ -65,6 +69,7 @@ try {
         PULSAR_TEST_URL: broker!.serviceUrl,
         PULSAR_TEST_WEB_URL: broker!.webUrl,
         PULSAR_TEST_CONTROL: controlUrl,
+        PULSAR_TEST_PYTHON: python,
       },
     });
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));

@@ -345,7 +345,9 @@ test.serial('a relay that stops after taking a batch leaves it to the next one, 
 
 test.serial('a message the broker keeps refusing goes to the dead-letter table and the rest flow on', async (t) => {
   const [bad, good] = (await newSagas(2)) as [string, string];
-  await insertEvents([bad, good], 1, 3);
+  // The refused event is the last of its saga for now: it is retried, alone, until set aside.
+  await insertEvents([bad, good], 1, 2);
+  await insertEvents([good], 3, 3);
   const broker = new FakeBroker();
   broker.deduplication = true;
   const refused = (m: { data: Buffer }) => {
@@ -357,6 +359,8 @@ test.serial('a message the broker keeps refusing goes to the dead-letter table a
   const { log, lines } = captureLogger();
   const relay = relayTo(broker, { log, maxAttempts: 3, metrics: relayMetrics(registry, db()) });
   try {
+    await drain(relay);
+    await insertEvents([bad], 3, 3);
     await drain(relay);
   } finally {
     await relay.stop();
@@ -375,26 +379,124 @@ test.serial('a message the broker keeps refusing goes to the dead-letter table a
   t.true(lines.some((l) => l.level === 50 && /saga_events_descartados/.test(l.msg)), 'the dead letter is logged as an error');
 });
 
-test.serial("a message refused once goes again under a new sequence id, and its saga's later events wait for it", async (t) => {
+test.serial("a message refused once goes again under a new sequence id, alone: its saga's later events wait for it", async (t) => {
   const [flaky, other] = (await newSagas(2)) as [string, string];
-  await insertEvents([flaky, other], 1, 3);
+  await insertEvents([flaky, other], 1, 1);
+  await insertEvents([other], 2, 3);
   const broker = new FakeBroker();
   broker.deduplication = true;
   let refusals = 0;
   broker.refuse((m) => {
     const p = JSON.parse(m.data.toString()) as { saga_id: string; secuencia: number };
-    return p.saga_id === flaky && p.secuencia === 1 && refusals++ === 0;
+    return p.saga_id === flaky && p.secuencia === 1 && refusals++ < 2;
   });
   const relay = relayTo(broker);
+  await claimable();
+  try {
+    t.is((await relay.publishBatch()).refused, 1);
+    // Written after the refusal: taken with the retry, they would overtake it.
+    await insertEvents([flaky], 2, 3);
+    await drain(relay);
+  } finally {
+    await relay.stop();
+  }
+  t.is(refusals, 3, 'refused twice, then accepted');
+  t.deepEqual(streams(broker).get(flaky), [1, 2, 3], 'the saga keeps its order');
+  t.deepEqual(streams(broker).get(other), [1, 2, 3]);
+  t.deepEqual(broker.duplicates, []);
+  t.is((await db().query('select 1 from saga_events_descartados')).rowCount, 0);
+});
+
+test.serial("one pass takes all of a saga's pending events, in order, and sends them without waiting for each acknowledgement", async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 4);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 50;
+  const relay = relayTo(broker);
+  await claimable();
+  try {
+    const pass = await relay.publishBatch();
+    t.is(pass.sent, 12, 'every pending event of every saga in one pass');
+    t.is(pass.published, 12);
+    t.is(broker.maxInFlight, 12, 'all twelve were in flight at once');
+  } finally {
+    await relay.stop();
+  }
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1, 2, 3, 4], 'each saga in order');
+  const ids = broker.messages.map((m) => m.message.sequenceId ?? -1);
+  t.deepEqual(ids, oneToN(12), 'sequence ids 1..n in publish order');
+  t.is(await pending(), 0);
+});
+
+test.serial('pipelined passes: the next batch is taken while one is sent, and a failed batch goes again before it', async (t) => {
+  const sagas = await newSagas(6);
+  await insertEvents(sagas, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 30;
+  broker.failNext(3);
+  const relay = relayTo(broker, { batchSize: 3 });
+  await claimable();
+  try {
+    const first = await relay.publishBatch({ pipelined: true });
+    t.is(first.sent, 3);
+    t.truthy(first.unavailable, 'the first batch failed');
+    const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+    t.is(rows[0]!.n, 6, 'the next batch was taken (numbered) while the first was being sent');
+    for (let i = 0; i < 20 && (await pending()) > 0; i++) await relay.publishBatch({ pipelined: true });
+  } finally {
+    await relay.stop();
+  }
+  t.is(await pending(), 0);
+  t.deepEqual(broker.duplicates, [], 'the batch taken later was not sent before the failed one went again');
+  t.deepEqual(broker.messages.map((m) => m.message.sequenceId), oneToN(6), 'stored in sequence-id order, each once');
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1]);
+});
+
+test.serial("a saga's events are numbered in their order even when the transactions that wrote them were not", async (t) => {
+  const [saga] = (await newSagas(1)) as [string];
+  // Event 2 is written by a transaction that began before the one writing event 1.
+  const early = new pg.Client({ connectionString: database!.url });
+  await early.connect();
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  const relay = relayTo(broker);
+  try {
+    await early.query('begin');
+    await early.query('select pg_current_xact_id()');
+    await insertEvents([saga], 1, 1);
+    await insertEvents([saga], 2, 2, early);
+    await early.query('commit');
+    await claimable();
+    t.is((await relay.publishBatch()).sent, 2);
+  } finally {
+    await relay.stop();
+    await early.end();
+  }
+  t.deepEqual(streams(broker).get(saga), [1, 2]);
+  t.deepEqual(broker.messages.map((m) => m.message.sequenceId), [1, 2]);
+});
+
+test.serial("a refused message whose saga's later event was stored is set aside at once, never sent after it", async (t) => {
+  const [saga] = (await newSagas(1)) as [string];
+  await insertEvents([saga], 1, 3);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.refuse((m) => (JSON.parse(m.data.toString()) as { secuencia: number }).secuencia === 2);
+  const relay = relayTo(broker, { maxAttempts: 5 });
+  await claimable();
   try {
     await drain(relay);
   } finally {
     await relay.stop();
   }
-  t.is(refusals, 2, 'refused once, then accepted');
-  t.deepEqual(streams(broker).get(flaky), [1, 2, 3], 'the saga keeps its order');
-  t.deepEqual(streams(broker).get(other), [1, 2, 3]);
-  t.deepEqual(broker.duplicates, []);
+  t.deepEqual(streams(broker).get(saga), [1, 3]);
+  const dead = await db().query<{ secuencia: number; intentos: number; error: string }>(
+    'select secuencia, intentos, error from saga_events_descartados',
+  );
+  t.deepEqual(dead.rows.map((r) => [r.secuencia, r.intentos]), [[2, 1]], 'one attempt, not five');
+  t.regex(dead.rows[0]!.error, /a later event of its saga was stored/);
 });
 
 test.serial('two relays on one saga log: one is active, the other takes over, one ordered stream per saga', async (t) => {

@@ -29,6 +29,14 @@ test('a refused message is recorded as a refusal, whatever follows it', (t) => {
   t.is(plan.unavailable, undefined);
 });
 
+test("a refused message is set aside at once when a later message of its saga was stored, and retried when none was", (t) => {
+  const plan = planRecord(['1', '2', '3', '4'], [tooBig, stored, tooBig, down], ['A', 'A', 'B', 'B']);
+  t.deepEqual(plan.overtaken.map((r) => r.id), ['1'], "A's later event got through: sending 1 again would reorder A");
+  t.deepEqual(plan.refused.map((r) => r.id), ['3'], "nothing of B's after it was stored: 3 is retried");
+  t.deepEqual(plan.published, ['2']);
+  t.deepEqual(plan.replay, ['4']);
+});
+
 test('rows and outcomes must match one to one', (t) => {
   t.throws(() => planRecord(['1'], []), { message: /1 rows but 0 outcomes/ });
 });

@@ -89,6 +89,46 @@ test('a broker that does not answer makes every message unavailable', async (t) 
   t.regex(outcomes[0]!.kind === 'unavailable' ? outcomes[0]!.error : '', /cannot open a producer/);
 });
 
+test('the producer batches, and pipelines up to maxPendingMessages messages waiting for their acknowledgements', async (t) => {
+  await withBroker(async (broker) => {
+    broker.ackDelayMs = 30;
+    const transport = websocketTransport({
+      webUrl: broker.url,
+      topic: 'saga-events',
+      producerName: 'saga-outbox-x',
+      log,
+      maxPendingMessages: 5,
+      batchingMaxMessages: 100,
+      batchingMaxPublishDelayMs: 2,
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => i + 1);
+    const outcomes = await transport.publish(ids.map(message));
+    await transport.close();
+    t.true(outcomes.every((o) => o.kind === 'stored'));
+    t.deepEqual(broker.stored.map((m) => m.sequenceId), ids, 'in order, under the relay\'s ids');
+    t.is(broker.maxUnanswered, 5, 'five in flight at once, never more');
+    const params = broker.sessions[0]!;
+    t.deepEqual(
+      ['batchingEnabled', 'batchingMaxMessages', 'batchingMaxPublishDelay', 'maxPendingMessages'].map((k) => params.get(k)),
+      ['true', '100', '2', '5'],
+    );
+  });
+});
+
+test('a replay goes through an unbatched session, and the next new messages through a batched one again', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker);
+    await transport.publish([1, 2, 3].map(message));
+    t.deepEqual((await transport.publish([2, 3, 4].map(message), { replay: true })).map((o) => o.kind), ['stored', 'stored', 'stored']);
+    await transport.publish([5].map(message));
+    await transport.close();
+    t.deepEqual(broker.stored.map((m) => m.sequenceId), [1, 2, 3, 4, 5]);
+    t.deepEqual(broker.duplicates.map((m) => m.sequenceId), [2, 3], 'the broker judged each replayed message alone');
+    t.deepEqual(broker.sessions.map((s) => s.get('batchingEnabled')), ['true', 'false', 'true']);
+    t.deepEqual(broker.sessions.map((s) => s.get('initialSequenceId')), ['0', '1', '4']);
+  });
+});
+
 test('consecutiveRuns splits at every gap', (t) => {
   t.deepEqual(consecutiveRuns([1, 2, 4, 5, 6, 9].map(message)).map((r) => r.map((m) => m.sequenceId)), [[1, 2], [4, 5, 6], [9]]);
 });

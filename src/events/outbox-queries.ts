@@ -43,35 +43,51 @@ export async function inFlight(db: Queryable, limit: number): Promise<OutboxRow[
 }
 
 /**
- * Takes a new batch and numbers it: up to `limit` rows that
- *  - were inserted by a transaction older than every transaction still running (below
- *    the xmin horizon of a fresh snapshot), so no row can commit later and belong
- *    before them;
- *  - are the first unpublished event of their saga, so a saga has at most one event
- *    in flight and its events reach the broker one after the other, in secuencia order.
- *    Secuencias have no gaps and each event is taken only once the one before it is
- *    done (published or set aside), so "the previous secuencia is not pending" says it;
- *    it is an equality on the (saga_id, secuencia) key, which keeps the plan a cheap
- *    probe per row even before the table's statistics catch up with a burst;
- * in (transaccion, id) order, numbered on from the last sequence id ever given.
+ * Takes a new batch and numbers it. The window: the first `limit` rows, in
+ * (transaccion, id) order (oldest first, so no saga starves), that are pending, not
+ * in flight, and inserted by a transaction older than every transaction still running
+ * (below the xmin horizon of a fresh snapshot), so no row can commit later and belong
+ * before them. Of the window, a row is taken when every pending event of its saga
+ * before it is in the window too and has never been refused: each saga's taken
+ * events are then the unbroken run of its next pending events, all of them at once,
+ * and a saga whose next event was refused sends that event alone (its later events
+ * wait for it, as a retry must not be overtaken). The probe of a saga's earlier events
+ * is a range on the (saga_id, secuencia) key: a handful of rows per saga.
+ *
+ * Sequence ids go on from the last one ever given, saga by saga (sagas in the order of
+ * their oldest taken event, so the batch follows the transactions) and within a saga in
+ * secuencia order: a saga's events reach the single producer, and so the broker, in
+ * their order, whatever order the transactions that wrote them had.
  */
 export async function claim(db: Queryable, limit: number): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
-    `with candidates as (
-       select e.id, e.transaccion
-         from saga_events e
+    `with horizon as materialized (
+       select pg_snapshot_xmin(pg_current_snapshot()) as xmin
+     ),
+     windowed as materialized (
+       select e.id, e.saga_id, e.secuencia, e.transaccion, e.intentos_envio
+         from saga_events e, horizon h
         where e.publicado_en is null and e.descartado_en is null and e.secuencia_envio is null
-          and e.transaccion < pg_snapshot_xmin(pg_current_snapshot())
-          and not exists (
-            select 1 from saga_events p
-             where p.saga_id = e.saga_id and p.secuencia = e.secuencia - 1
-               -- written so that the partial index of pending rows does not apply here
-               and coalesce(p.publicado_en, p.descartado_en) is null)
+          and e.transaccion < h.xmin
         order by e.transaccion, e.id
         limit $1
      ),
+     candidates as (
+       select w.id, w.saga_id, w.secuencia, w.transaccion
+         from windowed w
+        where not exists (
+          select 1 from saga_events p
+           where p.saga_id = w.saga_id and p.secuencia < w.secuencia
+             and coalesce(p.publicado_en, p.descartado_en) is null
+             and (p.intentos_envio > 0 or not exists (select 1 from windowed q where q.id = p.id)))
+     ),
      numbered as (
-       select id, row_number() over (order by transaccion, id) as n from candidates
+       select id, row_number() over (order by first_tx, first_id, secuencia) as n
+         from (select id, secuencia,
+                      first_value(transaccion) over saga as first_tx,
+                      first_value(id) over saga as first_id
+                 from candidates
+               window saga as (partition by saga_id order by transaccion, id)) c
      ),
      counter as (
        update saga_outbox_relay
@@ -108,12 +124,15 @@ export interface Recorded {
  *  - `refused` rows count an attempt: at `maxAttempts` they go to saga_events_descartados,
  *    before that they lose their sequence id and are taken again, numbered anew;
  *  - `renumbered` rows (not stored, while a later sequence id was) lose their sequence
- *    id too: the broker would now drop their old one as a duplicate.
+ *    id too: the broker would now drop their old one as a duplicate;
+ *  - `overtaken` rows (refused while a later event of their saga was stored) count an
+ *    attempt and go to saga_events_descartados at once: sent again, they would reach
+ *    consumers after that later event.
  * Rows left out keep their sequence id and go again as they are.
  */
 export async function record(
   db: Queryable,
-  outcome: { published: string[]; refused: Refusal[]; renumbered: string[] },
+  outcome: { published: string[]; refused: Refusal[]; renumbered: string[]; overtaken?: Refusal[] },
   maxAttempts: number,
 ): Promise<Recorded> {
   const { rows } = await db.query<{ published: number; retried: number; dead: number; renumbered: number }>(
@@ -126,8 +145,8 @@ export async function record(
        update saga_events e
           set intentos_envio = e.intentos_envio + 1,
               secuencia_envio = null,
-              descartado_en = case when e.intentos_envio + 1 >= $4 then now() end
-         from jsonb_to_recordset($2::jsonb) as r(id bigint, error text)
+              descartado_en = case when e.intentos_envio + 1 >= $4 or r.final then now() end
+         from jsonb_to_recordset($2::jsonb) as r(id bigint, error text, final boolean)
         where e.id = r.id and e.publicado_en is null and e.descartado_en is null
         returning e.id, e.saga_id, e.secuencia, e.tipo, e.intentos_envio, e.descartado_en, r.error
      ),
@@ -146,7 +165,15 @@ export async function record(
             (select count(*) from refused where descartado_en is null)::int as retried,
             (select count(*) from dead)::int as dead,
             (select count(*) from renumbered)::int as renumbered`,
-    [outcome.published, JSON.stringify(outcome.refused), outcome.renumbered, maxAttempts],
+    [
+      outcome.published,
+      JSON.stringify([
+        ...outcome.refused.map((r) => ({ ...r, final: false })),
+        ...(outcome.overtaken ?? []).map((r) => ({ ...r, final: true })),
+      ]),
+      outcome.renumbered,
+      maxAttempts,
+    ],
   );
   const r = rows[0]!;
   return { published: r.published, retried: r.retried, deadLettered: r.dead, renumbered: r.renumbered };

@@ -35,8 +35,13 @@ export interface EventTransport {
   /**
    * Sends `messages` (ascending sequence ids) in order, connecting first if needed,
    * and resolves with one outcome per message, in the same order. Never rejects.
+   * Several messages (of one saga too) may be in flight at once: one producer keeps
+   * the order of its sends. `replay`: the messages were sent before, with an unknown
+   * outcome; a transport that batches sends them one by one, so that the broker's
+   * deduplication judges each alone (a batch that straddles the highest stored
+   * sequence id cannot be judged).
    */
-  publish(messages: readonly OutboxMessage[]): Promise<PublishOutcome[]>;
+  publish(messages: readonly OutboxMessage[], opts?: { replay?: boolean }): Promise<PublishOutcome[]>;
   /** Closes the producer, so that another relay may open one under the same name. */
   close(): Promise<void>;
 }

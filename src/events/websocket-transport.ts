@@ -9,6 +9,15 @@
 // sequence ids only; at a gap, or after any failed message, it opens a new session.
 // The broker then sees the relay's own sequence ids, and drops replays (answering
 // them as stored) exactly as with the binary client.
+//
+// Throughput: messages are pipelined (up to maxPendingMessages unacknowledged, acks
+// matched by their context) and the proxy's producer batches them (batchingEnabled,
+// batchingMaxMessages, batchingMaxPublishDelay, maxPendingMessages: the proxy reads
+// the last three only when batchingEnabled is given). One producer keeps the order of
+// its sends, so several events of one saga may be in flight at once. A batch is one
+// entry for deduplication (judged by its lowest and highest sequence ids), so a replay
+// of messages whose outcome is unknown goes through an unbatched session: a batch
+// formed anew could straddle the highest id the broker stored, which it cannot judge.
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { errorText } from '../log.js';
@@ -24,6 +33,14 @@ export interface WebSocketTransportOptions {
   sendTimeoutMs?: number;
   /** How long a connection attempt may take. */
   connectTimeoutMs?: number;
+  /** The proxy producer batches messages (default true); replays are never batched. */
+  batchingEnabled?: boolean;
+  /** At most this many messages per batch (default 1000). */
+  batchingMaxMessages?: number;
+  /** A batch is sent at the latest this long after its first message (ms, default 5). */
+  batchingMaxPublishDelayMs?: number;
+  /** Messages sent and not yet acknowledged, at most (default 10000): the proxy's queue has room for them. */
+  maxPendingMessages?: number;
 }
 
 /** The answer to one message (Pulsar's ProducerAck). */
@@ -50,6 +67,7 @@ class Session {
   constructor(
     readonly ws: WebSocket,
     initialSequenceId: number,
+    readonly batching: boolean,
   ) {
     this.nextSequenceId = initialSequenceId + 1;
     ws.on('message', (data: WebSocket.RawData) => this.onAck(data));
@@ -123,19 +141,16 @@ class Session {
 export function websocketTransport(opts: WebSocketTransportOptions): EventTransport {
   const sendTimeoutMs = opts.sendTimeoutMs ?? 10_000;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
+  const maxPending = opts.maxPendingMessages ?? 10_000;
+  if (!Number.isInteger(maxPending) || maxPending < 1) throw new RangeError('maxPendingMessages must be a positive integer');
   let session: Session | undefined;
 
-  const connect = async (initialSequenceId: number): Promise<Session> => {
-    const url = topicSocketUrl(opts.webUrl, 'producer', opts.topic, {
-      producerName: opts.producerName,
-      initialSequenceId: String(initialSequenceId),
-      sendTimeoutMillis: String(sendTimeoutMs),
-      maxPendingMessages: '10000',
-    });
+  const connect = async (initialSequenceId: number, batching: boolean): Promise<Session> => {
+    const url = topicSocketUrl(opts.webUrl, 'producer', opts.topic, producerParams(opts, initialSequenceId, batching));
     // A producer closed a moment ago may still hold the name on the broker (409).
     for (let attempt = 1; ; attempt++) {
       try {
-        return await open(url, initialSequenceId, connectTimeoutMs);
+        return await open(url, initialSequenceId, batching, connectTimeoutMs);
       } catch (err) {
         if (!(err instanceof BusyError) || attempt >= 20) throw err;
         await new Promise((r) => setTimeout(r, 100));
@@ -143,23 +158,32 @@ export function websocketTransport(opts: WebSocketTransportOptions): EventTransp
     }
   };
 
-  const publishRun = async (run: readonly OutboxMessage[]): Promise<PublishOutcome[]> => {
+  const batchingEnabled = opts.batchingEnabled ?? true;
+
+  const publishRun = async (run: readonly OutboxMessage[], replay: boolean): Promise<PublishOutcome[]> => {
     const first = run[0]!;
-    if (!session?.open || session.nextSequenceId !== first.sequenceId) {
+    const batching = batchingEnabled && !replay;
+    if (!session?.open || session.nextSequenceId !== first.sequenceId || session.batching !== batching) {
       await session?.close();
       session = undefined;
       try {
-        session = await connect(first.sequenceId - 1);
+        session = await connect(first.sequenceId - 1, batching);
       } catch (err) {
         const error = `cannot open a producer: ${errorText(err)}`;
         return run.map(() => ({ kind: 'unavailable', error }));
       }
     }
     const current = session;
-    // The proxy answers within sendTimeoutMs; this bound is only for a proxy gone silent.
-    const timer = setTimeout(() => current.fail('no answer from the broker'), sendTimeoutMs + connectTimeoutMs);
+    // The proxy answers within sendTimeoutMs; this bound, re-armed at every answer, is
+    // only for a proxy gone silent.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => current.fail('no answer from the broker'), sendTimeoutMs + connectTimeoutMs);
+    };
+    arm();
     try {
-      const outcomes = await Promise.all(run.map((m) => current.send(m)));
+      const outcomes = await pipeline(run, maxPending, (m) => current.send(m), arm);
       // After a failed message the proxy's numbering may differ from ours: start afresh.
       if (outcomes.some((o) => o.kind !== 'stored')) {
         await current.close();
@@ -174,9 +198,9 @@ export function websocketTransport(opts: WebSocketTransportOptions): EventTransp
   return {
     name: 'websocket',
     target: `${opts.webUrl} ${fullTopicName(opts.topic)}`,
-    async publish(messages: readonly OutboxMessage[]): Promise<PublishOutcome[]> {
+    async publish(messages: readonly OutboxMessage[], publishOpts: { replay?: boolean } = {}): Promise<PublishOutcome[]> {
       const outcomes: PublishOutcome[] = [];
-      for (const run of consecutiveRuns(messages)) outcomes.push(...(await publishRun(run)));
+      for (const run of consecutiveRuns(messages)) outcomes.push(...(await publishRun(run, publishOpts.replay === true)));
       return outcomes;
     },
     async close(): Promise<void> {
@@ -196,12 +220,49 @@ export function rawText(data: WebSocket.RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
-function open(url: string, initialSequenceId: number, timeoutMs: number): Promise<Session> {
+/** The producer URL's query: name and numbering, send timeout, and batching unless `batching` is false. */
+export function producerParams(opts: WebSocketTransportOptions, initialSequenceId: number, batching: boolean): Record<string, string> {
+  const params: Record<string, string> = {
+    producerName: opts.producerName,
+    initialSequenceId: String(initialSequenceId),
+    sendTimeoutMillis: String(opts.sendTimeoutMs ?? 10_000),
+    // Read by the proxy only when batchingEnabled is given: given always, with batching off too.
+    batchingEnabled: String(batching),
+    maxPendingMessages: String(opts.maxPendingMessages ?? 10_000),
+  };
+  if (batching) {
+    params.batchingMaxMessages = String(opts.batchingMaxMessages ?? 1_000);
+    params.batchingMaxPublishDelay = String(opts.batchingMaxPublishDelayMs ?? 5);
+  }
+  return params;
+}
+
+/**
+ * Sends `items` in order, at most `window` unanswered at a time, and resolves with
+ * their outcomes in the same order; `progress` is called at every answer.
+ */
+export async function pipeline<T, R>(items: readonly T[], window: number, send: (item: T) => Promise<R>, progress: () => void = () => undefined): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await send(items[i]!);
+      progress();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, items.length) }, worker));
+  return results;
+}
+
+function open(url: string, initialSequenceId: number, batching: boolean, timeoutMs: number): Promise<Session> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs });
+    // No permessage-deflate: compressing each small frame cost more CPU (here and in the
+    // broker) than everything else the relay does per event.
+    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false });
     ws.once('open', () => {
       ws.removeAllListeners('error');
-      resolve(new Session(ws, initialSequenceId));
+      resolve(new Session(ws, initialSequenceId, batching));
     });
     ws.once('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;

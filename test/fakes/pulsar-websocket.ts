@@ -29,6 +29,8 @@ export class FakeWebSocketBroker {
   ackDelayMs = 0;
   /** Messages stored whose acknowledgement has not been sent yet. */
   unanswered = 0;
+  /** The most messages that were ever waiting for their acknowledgement at once. */
+  maxUnanswered = 0;
   private readonly highest = new Map<string, number>();
   private readonly open = new Set<string>();
   private server: Server | undefined;
@@ -86,6 +88,7 @@ export class FakeWebSocketBroker {
       if (this.ackDelayMs === 0) ws.send(ack);
       else {
         this.unanswered += 1;
+        this.maxUnanswered = Math.max(this.maxUnanswered, this.unanswered);
         setTimeout(() => {
           this.unanswered -= 1;
           if (ws.readyState === ws.OPEN) ws.send(ack);

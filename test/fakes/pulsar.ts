@@ -41,6 +41,9 @@ export class FakeBroker {
   attempts = 0;
   /** Delay before a send settles, so that sends overlap as they do over a network. */
   latencyMs = 0;
+  /** Sends not settled yet, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** Producer names connected now: a second producer with one of them gets ProducerBusy. */
   readonly connected = new Set<string>();
   private readonly highest = new Map<string, number>();
@@ -95,8 +98,12 @@ export class FakeBroker {
         outcome = new Error('Failed to send message: TimeOut (fake lost acknowledgement)');
       }
     }
-    const settle = (): Promise<PulsarMessageId> =>
-      outcome instanceof Error ? Promise.reject(outcome) : Promise.resolve(new FakeMessageId(outcome.position));
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const settle = (): Promise<PulsarMessageId> => {
+      this.inFlight -= 1;
+      return outcome instanceof Error ? Promise.reject(outcome) : Promise.resolve(new FakeMessageId(outcome.position));
+    };
     if (this.latencyMs <= 0) return settle();
     return new Promise((resolve) => setTimeout(resolve, this.latencyMs)).then(settle);
   }

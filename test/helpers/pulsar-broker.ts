@@ -7,6 +7,8 @@ import { waitUntil as waitFor } from './wait.js';
 export interface BrokerUnderTest {
   serviceUrl: string;
   webUrl: string;
+  /** A python with Apache's `pulsar-client`, for scripts/pulsar/read_binary.py. */
+  python: string;
   /** Stops the broker (SIGTERM; its shutdown hook closes it). */
   stop(): Promise<void>;
   /** Starts it again on the same ports and data. */
@@ -17,12 +19,13 @@ export function brokerUnderTest(): BrokerUnderTest {
   const serviceUrl = process.env.PULSAR_TEST_URL;
   const webUrl = process.env.PULSAR_TEST_WEB_URL;
   const control = process.env.PULSAR_TEST_CONTROL;
-  if (!serviceUrl || !webUrl || !control) throw new Error('run these tests with `npm run test:pulsar`, which starts the broker');
+  const python = process.env.PULSAR_TEST_PYTHON;
+  if (!serviceUrl || !webUrl || !control || !python) throw new Error('run these tests with `npm run test:pulsar`, which starts the broker');
   const post = async (what: string) => {
     const res = await fetch(`${control}/${what}`, { method: 'POST', signal: AbortSignal.timeout(180_000) });
     if (!res.ok) throw new Error(`broker ${what}: ${res.status} ${await res.text()}`);
   };
-  return { serviceUrl, webUrl, stop: () => post('stop'), start: () => post('start') };
+  return { serviceUrl, webUrl, python, stop: () => post('stop'), start: () => post('start') };
 }
 
 /** A topic of its own for one test, in public/default. */
