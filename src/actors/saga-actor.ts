@@ -354,8 +354,14 @@ async function commit(
         // The fault: read the saga again and decide the same message on whatever is stored now.
         state.saga = null;
         state.recheck = false;
-      } else state.recheck = true;
-      later(state, io, rt.commitRetryMs, () => io.tell(msg));
+        later(state, io, rt.commitRetryMs, () => io.tell(msg));
+        return 'not';
+      }
+      state.recheck = true;
+      // An order is taken again from the mailbox, which holds only undecided orders: told again
+      // as itself, it would be decided a second time if a notification took it meanwhile.
+      const again: SagaActorMessage = msg.type === 'operator' ? { type: 'ordersWaiting' } : msg;
+      later(state, io, rt.commitRetryMs, () => io.tell(again));
     }
     return 'not';
   }
