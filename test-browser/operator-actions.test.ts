@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { Page } from 'playwright-core';
-import { useTestEnv } from '../test/helpers/system.js';
+import { startWithHeldCalls, useTestEnv } from '../test/helpers/system.js';
 import { seedRequest } from '../test/fixtures/requests.js';
 import { startCampaign, waitForEstado } from '../test/helpers/sagas.js';
 import { useBrowser } from './helpers/browser.js';
@@ -19,11 +19,7 @@ let bff = '';
 let pagos = '';
 
 test.before(async () => {
-  const { urls, participantEnv } = await env.participants();
-  pagos = urls.pagos!;
-  // Calls may take long here (slow answers hold sagas while the browser acts): a generous call timeout.
-  await env.orchestrator({ participantEnv, config: { CALL_TIMEOUT_MS: '30000' } });
-  bff = (await env.bff()).urls.bff!;
+  ({ bff, pagos } = await startWithHeldCalls(env));
 });
 
 /** `npm run token -- --nombre NAME --rol ROL`: the token is the last line it prints. */

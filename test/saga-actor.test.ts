@@ -12,7 +12,7 @@ import type { AnySagaType } from '../src/saga/saga-type.js';
 import type { OperatorAction } from '../src/saga/operations.js';
 import { seedDatos } from './fixtures/requests.js';
 import { campaignType, S, TIPO } from './fixtures/sagas.js';
-import { rejected, RoutingGateway, ScriptedGateway, slow, transient } from './fakes/participants.js';
+import { rejected, revertDownUntilUp, RoutingGateway, ScriptedGateway, slow, transient } from './fakes/participants.js';
 import { events, pasos, waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 import { waitUntil } from './helpers/wait.js';
@@ -272,13 +272,10 @@ test('cancelar a finished saga is refused (409 at the route), and the refusal is
 });
 
 test('reintentar after COMPENSACION_FALLIDA runs the outstanding compensation again and ends COMPENSADA', async (t) => {
-  let down = true;
-  const gateway = new ScriptedGateway()
-    .on('POST /reporting', rejected(422, 'tipo_reporte no ofrecido'))
-    .on('PATCH /pagos', ...Array.from({ length: 2_000 }, () => () => Promise.resolve(down ? transient('ECONNREFUSED') : { kind: 'ok' as const, status: 200, resultado: { estado: 'REVERTIDO' } })));
+  const { gateway, up } = revertDownUntilUp();
   const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), S.COMPENSACION_FALLIDA);
-  down = false;
+  up();
   const decided = await act(sagaId, 'reintentar', { motivo: 'Pagos volvió' });
   t.is(decided.resultado, 'aceptada');
   t.is(await waitForEstado(env, sagaId, [S.COMPENSADA]), S.COMPENSADA);

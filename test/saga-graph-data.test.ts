@@ -6,7 +6,7 @@
 import test from 'ava';
 import { seedRequest } from './fixtures/requests.js';
 import { startCampaign, waitForEstado } from './helpers/sagas.js';
-import { useTestEnv } from './helpers/system.js';
+import { startWithHeldCalls, useTestEnv } from './helpers/system.js';
 import { addFault } from './helpers/faults.js';
 
 const env = useTestEnv(test);
@@ -14,11 +14,7 @@ let bff = '';
 let pagos = '';
 
 test.before(async () => {
-  const { urls, participantEnv } = await env.participants();
-  pagos = urls.pagos!;
-  // Held calls stay held: a call timeout longer than any delay here.
-  await env.orchestrator({ participantEnv, config: { CALL_TIMEOUT_MS: '30000' } });
-  bff = (await env.bff()).urls.bff!;
+  ({ bff, pagos } = await startWithHeldCalls(env));
 });
 
 interface Status {

@@ -9,7 +9,7 @@ import { SagaChanges } from '../src/cluster/saga-changes.js';
 import { createPool } from '../src/persistence/pool.js';
 import { seedDatos } from './fixtures/requests.js';
 import { campaignType, S, TIPO } from './fixtures/sagas.js';
-import { rejected, RoutingGateway, ScriptedGateway, transient } from './fakes/participants.js';
+import { revertDownUntilUp, RoutingGateway, ScriptedGateway, transient } from './fakes/participants.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { useTestEnv } from './helpers/system.js';
 import { waitUntil } from './helpers/wait.js';
@@ -24,18 +24,24 @@ let changes: SagaChanges;
 
 const POLICIES = { backoffScale: 0.01, callTimeoutMs: 60_000, stepBudgetMs: 1_500, compensationBudgetMs: 1_500 };
 
-test.before(async () => {
-  await env.ready();
-  orchestrator = new Orchestrator({
+/** An orchestrator over the test's saga log, its participants scripted per saga; `sweepMs`: how often it sweeps. */
+async function startOrchestrator(sweepMs: number): Promise<Orchestrator> {
+  const o = new Orchestrator({
     db: env.db,
     gateway: router,
     types: [campaignType(POLICIES)],
     log: env.log,
     commitRetryMs: 50,
-    // A sweep far slower than the answers expected: an order must not wait for it.
-    cluster: { leaseMs: 5_000, sweepMs: 60_000 },
+    cluster: { leaseMs: 5_000, sweepMs },
   });
-  await orchestrator.start();
+  await o.start();
+  return o;
+}
+
+test.before(async () => {
+  await env.ready();
+  // A sweep far slower than the answers expected: an order must not wait for it.
+  orchestrator = await startOrchestrator(60_000);
   pool = createPool(env.databaseUrl, 4, env.log);
   changes = new SagaChanges(env.databaseUrl, env.log);
   await changes.start();
@@ -64,13 +70,10 @@ const order = (sagaId: string, accion: OrderRequest['accion'], n = 0): OrderRequ
 });
 
 test('reintentar after COMPENSACION_FALLIDA calls the participant once, and records one attempt', async (t) => {
-  let down = true;
-  const gateway = new ScriptedGateway()
-    .on('POST /reporting', rejected(422, 'tipo_reporte no ofrecido'))
-    .on('PATCH /pagos', ...Array.from({ length: 2_000 }, () => () => Promise.resolve(down ? transient('ECONNREFUSED') : { kind: 'ok' as const, status: 200, resultado: { estado: 'REVERTIDO' } })));
+  const { gateway, up } = revertDownUntilUp();
   const sagaId = await start(gateway);
   t.is(await waitForEstado(env, sagaId), S.COMPENSACION_FALLIDA);
-  down = false;
+  up();
   const before = gateway.routes().filter((r) => r === 'PATCH /pagos/:id/revertir').length;
   const req = order(sagaId, 'reintentar');
   await desk.submit(req);
@@ -111,15 +114,7 @@ test('a saga whose stored snapshot cannot be read is parked with the reason, not
      where id = $1`,
     [sagaId],
   );
-  orchestrator = new Orchestrator({
-    db: env.db,
-    gateway: router,
-    types: [campaignType(POLICIES)],
-    log: env.log,
-    commitRetryMs: 50,
-    cluster: { leaseMs: 5_000, sweepMs: 200 },
-  });
-  await orchestrator.start();
+  orchestrator = await startOrchestrator(200);
   await waitUntil(async () => {
     const [row] = await env.query<{ aparcada: string | null }>('select aparcada from saga_log where id = $1', [sagaId]);
     return row?.aparcada != null;

@@ -75,3 +75,15 @@ export class RoutingGateway implements ParticipantGateway {
     return gateway.call(command, opts);
   }
 }
+
+/**
+ * A saga that ends COMPENSACION_FALLIDA and waits for a reintentar: Reporting refuses the report, and Payments'
+ * revert is down (connection refused) until `up()`, then reverts.
+ */
+export function revertDownUntilUp(): { gateway: ScriptedGateway; up: () => void } {
+  let down = true;
+  const gateway = new ScriptedGateway()
+    .on('POST /reporting', rejected(422, 'tipo_reporte no ofrecido'))
+    .on('PATCH /pagos', ...Array.from({ length: 2_000 }, () => () => Promise.resolve(down ? transient('ECONNREFUSED') : { kind: 'ok' as const, status: 200, resultado: { estado: 'REVERTIDO' } })));
+  return { gateway, up: () => (down = false) };
+}

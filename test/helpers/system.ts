@@ -110,3 +110,13 @@ export function useTestEnv(test: TestFn): TestEnv {
 
   return env;
 }
+
+/**
+ * The whole system for tests that hold participant calls for a while (slow answers hold sagas while a test acts):
+ * the participants, an orchestrator with a 30 s call timeout, and a BFF; the BFF's and Payments' URLs.
+ */
+export async function startWithHeldCalls(env: TestEnv): Promise<{ bff: string; pagos: string }> {
+  const { urls, participantEnv } = await env.participants();
+  await env.orchestrator({ participantEnv, config: { CALL_TIMEOUT_MS: '30000' } });
+  return { bff: (await env.bff()).urls.bff!, pagos: urls.pagos! };
+}
