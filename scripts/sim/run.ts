@@ -74,13 +74,15 @@ if (one !== undefined) {
 const workers = Number(flag('workers') ?? (args.includes('--worker') || inject !== undefined ? 1 : Math.min(availableParallelism(), Math.max(1, Math.floor(seeds / 50)))));
 
 /** Seeds from..from+count-1 in this process; the counts as the last line, for the parent. */
-async function runRange(first: number, count: number): Promise<{ sagas: number; violations: number; failed: number[] }> {
+async function runRange(first: number, count: number): Promise<{ sagas: number; violations: number; failed: number[]; ran: number }> {
   let sagas = 0;
+  let ran = 0;
   let violations = 0;
   const failed: number[] = [];
   for (let seed = first; seed < first + count; seed++) {
     const r = await runSeed(seed, inject === undefined ? { keepTrace: 0 } : { inject, keepTrace: 0 });
     sagas += r.sagas;
+    ran += 1;
     if (r.violations.length === 0) continue;
     violations += r.violations.length;
     failed.push(seed);
@@ -89,18 +91,18 @@ async function runRange(first: number, count: number): Promise<{ sagas: number; 
       const shrunk = await shrink(seed, full, 10_000);
       report(full, shrunk);
       console.log(`injection ${inject} (${INJECTIONS[inject]!.what}): caught by ${[...new Set(r.violations.map((v) => v.invariant))].join(', ')} at seed ${seed}`);
-      return { sagas, violations, failed };
+      return { sagas, violations, failed, ran };
     }
     if (failed.length <= 3) {
       const full = await runSeed(seed);
       report(full, await shrink(seed, full));
     } else console.log(`seed ${seed}: ${r.violations.map((v) => v.invariant).join(', ')}`);
   }
-  return { sagas, violations, failed };
+  return { sagas, violations, failed, ran };
 }
 
 const started = Date.now();
-let totals: { sagas: number; violations: number; failed: number[] };
+let totals: { sagas: number; violations: number; failed: number[]; ran: number };
 if (workers <= 1) {
   totals = await runRange(from, seeds);
   if (args.includes('--worker')) {
@@ -132,23 +134,24 @@ if (workers <= 1) {
       });
     }),
   );
-  totals = { sagas: 0, violations: 0, failed: [] };
+  totals = { sagas: 0, violations: 0, failed: [], ran: 0 };
   for (const p of parts) {
     totals.sagas += p.sagas;
     totals.violations += p.violations;
     totals.failed.push(...p.failed);
+    totals.ran += p.ran;
   }
 }
 const secs = (Date.now() - started) / 1000;
 console.log(`${totals.sagas} simulated sagas in ${secs.toFixed(1)} s on ${workers} process(es): ${(totals.sagas / secs).toFixed(0)} sagas/s`);
 if (inject !== undefined) {
   if (totals.violations > 0) {
-    console.log(`sim: ${seeds} seeds, ${totals.violations} violations`);
+    console.log(`sim: ${totals.ran} seeds, ${totals.violations} violations`);
     process.exit(0);
   }
   console.log(`injection ${inject}: NOT caught in ${seeds} seeds`);
   console.log(`sim: ${seeds} seeds, 0 violations`);
   process.exit(1);
 }
-console.log(`sim: ${seeds} seeds, ${totals.violations} violations`);
+console.log(`sim: ${totals.ran} seeds, ${totals.violations} violations`);
 process.exit(totals.violations > 0 ? 1 : 0);
