@@ -23,9 +23,11 @@ export async function installWriteRecorder(databaseUrl: string): Promise<void> {
       )`);
     // Row level, after the write: it reads the shard row as it is now. A fenced
     // writer holds that row FOR SHARE until it commits, so no take-over can
-    // have moved it in between.
+    // have moved it in between. Security definer: the processes write the saga
+    // log as their own roles (saga_orchestrator, saga_bff), which have no right
+    // on this table; the recorder writes it as the user that installed it.
     await client.query(`
-      create function chaos_record_saga_write() returns trigger language plpgsql as $$
+      create function chaos_record_saga_write() returns trigger language plpgsql security definer set search_path = public as $$
       begin
         insert into chaos_saga_writes (saga_id, version, estado, epoch, shard, shard_owner, shard_epoch)
         select new.id, new.version, new.estado, new.epoch, new.shard, s.owner, s.epoch
