@@ -86,11 +86,13 @@ export async function runSeed(seed: number, opts: { inject?: string; replay?: nu
   participants.faulty = true;
   for (const n of nodes) n.start();
 
-  const holderOf = (shard: number) => nodes.find((n) => n.alive && n.held().includes(shard));
   const notify = (shard: number, sagaId: string, kind: 'new' | 'order') => {
-    // A notification may be lost or arrive twice; the sweep catches what is lost.
-    const copies = store.faulty ? c.pick([1, 1, 1, 0, 2]) : 1;
-    for (let i = 0; i < copies; i++) k.at(c.int(1, 20), () => holderOf(shard)?.notified(shard, sagaId, kind));
+    // NOTIFY reaches every listening process, each of which acts if it holds the shard in its own view (a stale
+    // holder too). A notification may be lost or arrive twice; the sweep catches what is lost.
+    for (const node of nodes) {
+      const copies = store.faulty ? c.pick([1, 1, 1, 0, 2]) : 1;
+      for (let i = 0; i < copies; i++) k.at(c.int(1, 20), () => node.notified(shard, sagaId, kind));
+    }
   };
 
   // Clients: sagas start during the storm, each through a live process, on the newest version it has.
@@ -193,7 +195,7 @@ export async function runSeed(seed: number, opts: { inject?: string; replay?: nu
           if (!node.alive) node.restart();
         });
       } else {
-        node.stalledUntil = k.now + c.int(2_000, 8_000);
+        node.stalledUntil = Math.min(k.now + c.int(2_000, 8_000), STORM_MS);
         k.trace(`${node.owner} stalls until ${node.stalledUntil}`);
       }
     });

@@ -83,6 +83,8 @@ export interface SagaActorState {
    * can be asked will run a step: every order is refused).
    */
   standIn?: { def: AnySagaDefinition; for: 'migrar' | 'ended' } | undefined;
+  /** An order's commit failed with an unknown outcome: once the saga is read again, resume it. */
+  resumeOnLoad?: boolean;
 }
 
 /** setTimeout's ceiling (about 24.8 days); longer deadlines re-arm when they fire early. */
@@ -147,8 +149,17 @@ async function handle(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMess
     if (msg.type === 'ordersWaiting' && !state.stopped) rt.onOrdersAfterDone(io.name);
     return state;
   }
+  if (state.saga === null) {
+    if ((await load(rt, state, msg, io)) !== 'loaded') return state;
+    if (state.resumeOnLoad === true) {
+      state.resumeOnLoad = false;
+      await takeOrders(rt, state, io);
+      if (state.done) return state;
+      await step(rt, state, { type: 'resume', callingHere: callingHere(rt, state) }, io);
+      if (state.done || msg.type === 'resume' || msg.type === 'ordersWaiting') return state;
+    }
+  }
   if (msg.type === 'callCompleted' && state.calling === refKey(msg.call)) state.calling = null;
-  if (state.saga === null && (await load(rt, state, msg, io)) !== 'loaded') return state;
   // Orders first: an operator who paused or cancelled must be obeyed before anything else is called.
   if (msg.type === 'ordersWaiting' || (msg.type === 'resume' && msg.orders === true)) await takeOrders(rt, state, io);
   if (msg.type === 'ordersWaiting' || state.done) return state;
@@ -357,11 +368,19 @@ async function commit(
         later(state, io, rt.commitRetryMs, () => io.tell(msg));
         return 'not';
       }
+      if (msg.type === 'operator') {
+        // An order is taken again from the mailbox, which holds only undecided orders: told again as
+        // itself, it would be decided a second time if a notification took it meanwhile. The saga is
+        // read again first, at the next message: the decision may have landed with effects nobody
+        // performed, which a resume then performs (a call it finds in flight is asked again).
+        state.saga = null;
+        state.recheck = false;
+        state.resumeOnLoad = true;
+        later(state, io, rt.commitRetryMs, () => io.tell({ type: 'ordersWaiting' }));
+        return 'not';
+      }
       state.recheck = true;
-      // An order is taken again from the mailbox, which holds only undecided orders: told again
-      // as itself, it would be decided a second time if a notification took it meanwhile.
-      const again: SagaActorMessage = msg.type === 'operator' ? { type: 'ordersWaiting' } : msg;
-      later(state, io, rt.commitRetryMs, () => io.tell(again));
+      later(state, io, rt.commitRetryMs, () => io.tell(msg));
     }
     return 'not';
   }
