@@ -16,8 +16,8 @@ import { LEASE_MS, SimNode } from './node.js';
 import { checkInvariants } from './invariants.js';
 
 export const SHARDS = 8;
-/** How long an operator's HTTP request waits for the decision before answering 202 (OPERATOR_WAIT_MS, shortened). */
-export const ORDER_WAIT_MS = 2_000;
+/** How long an operator's HTTP request waits for the decision before answering 202 (OPERATOR_WAIT_MS, its default). */
+export const ORDER_WAIT_MS = 10_000;
 const STORM_MS = 60_000;
 /** Long enough for every budget and deadline to run out once the faults stop. */
 const CALM_MS = 15 * 60_000;

@@ -160,7 +160,6 @@ async function handle(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMess
       if (state.done || msg.type === 'resume' || msg.type === 'ordersWaiting') return state;
     }
   }
-  if (msg.type === 'callCompleted' && state.calling === refKey(msg.call)) state.calling = null;
   // Orders first: an operator who paused or cancelled must be obeyed before anything else is called.
   if (msg.type === 'ordersWaiting' || (msg.type === 'resume' && msg.orders === true)) await takeOrders(rt, state, io);
   if (msg.type === 'ordersWaiting' || state.done) return state;
@@ -170,7 +169,16 @@ async function handle(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMess
     const fresh = msg.fresh === true && state.saga?.version === 1;
     return step(rt, state, { type: 'resume', fresh, callingHere: callingHere(rt, state) }, io);
   }
-  return step(rt, state, msg, io);
+  await step(rt, state, msg, io);
+  // The call is no longer this actor's to wait for once its answer is recorded; an answer whose commit failed
+  // is told again, and until then a resume must not take the call for an interrupted one.
+  if (msg.type === 'callCompleted' && state.calling === refKey(msg.call) && !inFlight(state, msg.call)) state.calling = null;
+  return state;
+}
+
+function inFlight(state: SagaActorState, call: CallRef): boolean {
+  const s = state.saga?.snapshot;
+  return s !== undefined && s.inFlight && s.phase === call.phase && s.step === call.step && s.attempt === call.attempt;
 }
 
 /** The saga's current call is one this actor started (an order it just took): its answer is on its way. */

@@ -79,7 +79,13 @@ export function acceptSaga<D>(
   const accepted = newSaga(def, init);
   const first = decide(def, datos, accepted.snapshot, { type: 'resume' }, env);
   if (first.pasos.length > 0 || first.compensaciones.length > 0) return accepted; // nothing to start
-  return { snapshot: first.snapshot, events: [...accepted.events, ...first.events] };
+  // That first attempt is made without a write of its own, by whichever process runs the saga fresh: the one that
+  // recorded it, and any other that holds (or still thinks it holds) its shard and is told of it. Two may make it at
+  // once, and a refusal of one says nothing of the other: so, as for an unknown outcome, a refusal of the first step
+  // keeps its undo (an undo of nothing is answered 404, and a participant keeps a tombstone).
+  const snapshot = first.snapshot;
+  if (snapshot.step !== null) snapshot.uncertain = [snapshot.step];
+  return { snapshot, events: [...accepted.events, ...first.events] };
 }
 
 export function decide<D>(
