@@ -155,13 +155,14 @@ test.serial('a report type Reporting does not offer reverts the payment, then ca
   t.is((await resource(`${campaigns}/api/campaigns/${derivedUuid(s.saga_id, 'CREAR_CAMPANA')}`)).body.estado, 'CANCELADA');
 });
 
-test.serial('a campaign ending before it starts is rejected and nothing needs undoing', async (t) => {
+test.serial('a campaign ending before it starts is rejected, and its undo finds nothing to undo', async (t) => {
   const body = seedRequest();
   body.campana.fecha_fin = '2024-01-01T00:00:00';
   const s = await runSaga(body);
   t.is(s.estado, 'COMPENSADA');
   t.deepEqual(s.pasos.map((p) => [p.tipo, p.exitoso]), [['CREAR_CAMPANA', false]]);
-  t.deepEqual(s.compensaciones, []);
+  // A refusal of the first step keeps its undo (its first attempt may have been made twice); Campaigns answers 404.
+  t.deepEqual(s.compensaciones.map((c) => [c.tipo, c.exitoso, c.resultado]), [['CANCELAR_CAMPANA', true, { nada_que_deshacer: true }]]);
 });
 
 test.serial('503s from the payment service are retried and the saga still completes', async (t) => {

@@ -136,7 +136,9 @@ test('happy path: three steps in order, COMPLETADA, and the actor is stopped', a
 });
 
 const failures = [
-  { at: 'POST /api/campaigns', failed: 'CREAR_CAMPANA', compensations: [] },
+  // The first step's first attempt may have been made by another process too (every process that runs a saga fresh
+  // makes it), so its refusal proves nothing: its undo runs, and finds nothing when nothing was done.
+  { at: 'POST /api/campaigns', failed: 'CREAR_CAMPANA', compensations: ['PATCH /api/campaigns/:id/cancel'] },
   { at: 'POST /pagos', failed: 'PROCESAR_PAGO', compensations: ['PATCH /api/campaigns/:id/cancel'] },
   { at: 'POST /reporting', failed: 'GENERAR_REPORTE', compensations: ['PATCH /pagos/:id/revertir', 'PATCH /api/campaigns/:id/cancel'] },
 ];

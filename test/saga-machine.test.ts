@@ -110,6 +110,14 @@ test('an accepted saga is written with its first intent, so its actor calls with
   t.is(callOf(d).idempotencyKey, `${SAGA}:CREAR_CAMPANA:accion`);
 });
 
+test('a refusal of the first attempt of an accepted saga keeps the undo of that step: another process running it fresh may have made it too', (t) => {
+  const accepted = acceptSaga(def, datos, { sagaId: SAGA, timeoutMinutos: 30, now: T0 }, env());
+  const d = step(accepted.snapshot, { type: 'resume', fresh: true });
+  const refused = step(d.snapshot, { type: 'callCompleted', call: callOf(d).call, outcome: rejected(422, 'la misma operación está en curso') });
+  t.deepEqual(plan(refused.snapshot), [['CANCELAR_CAMPANA', 'pendiente']]);
+  t.is(callOf(refused).tipo, 'CANCELAR_CAMPANA');
+});
+
 test('three successful steps pass through each state to COMPLETADA', (t) => {
   const { s, decisions } = drive([ok({ id: 'c1' }), ok({ id: 'p1' }), ok({ id: 'r1' })]);
   t.is(s.estado, S.COMPLETADA);
