@@ -80,7 +80,9 @@ test('a start logs one line per role and one for all 32 shard leases, not one pe
   }
 });
 
-test('Ctrl-C on npm start stops it in order on its embedded PostgreSQL: leases released, no warning, no stack trace', async (t) => {
+// Serial: it signals a whole process group and counts every warning, so no other system of this file starts beside it
+// (it failed once in six CI runs with two 'database connection lost' warnings while the others ran; cause not found).
+test.serial('Ctrl-C on npm start stops it in order on its embedded PostgreSQL: leases released, no warning, no stack trace', async (t) => {
   const dataDir = path.join(tmpdir(), `saga-ctrl-c-${process.pid}`);
   try {
     const { code, stdout, stderr } = await startAll(
