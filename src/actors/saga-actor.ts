@@ -172,21 +172,21 @@ async function handle(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMess
   await step(rt, state, msg, io);
   // The call is no longer this actor's to wait for once its answer is recorded; an answer whose commit failed
   // is told again, and until then a resume must not take the call for an interrupted one.
-  if (msg.type === 'callCompleted' && state.calling === refKey(msg.call) && !inFlight(state, msg.call)) state.calling = null;
+  if (msg.type === 'callCompleted' && state.calling === refKey(msg.call) && callInFlight(state) !== state.calling) state.calling = null;
   return state;
 }
 
-function inFlight(state: SagaActorState, call: CallRef): boolean {
+/** The call the saga's snapshot has in flight, as a key; null when none is. */
+function callInFlight(state: SagaActorState): string | null {
   const s = state.saga?.snapshot;
-  return s !== undefined && s.inFlight && s.phase === call.phase && s.step === call.step && s.attempt === call.attempt;
+  if (s === undefined || !s.inFlight || s.step === null || s.phase === 'finished') return null;
+  return refKey({ phase: s.phase, step: s.step, attempt: s.attempt });
 }
 
 /** The saga's current call is one this actor started (an order it just took): its answer is on its way. */
 function callingHere(rt: SagaRuntime, state: SagaActorState): boolean {
-  const s = state.saga?.snapshot;
-  if (s === undefined || !s.inFlight || s.step === null || s.phase === 'finished' || state.calling === null) return false;
-  if (rt.faults?.has('resume-after-order') === true) return false;
-  return state.calling === refKey({ phase: s.phase, step: s.step, attempt: s.attempt });
+  if (state.calling === null || rt.faults?.has('resume-after-order') === true) return false;
+  return state.calling === callInFlight(state);
 }
 
 async function load(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMessage, io: ActorIO): Promise<'loaded' | 'not'> {
@@ -271,13 +271,12 @@ async function takeOrders(rt: SagaRuntime, state: SagaActorState, io: ActorIO): 
   const stops: Effect[] = [];
   for (const order of orders) {
     if (state.done || state.saga === null) return;
-    const saga = state.saga;
-    const missing = rt.registry.get(saga.snapshot.tipo, saga.snapshot.version) === undefined;
-    // On a version this process lacks, only the order that moves it to one it has can be decided here.
-    if (missing && state.standIn?.for !== 'ended' && order.accion !== 'migrar') continue;
     const target =
-      order.accion === 'migrar' && order.version !== undefined ? rt.registry.get(saga.snapshot.tipo, order.version) : undefined;
-    await step(rt, state, { type: 'operator', order, ...(target === undefined ? {} : { target }) }, io, stops);
+      order.accion === 'migrar' && order.version !== undefined ? rt.registry.get(state.saga.snapshot.tipo, order.version) : undefined;
+    const msg: SagaMessage = { type: 'operator', order, ...(target === undefined ? {} : { target }) };
+    // On a version this process lacks, only the order that moves it to one it has can be decided here.
+    if (definitionFor(rt, state, msg) === undefined) continue;
+    await step(rt, state, msg, io, stops);
   }
   const saga = state.saga;
   if (saga !== null && state.standIn?.for === 'migrar') {
@@ -291,6 +290,16 @@ async function takeOrders(rt: SagaRuntime, state: SagaActorState, io: ActorIO): 
   if (stops.length > 0 && !state.done && !state.stopped) perform(rt, state, stops[0]!, io);
 }
 
+/** The definition that decides `msg`: the saga's own version, or the stand-in where it may serve (see standIn). */
+function definitionFor(rt: SagaRuntime, state: SagaActorState, msg: SagaMessage): AnySagaDefinition | undefined {
+  const s = state.saga!.snapshot;
+  const own = rt.registry.get(s.tipo, s.version);
+  if (own !== undefined) return own;
+  const stand = state.standIn;
+  if (stand === undefined) return undefined;
+  return stand.for === 'ended' || (msg.type === 'operator' && msg.order.accion === 'migrar') ? stand.def : undefined;
+}
+
 /**
  * Decide, commit, act: one message. `deferStops`: effects of type `stop` are
  * collected there instead of performed (the caller has more orders to decide).
@@ -298,10 +307,7 @@ async function takeOrders(rt: SagaRuntime, state: SagaActorState, io: ActorIO): 
 async function step(rt: SagaRuntime, state: SagaActorState, msg: SagaMessage, io: ActorIO, deferStops?: Effect[]): Promise<SagaActorState> {
   const sagaId = io.name;
   const saga = state.saga!;
-  const stand = state.standIn;
-  const definition =
-    rt.registry.get(saga.snapshot.tipo, saga.snapshot.version) ??
-    (stand !== undefined && (stand.for === 'ended' || (msg.type === 'operator' && msg.order.accion === 'migrar')) ? stand.def : undefined);
+  const definition = definitionFor(rt, state, msg);
   if (definition === undefined) {
     rt.onMissingVersion(sagaId, saga.snapshot.tipo, saga.snapshot.version);
     return finish(rt, state, io, null);
