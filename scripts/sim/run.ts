@@ -1,4 +1,4 @@
-// npm run test:sim -- [--seeds N] [--seed S] [--inject NAME] [--from K]
+// npm run test:sim -- [--seeds N] [--seed S [--trace PATTERN]] [--inject NAME] [--from K]
 // The deterministic simulator (docs/simulation.md): the real machine and actor
 // code under a seeded scheduler that owns time, the network, the store and
 // crashes. --seeds N runs seeds 1..N; --seed S runs one and prints its digest;
@@ -64,7 +64,10 @@ if (inject !== undefined && INJECTIONS[inject] === undefined) {
 }
 
 if (one !== undefined) {
-  const r = await runSeed(Number(one), inject === undefined ? {} : { inject });
+  // --trace PATTERN: the seed's trace lines that contain PATTERN ('' for all), to follow one saga or process.
+  const pattern = flag('trace');
+  const r = await runSeed(Number(one), { ...(inject === undefined ? {} : { inject }), ...(pattern === undefined ? {} : { keepTrace: Number.MAX_SAFE_INTEGER }) });
+  if (pattern !== undefined) for (const line of r.trace) if (line.includes(pattern)) console.log(line);
   for (const v of r.violations) console.log(`${v.invariant}: ${v.detail}`);
   console.log(`seed ${r.seed}: ${r.sagas} sagas, ${r.events} events, ${r.violations.length} violations`);
   console.log(`digest: ${r.digest}`);
