@@ -159,16 +159,7 @@ export class SimNode {
   private acquired(lease: ShardLease): void {
     this.w.k.trace(`${this.owner} takes shard ${lease.shard} epoch ${lease.epoch}`);
     this.supervisors.set(lease.shard, { lease, actors: new Map() });
-    const inc = this.incarnation;
-    void this.w.store
-      .read(this.owner, () => this.alive && this.incarnation === inc, () => ({
-        ids: this.w.store.activeSagaIds(lease.shard),
-        orders: this.w.store.sagasWithOrders([lease.shard]),
-      }))
-      .then(({ ids, orders }) => {
-        for (const id of ids) if (!this.leftAlone.has(id)) this.run(lease.shard, id, {});
-        for (const o of orders) this.run(lease.shard, o.sagaId, { orders: true });
-      }, noop);
+    this.runUnfinished([lease.shard]);
   }
 
   /** Called when a write was fenced, or at a tick: stop the shard's actors. */
@@ -180,9 +171,14 @@ export class SimNode {
     for (const a of sup.actors.values()) this.stopActor(a);
   }
 
+  /** The sweep: every held shard's unfinished sagas and sagas with orders waiting. */
   private sweep(): void {
+    this.runUnfinished(this.held());
+  }
+
+  /** Runs the unfinished sagas of `shards` (those not left alone) and those with orders waiting: at a take and at each sweep. */
+  private runUnfinished(shards: number[]): void {
     const inc = this.incarnation;
-    const shards = this.held();
     void this.w.store
       .read(this.owner, () => this.alive && this.incarnation === inc, () => ({
         ids: shards.map((shard) => ({ shard, ids: this.w.store.activeSagaIds(shard) })),
