@@ -154,7 +154,8 @@ export abstract class ForwardDraft<D> extends DraftCore<D> {
     const s = this.s;
     if (s.phase !== 'forward' || s.step === null) return;
     const uncertain = s.uncertain ?? [];
-    if (!uncertain.includes(s.step)) s.uncertain = [...uncertain, s.step];
+    if (uncertain.includes(s.step)) return;
+    s.uncertain = [...uncertain, s.step];
     this.changed = true;
   }
 
