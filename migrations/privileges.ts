@@ -58,6 +58,8 @@ export const SAGA_LOG_GRANTS: Record<string, Partial<Record<RuntimeRole, Right[]
   saga_ordenes: { saga_orchestrator: ['select', 'insert', 'delete'], saga_bff: ['select', 'insert', 'delete'] },
   // The audit: appended to, never changed.
   saga_operaciones: { saga_orchestrator: ['select', 'insert'], saga_bff: ['select', 'insert'] },
+  // Live views open (server-sent events, on either app); the group commit reads them to tell every change of those sagas.
+  saga_vigilancias: { saga_orchestrator: ['select', 'insert', 'update', 'delete'], saga_bff: ['select', 'insert', 'update', 'delete'] },
   saga_lotes: { saga_orchestrator: ['select', 'insert', 'update'], saga_bff: ['select', 'insert'] },
   saga_definiciones: { saga_orchestrator: ['select', 'insert'], saga_bff: ['select', 'insert'] },
   // Tokens are created and revoked by `npm run token` (DATABASE_URL's user); the apps read them and note their last use.

@@ -141,9 +141,9 @@ interface SagaRouteParts {
 }
 
 async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): Promise<SagaRouteParts> {
-  const changes = new SagaChanges(databaseUrl, log);
-  await changes.start();
   const pool = createPool(databaseUrl, 5, log);
+  const changes = new SagaChanges(databaseUrl, log, pool);
+  await changes.start();
   return { pool, queries: new SagaQueries(db, pool), changes };
 }
 

@@ -1,7 +1,7 @@
 // The group commit of the saga log: many writes share a transaction, yet each
 // keeps its own fence, version check and Idempotency-Key check, and a write
 // that is refused or broken never takes the others down with it.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../src/cluster/notifications.js';
@@ -68,7 +68,8 @@ test.serial('writes queued together are committed in one transaction, and each i
   t.is(row?.n, 50);
 });
 
-test.serial('each new saga of a batch is announced once committed, and every change on the changes channel', async (t) => {
+/** A client LISTENing on both channels, and what it heard on each. */
+async function listen(t: ExecutionContext): Promise<Record<string, string[]>> {
   const listener = new pg.Client({ connectionString: env.databaseUrl });
   await listener.connect();
   t.teardown(() => listener.end());
@@ -76,15 +77,64 @@ test.serial('each new saga of a batch is announced once committed, and every cha
   listener.on('notification', (n) => heard[n.channel]?.push(...(n.payload ?? '').split(',')));
   await listener.query(`listen ${NEW_SAGA_CHANNEL}`);
   await listener.query(`listen ${SAGA_CHANGES_CHANNEL}`);
+  return heard;
+}
+
+/** Waits until `ready` holds or `ms` have passed; then a last moment for anything that should not come. */
+async function settle(ready: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ready() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+/** `write` with its snapshot moved to `estado`. */
+const movedTo = (write: TransitionWrite, estado: string): TransitionWrite => ({
+  ...write,
+  decision: { ...write.decision, snapshot: { ...write.decision.snapshot, estado } },
+});
+
+test.serial('each new saga of a batch is announced to the orchestrators once committed, in a few notifications', async (t) => {
+  const heard = await listen(t);
   const w = writer();
   const sagas = Array.from({ length: 120 }, (_, i) => create(i % 2 === 0 ? 0 : 3));
   await Promise.all(sagas.map((s) => w.write(s)));
-  await w.write(firstTransition(sagas[0]!, HELD));
-  const until = Date.now() + 5_000;
-  while (heard[SAGA_CHANGES_CHANNEL]!.length < 121 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await settle(() => heard[NEW_SAGA_CHANNEL]!.length >= 120);
   t.deepEqual(heard[NEW_SAGA_CHANNEL]!.sort(), sagas.map((s) => `${s.shard}:${s.id}`).sort());
-  t.is(heard[SAGA_CHANGES_CHANNEL]!.length, 121, 'a few notifications carry every change (payloads are chunked)');
-  t.true(heard[SAGA_CHANGES_CHANNEL]!.includes(`${sagas[0]!.id} INICIADA`));
+});
+
+test.serial('the BFFs are told when a saga ends, not of its steps nobody watches', async (t) => {
+  const heard = await listen(t);
+  const w = writer();
+  const saga = create(0);
+  await w.write(saga);
+  const step = firstTransition(saga, HELD);
+  t.is((await w.write(step)).kind, 'committed');
+  t.is((await w.write(movedTo(firstTransition(saga, HELD, 2), 'COMPLETADA'))).kind, 'committed');
+  await settle(() => heard[SAGA_CHANGES_CHANNEL]!.length >= 1);
+  t.deepEqual(heard[SAGA_CHANGES_CHANNEL], [`${saga.id} COMPLETADA`]);
+});
+
+test.serial('every change of a saga watched live is told to the BFFs', async (t) => {
+  const heard = await listen(t);
+  const w = writer();
+  const saga = create(0);
+  await w.write(saga);
+  await env.query(`insert into saga_vigilancias (id, saga_id, hasta) values ($1, $2, now() + interval '1 minute')`, [randomUUID(), saga.id]);
+  const step = firstTransition(saga, HELD);
+  t.is((await w.write(step)).kind, 'committed');
+  await settle(() => heard[SAGA_CHANGES_CHANNEL]!.length >= 1);
+  t.deepEqual(heard[SAGA_CHANGES_CHANNEL], [`${saga.id} ${step.decision.snapshot.estado}`]);
+});
+
+test.serial('a watch past its time no longer makes the changes of its saga told', async (t) => {
+  const heard = await listen(t);
+  const w = writer();
+  const saga = create(0);
+  await w.write(saga);
+  await env.query(`insert into saga_vigilancias (id, saga_id, hasta) values ($1, $2, now() - interval '1 second')`, [randomUUID(), saga.id]);
+  t.is((await w.write(firstTransition(saga, HELD))).kind, 'committed');
+  await settle(() => false, 500);
+  t.deepEqual(heard[SAGA_CHANGES_CHANNEL], []);
 });
 
 test.serial('a write retried after a failure whose outcome is unknown is acknowledged if it had committed', async (t) => {

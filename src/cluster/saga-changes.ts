@@ -1,10 +1,14 @@
-// What HTTP requests wait on: the saga-log writer NOTIFYs every saga that
-// changed (its id and new estado, a few notifications per batch), and this
+// What HTTP requests wait on: the saga-log writer NOTIFYs the changes a BFF
+// waits on (its id and new estado, a few notifications per batch): a saga that
+// ended, an operator order decided, and every change of a saga watched live
+// (`watch`, recorded in saga_vigilancias while a live view is open). This
 // listener wakes whoever subscribed to that saga: a client waiting for the end
 // (?esperar_ms), a live view (server-sent events), an operator request waiting
 // for its order to be decided. When the connection is lost and re-opened, every
 // subscriber is woken (what happened meanwhile is unknown: they read again).
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
+import type { Queryable } from '../persistence/sql.js';
 import { NotificationListener, SAGA_CHANGES_CHANNEL } from './notifications.js';
 
 /** Called with the saga's new estado, or null after a reconnection (read it again). */
@@ -16,11 +20,19 @@ export interface Wait {
   cancel(): void;
 }
 
+/** How long a watch lasts unless renewed: a BFF that dies leaves its watches for at most this long. */
+export const WATCH_TTL_S = 600;
+
 export class SagaChanges {
   private readonly subscribers = new Map<string, Set<ChangeListener>>();
   private readonly listener: NotificationListener;
 
-  constructor(url: string, log: Logger) {
+  /** `db` records the live watches (`watch`); without it a watch records nothing (only ends and decided orders are told). */
+  constructor(
+    url: string,
+    private readonly log: Logger,
+    private readonly db?: Queryable,
+  ) {
     this.listener = new NotificationListener(
       [SAGA_CHANGES_CHANNEL],
       url,
@@ -47,6 +59,38 @@ export class SagaChanges {
     return () => {
       set.delete(onChange);
       if (set.size === 0 && this.subscribers.get(sagaId) === set) this.subscribers.delete(sagaId);
+    };
+  }
+
+  /**
+   * Records that `sagaId` is watched live, until the returned function is
+   * called, so that the writer tells every change of it and not only its end.
+   * Resolves once recorded: a change committed after that is told. Never
+   * rejects: a watch that cannot be recorded is logged, and then only the
+   * saga's end is told.
+   */
+  async watch(sagaId: string): Promise<() => void> {
+    const db = this.db;
+    if (db === undefined) return () => undefined;
+    const id = randomUUID();
+    const until = `now() + make_interval(secs => ${WATCH_TTL_S})`;
+    try {
+      await db.query(`insert into saga_vigilancias (id, saga_id, hasta) values ($1, $2, ${until})`, [id, sagaId]);
+    } catch (err) {
+      this.log.warn({ err, sagaId }, 'live watch not recorded: only the end of the saga will be told');
+      return () => undefined;
+    }
+    const renew = setInterval(() => {
+      db.query(`update saga_vigilancias set hasta = ${until} where id = $1`, [id]).catch((err: unknown) =>
+        this.log.warn({ err, sagaId }, 'live watch not renewed'),
+      );
+    }, (WATCH_TTL_S * 1000) / 3);
+    renew.unref();
+    return () => {
+      clearInterval(renew);
+      db.query('delete from saga_vigilancias where id = $1 or hasta < now()', [id]).catch((err: unknown) =>
+        this.log.warn({ err, sagaId }, 'live watch not removed (it lapses by itself)'),
+      );
     };
   }
 

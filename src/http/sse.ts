@@ -89,7 +89,7 @@ export function mountSagaStream(
   guard: Guard,
   deps: {
     queries: Pick<SagaQueries, 'status'>;
-    changes: Pick<SagaChanges, 'subscribe'>;
+    changes: Pick<SagaChanges, 'subscribe' | 'watch'>;
     heartbeatMs?: number;
     limits?: StreamLimits;
   },
@@ -155,6 +155,16 @@ export function mountSagaStream(
     };
     // A change (or a reconnection of the listener, null) reads the status again;
     // subscribed after the first read, so one read more covers a change in between.
+    // The watch makes the writer tell every change of this saga, not only its end;
+    // once it is recorded, one read more covers a change before it.
+    let unwatch = () => undefined as void;
+    void deps.changes.watch(sagaId).then((stop) => {
+      if (closed) stop();
+      else {
+        unwatch = stop;
+        void refresh();
+      }
+    });
     const unsubscribe = deps.changes.subscribe(sagaId, () => void refresh());
     void refresh();
     const heartbeat = setInterval(() => send(': ping\n\n'), deps.heartbeatMs ?? 15_000);
@@ -163,6 +173,7 @@ export function mountSagaStream(
       closed = true;
       clearInterval(heartbeat);
       unsubscribe();
+      unwatch();
       limits.close(client);
       // A client that does not read is not waited for: its buffered bytes go with the socket.
       if (stream.writableLength > MAX_UNREAD_BYTES) stream.destroy();

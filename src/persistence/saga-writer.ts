@@ -26,6 +26,7 @@ import type pg from 'pg';
 import type { Decision, EventRecord, OutcomeRecord } from '../saga/machine.js';
 import type { SagaSnapshot } from '../saga/snapshot.js';
 import { orderData, type OperationRecord } from '../saga/operations.js';
+import { TERMINAL_STATES } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
 import { storableJson } from './storable.js';
@@ -218,6 +219,7 @@ export class SagaWriter {
         storableJson(transitions.flatMap(({ write, w }) => write.decision.operaciones.map((o) => operationRow(w, write.sagaId, o)))),
         NEW_SAGA_CHANNEL,
         SAGA_CHANGES_CHANNEL,
+        TERMINAL_STATES,
       ],
     });
     const held = new Set<string>();
@@ -270,7 +272,7 @@ const notifyChunks = (n: number, entries: string, per: number) => `
 /**
  * The whole batch. Parameters, each a JSON array: $1 transitions, $2 new sagas,
  * $3 step rows, $4 compensation rows, $5 events, $6 search keys of new sagas,
- * $7 operator audit rows; $8 the new-saga channel, $9 the changes channel.
+ * $7 operator audit rows; $8 the new-saga channel, $9 the changes channel, $10 the final states.
  *  - held: the leases of the transitions' shards that are unexpired now, read
  *    FOR SHARE so a take-over waits for this commit;
  *  - updated: snapshots whose lease is held and whose version is the expected one;
@@ -283,7 +285,10 @@ const notifyChunks = (n: number, entries: string, per: number) => `
  *    in each saga's sequence order, so their outbox ids follow it; an order
  *    decided here leaves the mailbox (saga_ordenes);
  *  - NOTIFYs, delivered on commit, a few per batch: new sagas (shard:id) to the
- *    orchestrators, and every saga that changed (id estado) to the BFFs.
+ *    orchestrators, and to the BFFs (id estado) what they wait on: a saga that
+ *    ended ($10, the final states), an operator order decided, and every change
+ *    of a saga watched live (saga_vigilancias). Every NOTIFY wakes every
+ *    listening backend and process, so a change nobody waits on is not told.
  * Data-modifying CTEs run once each, whether or not the final select reads them;
  * the plain selects that notify run only as far as they are read, hence their count.
  */
@@ -360,7 +365,14 @@ delivered as (
   delete from saga_ordenes where id in (select id from o)
 ),
 announced as (${notifyChunks(8, `select shard || ':' || id as e from inserted`, 150)}),
-changed as (${notifyChunks(9, `select id || ' ' || estado as e from updated union all select id || ' ' || estado from inserted`, 100)})
+changed as (${notifyChunks(
+  9,
+  `select u.id || ' ' || u.estado as e from updated u
+    where u.estado = any($10::text[]) or u.w in (select w from o)
+       or exists (select 1 from saga_vigilancias v where v.saga_id = u.id and v.hasta > now())
+   union all select id || ' ' || estado from inserted where estado = any($10::text[])`,
+  100,
+)})
 select 'held' as k, shard || '/' || owner || '/' || epoch as v from held
 union all select 'done', w::text from updated
 union all select 'done', w::text from recommitted

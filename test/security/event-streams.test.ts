@@ -73,13 +73,18 @@ test.serial('a client past its streams gets 429, the process past its total 503,
   t.regex(metrics, /sse_streams_refused_total\{motivo="total"\} 1/);
 });
 
-test.serial('a closed stream keeps nothing: no slot, no subscription to the saga, no heartbeat timer', async (t) => {
-  // The route alone, over a saga that always exists and a change feed that counts its subscribers.
+test.serial('a closed stream keeps nothing: no slot, no subscription to the saga, no live watch, no heartbeat timer', async (t) => {
+  // The route alone, over a saga that always exists and a change feed that counts its subscribers and watches.
   let subscribers = 0;
+  let watches = 0;
   const changes = {
     subscribe: () => {
       subscribers += 1;
       return () => void (subscribers -= 1);
+    },
+    watch: () => {
+      watches += 1;
+      return Promise.resolve(() => void (watches -= 1));
     },
   };
   const limits = new StreamLimits(100, 100);
@@ -104,9 +109,10 @@ test.serial('a closed stream keeps nothing: no slot, no subscription to the saga
   const streams = await Promise.all(Array.from({ length: 50 }, () => openStream(server.url, id, '127.0.0.1')));
   t.is(limits.count(), 50);
   t.is(subscribers, 50);
+  await waitUntil(() => watches === 50);
   t.true(timers() >= before + 50, 'a heartbeat timer per stream');
   for (const s of streams) s.req.destroy();
-  await waitUntil(() => limits.count() === 0 && subscribers === 0);
+  await waitUntil(() => limits.count() === 0 && subscribers === 0 && watches === 0);
   t.is(limits.clients(), 0);
   t.true(timers() < before + 50, `the heartbeat timers are gone (${timers()} timers, ${before} before)`);
 });
