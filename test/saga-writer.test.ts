@@ -137,6 +137,24 @@ test.serial('a watch past its time no longer makes the changes of its saga told'
   t.deepEqual(heard[SAGA_CHANGES_CHANNEL], []);
 });
 
+test.serial('with a commit window, writes queued a moment apart share one transaction', async (t) => {
+  if (!pool) throw new Error('no pool');
+  const w = new SagaWriter(pool, { commitWindowMs: 200 });
+  const first = w.write(create(0));
+  await new Promise((r) => setTimeout(r, 20));
+  const results = await Promise.all([first, w.write(create(0))]);
+  t.true(results.every((r) => r.kind === 'committed'));
+  t.is(w.stats.transactions, 1);
+});
+
+test.serial('without a commit window, a write queued a moment after another goes in a transaction of its own', async (t) => {
+  const w = writer();
+  const first = w.write(create(0));
+  await new Promise((r) => setTimeout(r, 20));
+  await Promise.all([first, w.write(create(0))]);
+  t.is(w.stats.transactions, 2);
+});
+
 test.serial('a write retried after a failure whose outcome is unknown is acknowledged if it had committed', async (t) => {
   const w = writer();
   const saga = create(0);
