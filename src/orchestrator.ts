@@ -135,10 +135,14 @@ export class Orchestrator {
       this.sweepTimer = setTimeout(() => void this.sweep().finally(sweepLater), this.sweepMs);
     };
     sweepLater();
-    // The list's counters: the writers append deltas, one process at a time folds them.
+    // The list's counters: the writers append deltas, and the holder of shard 0 folds them
+    // (saga_counts_fold lets one process at a time; one is enough, whatever the cluster's size).
     const foldLater = () => {
       if (this.stopped) return;
-      this.foldTimer = setTimeout(() => void foldCounts(this.pool, this.deps.log).finally(foldLater), 1_000);
+      this.foldTimer = setTimeout(() => {
+        const fold = this.leases.shards().includes(0) ? foldCounts(this.pool, this.deps.log) : Promise.resolve(0);
+        void fold.finally(foldLater);
+      }, 1_000);
     };
     foldLater();
   }
@@ -172,14 +176,15 @@ export class Orchestrator {
   /** Hands every unfinished saga of the held shards, and every saga with orders waiting, to its supervisor. */
   async sweep(): Promise<number> {
     let count = 0;
-    for (const shard of this.leases.shards()) {
-      try {
-        const ids = await this.store.activeSagaIds(shard);
-        for (const sagaId of ids) if (!this.leftAlone.has(sagaId)) this.run(shard, sagaId);
-        count += ids.length;
-      } catch (err) {
-        this.deps.log.warn({ err: (err as Error).message, shard }, 'sweep failed');
-      }
+    // One statement for every held shard: a process's sweep costs the same whatever its share of the shards.
+    const shards = this.leases.shards();
+    try {
+      const active = await this.store.activeSagas(shards);
+      const held = new Set(this.leases.shards());
+      for (const { shard, sagaId } of active) if (held.has(shard) && !this.leftAlone.has(sagaId)) this.run(shard, sagaId);
+      count = active.length;
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, shards }, 'sweep failed');
     }
     try {
       // Orders are looked at even for sagas left alone: one of them may migrate the saga to a version this process has.

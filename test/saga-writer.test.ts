@@ -8,6 +8,7 @@ import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../src/cluster/notificat
 import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
 import { foldCounts } from '../src/persistence/counts.js';
+import { SagaStore } from '../src/persistence/saga-store.js';
 import { PermanentWriteError, SagaWriter, type NewSagaWrite, type TransitionWrite } from '../src/persistence/saga-writer.js';
 import { campaignV1, newCampaignWrite } from './fixtures/sagas.js';
 import { decide } from '../src/saga/machine.js';
@@ -153,6 +154,17 @@ test.serial('without a commit window, a write queued a moment after another goes
   await new Promise((r) => setTimeout(r, 20));
   await Promise.all([first, w.write(create(0))]);
   t.is(w.stats.transactions, 2);
+});
+
+test.serial('the sweep reads the unfinished sagas of every shard it is given in one statement, and only theirs', async (t) => {
+  if (!pool) throw new Error('no pool');
+  const w = writer();
+  const [inFive, inSix, elsewhere, ended] = [create(5), create(6), create(7), create(5)];
+  for (const saga of [inFive, inSix, elsewhere, ended]) await w.write(saga);
+  await env.query(`update saga_log set estado = 'COMPLETADA' where id = $1`, [ended.id]);
+  const found = await new SagaStore(pool, w).activeSagas([5, 6]);
+  const mine = found.filter((f) => [inFive, inSix, elsewhere, ended].some((s) => s.id === f.sagaId));
+  t.deepEqual(mine.sort((a, b) => a.shard - b.shard), [{ shard: 5, sagaId: inFive.id }, { shard: 6, sagaId: inSix.id }]);
 });
 
 test.serial('a write retried after a failure whose outcome is unknown is acknowledged if it had committed', async (t) => {

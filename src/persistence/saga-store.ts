@@ -126,11 +126,17 @@ export class SagaStore {
 
   /** Ids of the sagas of `shard` that can move by themselves (not terminal, not parked), oldest first. */
   async activeSagaIds(shard: number): Promise<string[]> {
-    const { rows } = await this.pool.query<{ id: string }>(
-      `select id from saga_log where shard = $1 and estado <> all($2::text[]) and aparcada is null order by fecha_inicio`,
-      [shard, TERMINAL],
+    return (await this.activeSagas([shard])).map((r) => r.sagaId);
+  }
+
+  /** Unfinished, unparked sagas of these shards (one statement for all), oldest first. */
+  async activeSagas(shards: number[]): Promise<{ shard: number; sagaId: string }[]> {
+    if (shards.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: string; shard: number }>(
+      `select id, shard from saga_log where shard = any($1::int[]) and estado <> all($2::text[]) and aparcada is null order by fecha_inicio`,
+      [shards, TERMINAL],
     );
-    return rows.map((r) => r.id);
+    return rows.map((r) => ({ shard: r.shard, sagaId: r.id }));
   }
 
   /** Sagas of these shards with operator orders waiting. */
