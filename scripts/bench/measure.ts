@@ -65,6 +65,21 @@ export async function commitsSoFar(pool: pg.Pool): Promise<number> {
   }
 }
 
+/**
+ * The server's WAL write position now (pg_current_wal_lsn). WAL is server-wide: on a server of its own (the embedded
+ * one) the difference of two positions is what the benchmark's database wrote, checkpoints and vacuum included.
+ */
+export async function walPosition(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+  return rows[0]!.lsn;
+}
+
+/** Bytes of WAL written from position `from` to position `to` (pg_wal_lsn_diff). */
+export async function walBytesBetween(pool: pg.Pool, from: string, to: string): Promise<number> {
+  const { rows } = await pool.query<{ bytes: string }>('select pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::text as bytes', [from, to]);
+  return Number(rows[0]!.bytes);
+}
+
 /** Deadlocks PostgreSQL has detected in the benchmark's database so far (pg_stat_database.deadlocks). */
 export async function deadlocksSoFar(pool: pg.Pool): Promise<number> {
   const client = await pool.connect();

@@ -32,6 +32,8 @@ export interface Figures {
   outcomes_ok: boolean;
   /** Finished sagas already in the log when this configuration ran. */
   history_sagas: number;
+  /** KiB of WAL the server wrote during the measurement (pg_wal_lsn_diff of pg_current_wal_lsn), per saga. */
+  wal_kb_per_saga: number;
 }
 
 export function printTable(figures: Figures[], say: (line: string) => void): void {
@@ -63,6 +65,9 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
       f.outcomes_ok ? 'ok' : 'WRONG',
     ].map(String),
   );
+  // WAL per saga, after PostgreSQL's CPU: the two costs that bound one primary (docs/past-one-machine.md).
+  header.splice(header.indexOf('PG CPU s/1000') + 1, 0, 'WAL KB/saga');
+  figures.forEach((f, i) => rows[i]!.splice(header.indexOf('WAL KB/saga'), 0, String(f.wal_kb_per_saga)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   say('');

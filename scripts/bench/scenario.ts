@@ -9,7 +9,7 @@ import { freePort } from '../../src/http/server.js';
 import { waitHealthy } from '../lib/services.js';
 import { drive, driveOpen, type SagaRun } from './drivers.js';
 import { seedHistory, timeRequests } from './history.js';
-import { commitsSoFar, cpuSeconds, deadlocksSoFar, peakRss, percentile, postgresCpuSeconds } from './measure.js';
+import { commitsSoFar, cpuSeconds, deadlocksSoFar, peakRss, percentile, postgresCpuSeconds, walBytesBetween, walPosition } from './measure.js';
 import { checkOutcomes } from './outcomes.js';
 import { startEngine, startFull, startProcess, stopProcess, type Participants, type ProcessOptions, type System } from './processes.js';
 import type { Figures } from './report.js';
@@ -109,6 +109,7 @@ async function measure(
   const cpu0 = system.cpu();
   const part0 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
   const memory = system.pids.map((pid) => peakRss(pid));
+  const wal0 = await walPosition(pool);
   const t0 = performance.now();
   let runs: SagaRun[];
   let concurrency: number;
@@ -123,6 +124,7 @@ async function measure(
   const cpu1 = system.cpu();
   const part1 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
   const pg1 = await postgresCpuSeconds(pool);
+  const walBytes = await walBytesBetween(pool, wal0, await walPosition(pool));
   const peak = Math.max(...memory.map((m) => m.stop()));
   const commits1 = await commitsSoFar(pool);
   const deadlocks1 = await deadlocksSoFar(pool);
@@ -152,6 +154,7 @@ async function measure(
       deadlocks: deadlocks1 - deadlocks0,
       outcomes_ok: false,
       history_sagas: 0,
+      wal_kb_per_saga: round(walBytes / 1024 / s.n),
     },
   };
 }
