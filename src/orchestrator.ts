@@ -24,7 +24,7 @@ import { sagaLogGaugeReads } from './persistence/saga-log-gauges.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
 import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js';
 import { LeaseManager } from './cluster/lease-manager.js';
-import { NEW_SAGA_CHANNEL, NotificationListener, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, newSagaChannelOf, NotificationListener, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
 import { shardOf, type ShardLease } from './cluster/shards.js';
 import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
 import { machineRules, NO_FAULTS, writerHooks, type Faults } from './faults.js';
@@ -113,7 +113,7 @@ export class Orchestrator {
       faults,
     });
     this.listener = new NotificationListener(
-      [NEW_SAGA_CHANNEL, SAGA_ORDER_CHANNEL],
+      [NEW_SAGA_CHANNEL, newSagaChannelOf(this.nodeId), SAGA_ORDER_CHANNEL],
       url,
       deps.log,
       (payload, channel) => this.notified(payload, channel),

@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../src/cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, newSagaChannelOf, SAGA_CHANGES_CHANNEL } from '../src/cluster/notifications.js';
 import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
 import { foldCounts } from '../src/persistence/counts.js';
@@ -69,15 +69,15 @@ test.serial('writes queued together are committed in one transaction, and each i
   t.is(row?.n, 50);
 });
 
-/** A client LISTENing on both channels, and what it heard on each. */
+/** A client LISTENing on the general channels and on node-a's own, and what it heard on each. */
 async function listen(t: ExecutionContext): Promise<Record<string, string[]>> {
   const listener = new pg.Client({ connectionString: env.databaseUrl });
   await listener.connect();
   t.teardown(() => listener.end());
-  const heard: Record<string, string[]> = { [NEW_SAGA_CHANNEL]: [], [SAGA_CHANGES_CHANNEL]: [] };
+  const channels = [NEW_SAGA_CHANNEL, newSagaChannelOf('node-a'), SAGA_CHANGES_CHANNEL];
+  const heard: Record<string, string[]> = Object.fromEntries(channels.map((c) => [c, []]));
   listener.on('notification', (n) => heard[n.channel]?.push(...(n.payload ?? '').split(',')));
-  await listener.query(`listen ${NEW_SAGA_CHANNEL}`);
-  await listener.query(`listen ${SAGA_CHANGES_CHANNEL}`);
+  for (const channel of channels) await listener.query(`listen ${channel}`);
   return heard;
 }
 
@@ -94,13 +94,16 @@ const movedTo = (write: TransitionWrite, estado: string): TransitionWrite => ({
   decision: { ...write.decision, snapshot: { ...write.decision.snapshot, estado } },
 });
 
-test.serial('each new saga of a batch is announced to the orchestrators once committed, in a few notifications', async (t) => {
+test.serial('each new saga of a batch is announced once committed, to its shard\'s holder alone, in a few notifications', async (t) => {
   const heard = await listen(t);
   const w = writer();
-  const sagas = Array.from({ length: 120 }, (_, i) => create(i % 2 === 0 ? 0 : 3));
+  // Shard 0 is node-a's; shard 3 has no holder.
+  const sagas = Array.from({ length: 320 }, (_, i) => create(i % 2 === 0 ? 0 : 3));
   await Promise.all(sagas.map((s) => w.write(s)));
-  await settle(() => heard[NEW_SAGA_CHANNEL]!.length >= 120);
-  t.deepEqual(heard[NEW_SAGA_CHANNEL]!.sort(), sagas.map((s) => `${s.shard}:${s.id}`).sort());
+  const told = (shard: number) => sagas.filter((s) => s.shard === shard).map((s) => `${s.shard}:${s.id}`).sort();
+  await settle(() => heard[newSagaChannelOf('node-a')]!.length >= 160 && heard[NEW_SAGA_CHANNEL]!.length >= 160);
+  t.deepEqual(heard[newSagaChannelOf('node-a')]!.sort(), told(0), "the holder's own channel");
+  t.deepEqual(heard[NEW_SAGA_CHANNEL]!.sort(), told(3), 'the general channel, for a shard nobody holds');
 });
 
 test.serial('the BFFs are told when a saga ends, not of its steps nobody watches', async (t) => {

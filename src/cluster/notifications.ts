@@ -1,15 +1,25 @@
 // PostgreSQL notifications between processes, sent on commit by the saga-log
 // writer, a few per batch. New sagas reach the process that holds their shard
-// at once (every orchestrator LISTENs on NEW_SAGA_CHANNEL), a BFF learns that a
+// at once (on that process's own channel), a BFF learns that a
 // saga changed (SAGA_CHANGES_CHANNEL: it wakes clients waiting for the end,
 // live views and operator requests), and an operator order reaches its saga's
 // process (SAGA_ORDER_CHANNEL). The connection is re-opened when it drops;
 // what was missed meanwhile is the listener's to catch up on (`onReconnected`).
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
-/** Payload `shard:sagaId,shard:sagaId,…`: sagas were recorded. */
+/**
+ * Payload `shard:sagaId,shard:sagaId,…`: sagas were recorded in shards that no
+ * live process holds. Sagas of a held shard are told on their holder's own
+ * channel (`newSagaChannelOf`), so one process wakes, not all of them.
+ */
 export const NEW_SAGA_CHANNEL = 'saga_nueva';
+
+/** The channel on which a shard holder hears of new sagas in its shards; the writer's SQL computes the same name. */
+export function newSagaChannelOf(nodeId: string): string {
+  return `${NEW_SAGA_CHANNEL}_${createHash('md5').update(nodeId).digest('hex').slice(0, 16)}`;
+}
 /** Payload `sagaId estado,sagaId estado,…`: sagas changed (were recorded, moved, or had an order decided). */
 export const SAGA_CHANGES_CHANNEL = 'saga_cambios';
 /** Payload `shard:sagaId`: an operator order waits in saga_ordenes for that saga. */

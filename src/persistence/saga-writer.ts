@@ -279,11 +279,11 @@ export const insertEvents = (n: number, written: string) => `
   where ${written}
   order by saga_id, secuencia`;
 
-/** `pg_notify` of `entries` on channel $n, in payloads of at most `per` entries (a payload holds 8000 bytes). */
-const notifyChunks = (n: number, entries: string, per: number) => `
-  select pg_notify($${n}::text, string_agg(e, ',')) from (
-    select e, (row_number() over ()) / ${per} as g from (${entries}) x
-  ) chunks group by g`;
+/** `pg_notify` of `entries` (columns ch, e) on each one's channel, in payloads of at most `per` entries (a payload holds 8000 bytes). */
+const notifyChunks = (entries: string, per: number) => `
+  select pg_notify(ch, string_agg(e, ',')) from (
+    select ch, e, (row_number() over (partition by ch)) / ${per} as g from (${entries}) x
+  ) chunks group by ch, g`;
 
 /**
  * The whole batch. Parameters, each a JSON array: $1 transitions, $2 new sagas,
@@ -301,7 +301,8 @@ const notifyChunks = (n: number, entries: string, per: number) => `
  *    in each saga's sequence order, so their outbox ids follow it; an order
  *    decided here leaves the mailbox (saga_ordenes);
  *  - NOTIFYs, delivered on commit, a few per batch: new sagas (shard:id) to the
- *    orchestrators, and to the BFFs (id estado) what they wait on: a saga that
+ *    holder of their shard (its own channel: newSagaChannelOf; the general
+ *    channel $8 when none holds it), and to the BFFs (id estado) what they wait on: a saga that
  *    ended ($10, the final states), an operator order decided, and every change
  *    of a saga watched live (saga_vigilancias). Every NOTIFY wakes every
  *    listening backend and process, so a change nobody waits on is not told.
@@ -380,13 +381,16 @@ decided as (
 delivered as (
   delete from saga_ordenes where id in (select id from o)
 ),
-announced as (${notifyChunks(8, `select shard || ':' || id as e from inserted`, 150)}),
+announced as (${notifyChunks(
+  `select coalesce($8 || '_' || left(md5(h.owner), 16), $8) as ch, i.shard || ':' || i.id as e
+     from inserted i left join saga_shards h on h.shard = i.shard and h.owner is not null and h.lease_until > now()`,
+  150,
+)}),
 changed as (${notifyChunks(
-  9,
-  `select u.id || ' ' || u.estado as e from updated u
+  `select $9::text as ch, u.id || ' ' || u.estado as e from updated u
     where u.estado = any($10::text[]) or u.w in (select w from o)
        or exists (select 1 from saga_vigilancias v where v.saga_id = u.id and v.hasta > now())
-   union all select id || ' ' || estado from inserted where estado = any($10::text[])`,
+   union all select $9::text, id || ' ' || estado from inserted where estado = any($10::text[])`,
   100,
 )})
 select 'held' as k, shard || '/' || owner || '/' || epoch as v from held
