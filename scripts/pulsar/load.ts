@@ -1,5 +1,6 @@
 // `npx tsx scripts/pulsar/load.ts [--clients 100] [--duration 60] [--warmup 300]
-//                                 [--publish-wait 60] [--first without|with] [--json FILE]`
+//                                 [--publish-wait 60] [--first without|with] [--json FILE]
+//                                 [--profile-dir DIR]`
 //
 // Issue 20's target for the relay under load: `npm start` under 100 concurrent clients
 // (each POSTs a saga, then waits on its status) runs at ≥ 0.85× the sagas/s it runs
@@ -25,7 +26,9 @@
 // It prints both runs' sagas/s, the ratio, the highest lag, the events and copies, and the
 // CPU each process used per 1,000 sagas (the system's process, PostgreSQL, the broker, this
 // client), with the load average. Exit status 1 when the topic is wrong or events were
-// left unpublished; the performance targets are reported, not enforced.
+// left unpublished; the performance targets are reported, not enforced. With --profile-dir
+// the system's process writes a V8 CPU profile of each run there (node --cpu-prof; read it
+// with scripts/bench/profile-summary.ts).
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -49,6 +52,7 @@ const { values } = parseArgs({
     'publish-wait': { type: 'string', default: '60' },
     first: { type: 'string', default: 'without' },
     json: { type: 'string' },
+    'profile-dir': { type: 'string' },
   },
 });
 const clients = Number(values.clients);
@@ -107,7 +111,9 @@ async function runOnce(pulsar: boolean, broker: MeasuredBroker, python: string):
   const dataDir = path.join(tmpdir(), `saga-load-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
   const ports = { PORT: await freePort(), BFF_PORT: await freePort(), CAMPAIGNS_PORT: await freePort(), APP_PORT: await freePort(), EMBEDDED_PG_PORT: await freePort() };
   const topic = `persistent://public/default/saga-events-load-${Date.now()}`;
+  const profileDir = values['profile-dir'] === undefined ? undefined : path.resolve(values['profile-dir'], pulsar ? 'with-pulsar' : 'without-pulsar');
   const child = spawnNode('src/bin/all.ts', [], {
+    ...(profileDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] }),
     env: {
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
       EMBEDDED_PG_DIR: dataDir,
