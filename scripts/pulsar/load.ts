@@ -73,7 +73,7 @@ interface RunResult {
   sagasPerSecond: number;
   p50Ms: number;
   p99Ms: number;
-  /** CPU seconds per 1,000 sagas, over the measured run and its tail (warm-up not counted). */
+  /** CPU seconds per 1,000 sagas, over the measured run and its tail (warm-up not counted); the broker's in both runs. */
   cpuPer1000: { system: number; postgres: number; broker: number | null; client: number };
   loadBefore: string;
   loadAfter: string;
@@ -176,7 +176,8 @@ async function runOnce(pulsar: boolean, broker: MeasuredBroker, python: string):
       cpuPer1000: {
         system: per1000(cpu1.system - cpu0.system),
         postgres: per1000(cpu1.postgres - cpu0.postgres),
-        broker: pulsar && broker.pid !== undefined ? per1000(cpu1.broker - cpu0.broker) : null,
+        // Without Pulsar too: the idle broker shares the machine (its start's after-work shows here).
+        broker: broker.pid === undefined ? null : per1000(cpu1.broker - cpu0.broker),
         client: per1000((cpu1.client.user + cpu1.client.system) / 1e6),
       },
       loadBefore,
@@ -256,7 +257,8 @@ function sampleLag(url: string): { stop(): Promise<NonNullable<RunResult['lag']>
 function report(without: RunResult, withPulsar: RunResult): number {
   const ratio = withPulsar.sagasPerSecond / without.sagasPerSecond;
   const cpu = (r: RunResult) =>
-    `system process ${r.cpuPer1000.system}, PostgreSQL ${r.cpuPer1000.postgres}${r.cpuPer1000.broker === null ? '' : `, broker ${r.cpuPer1000.broker}`}, client ${r.cpuPer1000.client}`;
+    `system process ${r.cpuPer1000.system}, PostgreSQL ${r.cpuPer1000.postgres}` +
+    `${r.cpuPer1000.broker === null ? '' : `, broker${r.pulsar ? '' : ' (idle)'} ${r.cpuPer1000.broker}`}, client ${r.cpuPer1000.client}`;
   const lag = withPulsar.lag!;
   const pub = withPulsar.published!;
   const topic = withPulsar.topic!;
