@@ -37,7 +37,10 @@ export interface Figures {
    * run's start to the last one's saga_events.publicado_en (scripts/bench/published.ts); null otherwise.
    */
   events_per_second: number | null;
-  /** With --pulsar: p99 over the run's events of publicado_en − fecha (the event's time), seconds; null otherwise. */
+  /**
+   * With --pulsar: p99 over the run's events of publicado_en − fecha (the event's time), seconds,
+   * an event left unpublished counting as published at the end of the wait; null otherwise.
+   */
   outbox_lag_p99_s: number | null;
   /** With --pulsar: the run's events still unpublished when the bounded wait after the run ended (0: all); null otherwise. */
   events_unpublished: number | null;

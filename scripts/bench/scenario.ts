@@ -151,7 +151,7 @@ async function measure(
     const waitMs = s.publishWaitMs ?? 60_000;
     const left = await waitPublished(pool, sagaIds, waitMs);
     const p = await publishFigures(pool, sagaIds, since);
-    if (left > 0) say(`  ${left} of the run's ${p.events} events were still unpublished ${waitMs / 1000} s after the run: events/s and lag count the published ones only`);
+    if (left > 0) say(`  ${left} of the run's ${p.events} events were still unpublished ${waitMs / 1000} s after the run: events/s counts the published ones; the lag counts the others as published now`);
     if (p.setAside > 0) say(`  ${p.setAside} of the run's events were set aside by the relay (saga_events_descartados)`);
     published = { events_per_second: round(p.eventsPerSecond, 1), outbox_lag_p99_s: round(p.lagP99S, 3), events_unpublished: left };
   }
