@@ -50,6 +50,9 @@ function figure(overrides: Partial<Figures>): Figures {
     outcomes_ok: true,
     history_sagas: 0,
     wal_kb_per_saga: 19,
+    events_per_second: null,
+    outbox_lag_p99_s: null,
+    events_unpublished: null,
     ...overrides,
   };
 }

@@ -72,7 +72,8 @@ export async function cleanUp(): Promise<void> {
   else for (const drop of drops) await drop().catch(() => undefined);
 }
 
-export function startProcess(script: string, env: Record<string, string>, opts: ProcessOptions, readStdout = false): ChildProcess {
+/** `env` is over this process's environment; a key set to undefined is left out. */
+export function startProcess(script: string, env: Record<string, string | undefined>, opts: ProcessOptions, readStdout = false): ChildProcess {
   // An unread pipe would fill and block a process that logs: only read what we need.
   const profile = opts.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`];
   const child = spawnNode(script, [], { env, nodeArgs: profile, stdout: readStdout ? 'pipe' : 'ignore', stderr: 'inherit' });
@@ -113,14 +114,20 @@ export async function startFull(
   databaseUrl: string,
   urls: ParticipantUrls,
   shape: { orchestrators: number; bffs: number; pollMs?: number },
-  opts: ProcessOptions,
+  opts: ProcessOptions & { pulsarEnv?: Record<string, string> },
 ): Promise<System> {
   const common = { DATABASE_URL: databaseUrl, LOG_LEVEL: opts.logLevel, HOST: '127.0.0.1' };
+  // The orchestrators publish to Pulsar only with --pulsar: a PULSAR_URL of the shell is not passed on.
+  const pulsar = opts.pulsarEnv ?? { PULSAR_URL: undefined, PULSAR_WEB_URL: undefined, PULSAR_TOPIC: undefined };
   const orchestrators: ChildProcess[] = [];
   for (let i = 0; i < shape.orchestrators; i++) {
     const port = await freePort();
     orchestrators.push(
-      startProcess('src/bin/orchestrator.ts', { ...common, PORT: String(port), CAMPAIGNS_URL: urls.campaigns, PAGOS_URL: urls.pagos, REPORTING_URL: urls.reporting }, opts),
+      startProcess(
+        'src/bin/orchestrator.ts',
+        { ...common, ...pulsar, PORT: String(port), CAMPAIGNS_URL: urls.campaigns, PAGOS_URL: urls.pagos, REPORTING_URL: urls.reporting },
+        opts,
+      ),
     );
     await waitHealthy(`http://127.0.0.1:${port}/health`);
   }

@@ -34,12 +34,25 @@ export interface Figures {
   history_sagas: number;
   /** KiB of WAL the server wrote during the measurement (pg_wal_lsn_diff of pg_current_wal_lsn), per saga. */
   wal_kb_per_saga: number;
+  /**
+   * With --pulsar: the run's sagas' events published to the broker per second, from the
+   * run's start to the last one's saga_events.publicado_en (scripts/bench/published.ts); null otherwise.
+   */
+  events_per_second: number | null;
+  /**
+   * With --pulsar: p99 over the run's events of publicado_en − fecha (the event's time), seconds,
+   * an event left unpublished counting as published at the end of the wait; null otherwise.
+   */
+  outbox_lag_p99_s: number | null;
+  /** With --pulsar: the run's events still unpublished when the bounded wait after the run ended (0: all); null otherwise. */
+  events_unpublished: number | null;
 }
 
 export function printTable(figures: Figures[], say: (line: string) => void): void {
   const header = [
     'mode', 'orch', 'BFFs', 'history', 'conc', 'rate/s', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga',
     'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'driver CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
+    'events/s', 'outbox lag p99 s',
   ];
   const rows = figures.map((f) =>
     [
@@ -63,6 +76,8 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
       f.peak_rss_mb,
       f.deadlocks,
       f.outcomes_ok ? 'ok' : 'WRONG',
+      f.events_per_second ?? '-',
+      f.outbox_lag_p99_s ?? '-',
     ].map(String),
   );
   // WAL per saga, after PostgreSQL's CPU: the two costs that bound one primary (docs/past-one-machine.md).

@@ -1,7 +1,7 @@
 // `npm run bench [-- --n N] [--concurrency C] [--mode engine|full] [--json FILE]
 //                  [--orchestrators N] [--bffs M] [--participants stub|reference]
 //                  [--participants-url URL] [--history N] [--memory] [--profile-dir DIR]
-//                  [--rate R [--duration S]]`
+//                  [--rate R [--duration S]] [--pulsar [--publish-wait S]]`
 //
 // Runs N three-step sagas (10% of them refused at the report, so they
 // compensate two steps) at concurrency 1, 50 and 200 after a warm-up, in two
@@ -18,12 +18,20 @@
 // slowing the arrivals down), and `conc` is the most that were in flight at
 // once. It runs --n sagas, or R × S with `--duration S` (seconds).
 //
+// `--pulsar` runs the full path's orchestrators with their outbox relay publishing to
+// a real broker: PULSAR_URL's (and PULSAR_WEB_URL's) when set, else Pulsar standalone
+// started here (scripts/pulsar/broker.ts), on a topic of its own unless PULSAR_TOPIC
+// names one. Each run then waits (at most --publish-wait seconds, default 60) until its
+// sagas' events are published and adds events/s and the outbox lag's p99 (read off
+// saga_events, scripts/bench/published.ts). It implies --mode full (the engine mode runs no relay).
+//
 // It is a benchmark, not a test: nothing in `npm test` depends on its timings.
 // Scenario and measurements: scenario.ts; processes: processes.ts; table: report.ts.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openMigratedDatabase } from '../../src/roles.js';
+import { measuredBroker, measurementTopic, type MeasuredBroker } from '../pulsar/broker.js';
 import { printTable, writeJson } from './report.js';
 import { cleanUp, createDatabase, postgresServer, startParticipants } from './processes.js';
 import { memoryRun, runAll, type Settings } from './scenario.js';
@@ -48,6 +56,8 @@ const { values } = parseArgs({
     'profile-dir': { type: 'string' },
     rate: { type: 'string' },
     duration: { type: 'string' },
+    pulsar: { type: 'boolean', default: false },
+    'publish-wait': { type: 'string', default: '60' },
   },
 });
 const positive = (name: string, v: number) => {
@@ -58,11 +68,14 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new Error('--rate takes a positive number of sagas per second');
 if (values.duration !== undefined && rate === undefined) throw new Error('--duration goes with --rate');
 if (values.rate !== undefined && values.concurrency !== undefined) throw new Error('--rate and --concurrency exclude each other');
+if (values.pulsar && (values.mode === 'engine' || values.memory)) throw new Error('--pulsar measures the full path (the engine mode runs no relay)');
+const publishWaitS = Number(values['publish-wait']);
+if (!(Number.isFinite(publishWaitS) && publishWaitS >= 0)) throw new Error('--publish-wait takes a number of seconds');
 const settings: Settings = {
   n: values.duration === undefined ? positive('n', Number(values.n)) : positive('duration × rate', Math.round(Number(values.duration) * rate!)),
   ...(rate === undefined ? {} : { rate }),
   warmup: Number(values.warmup),
-  modes: values.mode === undefined ? ['engine', 'full'] : [values.mode as 'engine' | 'full'],
+  modes: values.pulsar ? ['full'] : values.mode === undefined ? ['engine', 'full'] : [values.mode as 'engine' | 'full'],
   concurrencies: values.concurrency === undefined ? [1, 50, 200] : [positive('concurrency', Number(values.concurrency))],
   orchestrators: positive('orchestrators', Number(values.orchestrators)),
   bffs: positive('bffs', Number(values.bffs)),
@@ -71,17 +84,20 @@ const settings: Settings = {
   ...(values['poll-ms'] === undefined ? {} : { pollMs: Number(values['poll-ms']) }),
   ...(values['write-concurrency'] === undefined ? {} : { writeConcurrency: Number(values['write-concurrency']) }),
   ...(values['profile-dir'] === undefined ? {} : { profileDir: values['profile-dir'] }),
+  publishWaitMs: publishWaitS * 1000,
 };
 if (settings.modes.some((m) => m !== 'engine' && m !== 'full')) throw new Error('--mode is engine or full');
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 let code = 1;
+let broker: MeasuredBroker | undefined;
 try {
   code = await main();
 } catch (err) {
   say(`bench failed: ${(err as Error).stack ?? String(err)}`);
 } finally {
   await cleanUp();
+  await broker?.stop().catch(() => undefined);
 }
 // The embedded server's exit hook calls process.exit(0): the code must be given here.
 process.exit(code);
@@ -101,6 +117,12 @@ async function main(): Promise<number> {
     );
     say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, PostgreSQL ${version[0]?.v ?? '?'}${server.embedded ? ' (embedded)' : ''}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     say(`participants: ${participants.description}; ${settings.n} sagas per configuration, 10% refused at the report; warm-up ${settings.warmup}`);
+    if (values.pulsar) {
+      broker = await measuredBroker(say);
+      const topic = measurementTopic('bench');
+      settings.pulsarEnv = broker.env(topic);
+      say(`pulsar: ${broker.description}; topic ${topic}; after each run, at most ${publishWaitS} s for its events to be published`);
+    }
 
     if (values.memory) {
       await memoryRun(settings, databaseUrl, participants, values.concurrency === undefined ? 200 : settings.concurrencies[0]!, say);

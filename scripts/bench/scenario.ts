@@ -10,6 +10,7 @@ import { waitHealthy } from '../lib/services.js';
 import { drive, driveOpen, type SagaRun } from './drivers.js';
 import { seedHistory, timeRequests } from './history.js';
 import { commitsSoFar, cpuSeconds, deadlocksSoFar, peakRss, percentile, postgresCpuSeconds, walBytesBetween, walPosition } from './measure.js';
+import { databaseNow, publishFigures, waitPublished } from './published.js';
 import { checkOutcomes } from './outcomes.js';
 import { startEngine, startFull, startProcess, stopProcess, type Participants, type ProcessOptions, type System } from './processes.js';
 import type { Figures } from './report.js';
@@ -27,6 +28,13 @@ export interface Settings extends ProcessOptions {
   pollMs?: number;
   writeConcurrency?: number;
   history: number;
+  /**
+   * --pulsar: the orchestrators' environment to publish to the broker (full mode). After
+   * each run the benchmark waits, at most `publishWaitMs`, until the run's events are
+   * published, then reads events/s and the outbox lag off the saga log.
+   */
+  pulsarEnv?: Record<string, string>;
+  publishWaitMs?: number;
 }
 
 export interface Results {
@@ -78,7 +86,7 @@ async function runSet(
         // loop opens about one second's worth.
         const clients = 'rate' in load ? Math.min(200, Math.ceil(load.rate)) : load.concurrency;
         await drive(system.driver, clients, clients, `${tag}-connections`);
-        const { figure, runs } = await measure(s, pool, participants.pid, system, mode, load, tag);
+        const { figure, runs } = await measure(s, pool, participants.pid, system, mode, load, tag, say);
         figure.history_sagas = history;
         const wrong = await checkOutcomes(pool, participants.urls, runs);
         figure.outcomes_ok = wrong.length === 0;
@@ -102,6 +110,7 @@ async function measure(
   mode: 'engine' | 'full',
   load: Load,
   tag: string,
+  say: (l: string) => void,
 ): Promise<{ figure: Figures; runs: SagaRun[] }> {
   const commits0 = await commitsSoFar(pool);
   const deadlocks0 = await deadlocksSoFar(pool);
@@ -110,6 +119,8 @@ async function measure(
   const part0 = participantsPid === undefined ? 0 : cpuSeconds(participantsPid);
   const memory = system.pids.map((pid) => peakRss(pid));
   const wal0 = await walPosition(pool);
+  // With Pulsar: the run's start on the clock publicado_en is written with.
+  const since = s.pulsarEnv === undefined || mode !== 'full' ? undefined : await databaseNow(pool);
   const t0 = performance.now();
   let runs: SagaRun[];
   let concurrency: number;
@@ -131,6 +142,21 @@ async function measure(
   const latencies = runs.map((r) => r.latencyMs).sort((a, b) => a - b);
   const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
   const per1000 = (seconds: number) => round((seconds * 1000) / s.n);
+  let published: Pick<Figures, 'events_per_second' | 'outbox_lag_p99_s' | 'events_unpublished'> = {
+    events_per_second: null,
+    outbox_lag_p99_s: null,
+    events_unpublished: null,
+  };
+  if (since !== undefined) {
+    // Every figure above is taken; now the relay may finish publishing the run's events.
+    const sagaIds = runs.map((r) => r.sagaId);
+    const waitMs = s.publishWaitMs ?? 60_000;
+    const left = await waitPublished(pool, sagaIds, waitMs);
+    const p = await publishFigures(pool, sagaIds, since);
+    if (left > 0) say(`  ${left} of the run's ${p.events} events were still unpublished ${waitMs / 1000} s after the run: events/s counts the published ones; the lag counts the others as published now`);
+    if (p.setAside > 0) say(`  ${p.setAside} of the run's events were set aside by the relay (saga_events_descartados)`);
+    published = { events_per_second: round(p.eventsPerSecond, 1), outbox_lag_p99_s: round(p.lagP99S, 3), events_unpublished: left };
+  }
   return {
     runs,
     figure: {
@@ -155,6 +181,7 @@ async function measure(
       outcomes_ok: false,
       history_sagas: 0,
       wal_kb_per_saga: round(walBytes / 1024 / s.n),
+      ...published,
     },
   };
 }
