@@ -70,11 +70,12 @@ const schema = z.object({
   /** How often a process renews its leases and rebalances shards (default a third of the lease). */
   SHARD_RENEW_MS: z.coerce.number().int().min(10).optional(),
   /**
-   * How long a saga-log write may wait for others to share its transaction (0:
-   * none beyond the event loop's turn). Trades this much latency per step for
-   * fewer commits per saga when each process is lightly loaded: docs/scale-out.md.
+   * How long a saga-log write, or a read of sagas by id, may wait for others to
+   * share its statement (0: none beyond the event loop's turn). Trades up to this
+   * much latency per step for fewer transactions per saga when each process is
+   * lightly loaded: docs/scale-out.md.
    */
-  SAGA_COMMIT_WINDOW_MS: z.coerce.number().int().min(0).max(1_000).default(0),
+  SAGA_BATCH_WINDOW_MS: z.coerce.number().int().min(0).max(1_000).default(0),
   /** How often each held shard is scanned for unfinished sagas that have no actor. */
   SAGA_SWEEP_MS: z.coerce.number().int().min(10).default(5_000),
   /** How long one participant call may take before its outcome counts as unknown. */

@@ -98,7 +98,9 @@ export class Orchestrator {
     this.writePool = createPool(url, deps.writer?.concurrency ?? 1, deps.log);
     const faults = deps.faults ?? NO_FAULTS;
     this.rules = machineRules(faults);
-    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, { ...deps.writer, hooks: writerHooks(faults) }));
+    this.store = new SagaStore(this.pool, new SagaWriter(this.writePool, { ...deps.writer, hooks: writerHooks(faults) }), {
+      batchWindowMs: deps.writer?.commitWindowMs ?? 0,
+    });
     this.intake = new SagaIntake({ store: this.store, registry: this.registry, types: deps.types, log: deps.log, now: this.now, faults });
     const leaseMs = cluster.leaseMs ?? 10_000;
     this.leases = new LeaseManager({

@@ -140,11 +140,11 @@ interface SagaRouteParts {
   changes: SagaChanges;
 }
 
-async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger): Promise<SagaRouteParts> {
+async function sagaRouteParts(db: Database, databaseUrl: string, log: Logger, batchWindowMs: number): Promise<SagaRouteParts> {
   const pool = createPool(databaseUrl, 5, log);
   const changes = new SagaChanges(databaseUrl, log, pool);
   await changes.start();
-  return { pool, queries: new SagaQueries(db, pool), changes };
+  return { pool, queries: new SagaQueries(db, pool, { batchWindowMs }), changes };
 }
 
 /** Says loudly that this process runs with bugs switched on (the chaos suite's SAGA_FAULTS), or open in production. */
@@ -200,11 +200,11 @@ export async function startOrchestratorRole(
       ...(config.SHARD_RENEW_MS === undefined ? {} : { renewMs: config.SHARD_RENEW_MS }),
       sweepMs: config.SAGA_SWEEP_MS,
     },
-    writer: { commitWindowMs: config.SAGA_COMMIT_WINDOW_MS },
+    writer: { commitWindowMs: config.SAGA_BATCH_WINDOW_MS },
   });
   if ('refusedAnswers' in gateway) registerBoundMetrics(orchestrator.metrics.registry, { answers: gateway as HttpGateway });
   await orchestrator.start();
-  const parts = await sagaRouteParts(db, urls.saga_orchestrator, log);
+  const parts = await sagaRouteParts(db, urls.saga_orchestrator, log, config.SAGA_BATCH_WINDOW_MS);
   const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log });
   lotes.start();
   const app = orchestratorApi({
@@ -243,13 +243,13 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
   warnFaults(config.SAGA_FAULTS, log, config);
   const { saga_bff: url } = await connectionsFor(config, databaseUrl, ['saga_bff']);
   const db = await openDatabase(url);
-  const parts = await sagaRouteParts(db, url, log);
+  const parts = await sagaRouteParts(db, url, log, config.SAGA_BATCH_WINDOW_MS);
   // New sagas are recorded here, through the same group-commit writer as the orchestrators'.
   const writePool = createPool(url, 1, log);
   const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
   await registerDefinitions(parts.pool, registry);
   const faults = config.SAGA_FAULTS;
-  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { hooks: writerHooks(faults), commitWindowMs: config.SAGA_COMMIT_WINDOW_MS })), registry, types, log, faults });
+  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { hooks: writerHooks(faults), commitWindowMs: config.SAGA_BATCH_WINDOW_MS }), { batchWindowMs: config.SAGA_BATCH_WINDOW_MS }), registry, types, log, faults });
   const { rows } = await parts.pool.query<{ n: number }>('select count(*)::int as n from saga_shards');
   const shardCount = rows[0]?.n ?? 0;
   const directory = new ShardDirectory(parts.pool, shardCount, log);

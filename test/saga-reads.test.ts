@@ -101,3 +101,15 @@ test('more reads than a batch holds go in several queries, each id once', async 
   t.deepEqual(rows, ['a', 'b', 'c', 'c', 'd']);
   t.deepEqual(asked, [['a', 'b'], ['c'], ['d']]);
 });
+
+test('with a batch window, reads asked for a moment apart share one query', async (t) => {
+  const asked: string[][] = [];
+  const lookup = new BatchedLookup<string>((wanted) => {
+    asked.push(wanted);
+    return Promise.resolve(new Map(wanted.map((id) => [id, id])));
+  }, 500, 200);
+  const first = lookup.get('a');
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(await Promise.all([first, lookup.get('b')]), ['a', 'b']);
+  t.deepEqual(asked, [['a', 'b']]);
+});

@@ -1,6 +1,7 @@
-// Reads by id that arrive in the same turn of the event loop go to PostgreSQL as
-// one query (`where id = any($1)`): a burst of requests, or of waiters woken by
-// one notification, costs one round trip and one statement instead of one each.
+// Reads by id that arrive in the same turn of the event loop (or within the
+// batch window, SAGA_BATCH_WINDOW_MS, when one is set) go to PostgreSQL as one
+// query (`where id = any($1)`): a burst of requests, or of waiters woken by one
+// notification, costs one round trip and one statement instead of one each.
 // A failed query fails every read of its batch.
 
 /** Fetches the rows of these ids (lower-case uuids); an id without a row is absent from the map. */
@@ -15,17 +16,23 @@ interface Pending<T> {
 export class BatchedLookup<T> {
   private pending: Pending<T>[] = [];
 
-  /** `maxBatch`: ids per query; more waiting than that go in further queries. */
+  /**
+   * `maxBatch`: ids per query; more waiting than that go in further queries.
+   * `windowMs`: how long the first read waits for others (0: the end of this turn).
+   */
   constructor(
     private readonly fetchMany: FetchMany<T>,
     private readonly maxBatch = 500,
+    private readonly windowMs = 0,
   ) {}
 
   /** The row of `id`, or null when there is none. */
   get(id: string): Promise<T | null> {
     return new Promise((resolve, reject) => {
       this.pending.push({ id: id.toLowerCase(), resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
+      if (this.pending.length > 1) return;
+      if (this.windowMs > 0) setTimeout(() => this.flush(), this.windowMs);
+      else setImmediate(() => this.flush());
     });
   }
 

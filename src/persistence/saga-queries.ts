@@ -228,15 +228,25 @@ export class SagaQueries {
   constructor(
     private readonly db: Database,
     pool: Pick<pg.Pool, 'query'>,
+    opts: { batchWindowMs?: number } = {},
   ) {
-    this.views = new BatchedLookup(async (ids) => {
-      const { rows } = await pool.query<SagaView>({ name: 'saga_status_many', text: STATUS_STATEMENT, values: [ids] });
-      return new Map(rows.map((r) => [r.saga_id, r]));
-    });
-    this.estados = new BatchedLookup(async (ids) => {
-      const { rows } = await pool.query<{ id: string; estado: string }>({ name: 'saga_estado_many', text: ESTADO_STATEMENT, values: [ids] });
-      return new Map(rows.map((r) => [r.id, r.estado]));
-    });
+    const windowMs = opts.batchWindowMs ?? 0;
+    this.views = new BatchedLookup(
+      async (ids) => {
+        const { rows } = await pool.query<SagaView>({ name: 'saga_status_many', text: STATUS_STATEMENT, values: [ids] });
+        return new Map(rows.map((r) => [r.saga_id, r]));
+      },
+      500,
+      windowMs,
+    );
+    this.estados = new BatchedLookup(
+      async (ids) => {
+        const { rows } = await pool.query<{ id: string; estado: string }>({ name: 'saga_estado_many', text: ESTADO_STATEMENT, values: [ids] });
+        return new Map(rows.map((r) => [r.id, r.estado]));
+      },
+      500,
+      windowMs,
+    );
   }
 
   /**

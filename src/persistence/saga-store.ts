@@ -56,10 +56,16 @@ const TERMINAL = [...TERMINAL_STATES];
 export type SagaLog = Pick<SagaStore, 'load' | 'commit' | 'pendingOrders'>;
 
 export class SagaStore {
+  private readonly loads: BatchedLookup<LoadedSaga>;
+
+  /** `batchWindowMs`: how long a load by id may wait for others to share its query (SAGA_BATCH_WINDOW_MS). */
   constructor(
     private readonly pool: pg.Pool,
     private readonly writer: SagaWriter,
-  ) {}
+    opts: { batchWindowMs?: number } = {},
+  ) {
+    this.loads = new BatchedLookup<LoadedSaga>((ids) => this.loadMany(ids), 500, opts.batchWindowMs ?? 0);
+  }
 
   /** Records a new saga (snapshot and first event) durably, unless its Idempotency-Key was seen. */
   async create(saga: NewSaga): Promise<CreateResult> {
@@ -87,7 +93,7 @@ export class SagaStore {
     return this.loads.get(id);
   }
 
-  private readonly loads = new BatchedLookup<LoadedSaga>(async (ids) => {
+  private async loadMany(ids: string[]): Promise<Map<string, LoadedSaga>> {
     const { rows } = await this.pool.query<{ id: string; tipo: string; estado: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
       name: 'saga_load_many_v2',
       text: 'select id, tipo, estado, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
@@ -96,7 +102,7 @@ export class SagaStore {
     return new Map(
       rows.map((r) => [r.id, { tipo: r.tipo, estado: r.estado, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version }]),
     );
-  });
+  }
 
   /**
    * Commits a decision: the new snapshot (if `expectedVersion` is still current),
