@@ -24,7 +24,7 @@ import { sagaLogGaugeReads } from './persistence/saga-log-gauges.js';
 import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem } from './actors/nact.js';
 import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js';
 import { LeaseManager } from './cluster/lease-manager.js';
-import { NEW_SAGA_CHANNEL, newSagaChannelOf, NotificationListener, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
+import { NEW_SAGA_CHANNEL, newSagaChannelOf, NotificationListener, SAGA_LOTE_CHANNEL, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
 import { shardOf, type ShardLease } from './cluster/shards.js';
 import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
 import { machineRules, NO_FAULTS, writerHooks, type Faults } from './faults.js';
@@ -75,6 +75,7 @@ export class Orchestrator {
   private readonly listener: NotificationListener;
   private readonly sweepMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly loteListeners: (() => void)[] = [];
   private foldTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Sagas being recorded by this process: their own NOTIFY is not news here. */
@@ -115,7 +116,7 @@ export class Orchestrator {
       faults,
     });
     this.listener = new NotificationListener(
-      [NEW_SAGA_CHANNEL, newSagaChannelOf(this.nodeId), SAGA_ORDER_CHANNEL],
+      [NEW_SAGA_CHANNEL, newSagaChannelOf(this.nodeId), SAGA_ORDER_CHANNEL, SAGA_LOTE_CHANNEL],
       url,
       deps.log,
       (payload, channel) => this.notified(payload, channel),
@@ -244,7 +245,16 @@ export class Orchestrator {
     if (supervisor !== undefined) tell(supervisor, { type: 'run', sagaId, ...opts });
   }
 
+  /** Called when an operator records a lote (SAGA_LOTE_CHANNEL): the lote worker wakes. */
+  onLoteRecorded(listener: () => void): void {
+    this.loteListeners.push(listener);
+  }
+
   private notified(payload: string, channel: string): void {
+    if (channel === SAGA_LOTE_CHANNEL) {
+      for (const listener of this.loteListeners) listener();
+      return;
+    }
     for (const entry of payload.split(',')) {
       const [shard, sagaId] = entry.split(':');
       if (shard === undefined || sagaId === undefined) continue;

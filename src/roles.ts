@@ -205,7 +205,9 @@ export async function startOrchestratorRole(
   if ('refusedAnswers' in gateway) registerBoundMetrics(orchestrator.metrics.registry, { answers: gateway as HttpGateway });
   await orchestrator.start();
   const parts = await sagaRouteParts(db, urls.saga_orchestrator, log, config.SAGA_BATCH_WINDOW_MS);
-  const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log });
+  // Idle, it looks for work every 10 s; a recorded lote wakes it at once (a missed notification waits that long).
+  const lotes = new LoteWorker({ pool: parts.pool, owner: orchestrator.nodeId, log, idleMs: 10_000 });
+  orchestrator.onLoteRecorded(() => lotes.wake());
   lotes.start();
   const app = orchestratorApi({
     ...parts,

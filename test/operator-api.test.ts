@@ -17,11 +17,15 @@ let orchestratorUrl = '';
 let app = '';
 let operador = '';
 let lector = '';
+/** Lotes the orchestrator was told of (SAGA_LOTE_CHANNEL), which wakes its idle lote worker. */
+let lotesHeard = 0;
 
 test.before(async () => {
   const participants = await env.participants();
   app = participants.urls.pagos!;
-  orchestratorUrl = (await env.orchestrator({ participantEnv: participants.participantEnv })).urls.orchestrator!;
+  const role = await env.orchestrator({ participantEnv: participants.participantEnv });
+  orchestratorUrl = role.urls.orchestrator!;
+  role.orchestrator.onLoteRecorded(() => (lotesHeard += 1));
   bff = (await env.bff()).urls.bff!;
   const pool = createPool(env.databaseUrl, 1, env.log);
   operador = await createToken(pool, 'ana.operadora', 'operador');
@@ -236,3 +240,16 @@ test.serial('npm run token prints the token alone on its last line, and it works
   t.regex(token, /^sgo_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/);
   t.deepEqual((await http('GET', `${bff}/auth/yo`, { token })).body, { nombre: 'marta', rol: 'operador' });
 });
+
+test.serial('a lote recorded on the BFF is told to the orchestrators, whose idle lote workers wake at once', async (t) => {
+  const before = lotesHeard;
+  const run = await http<{ lote_id: string }>('POST', `${bff}/saga/lote/pausar`, {
+    body: { filtro: { desde: '2999-01-01T00:00:00Z' }, motivo: 'despertar' },
+    token: operador,
+  });
+  t.is(run.status, 202);
+  const until = Date.now() + 5_000;
+  while (lotesHeard === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.is(lotesHeard, before + 1);
+});
+

@@ -24,6 +24,8 @@ export function newSagaChannelOf(nodeId: string): string {
 export const SAGA_CHANGES_CHANNEL = 'saga_cambios';
 /** Payload `shard:sagaId`: an operator order waits in saga_ordenes for that saga. */
 export const SAGA_ORDER_CHANNEL = 'saga_orden';
+/** Payload the lote's id: an operator recorded a lote, for the orchestrators' lote workers. */
+export const SAGA_LOTE_CHANNEL = 'saga_lote';
 
 export class NotificationListener {
   private client: pg.Client | undefined;

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import { SAGA_ORDER_CHANNEL } from '../cluster/notifications.js';
+import { SAGA_LOTE_CHANNEL, SAGA_ORDER_CHANNEL } from '../cluster/notifications.js';
 import { filterSql, type ListFilter } from '../persistence/saga-queries.js';
 import { isoSql, type Queryable } from '../persistence/sql.js';
 import type { OperatorAction, OrderData } from '../saga/operations.js';
@@ -79,13 +79,18 @@ export class Lotes {
     const where = conditions.length === 0 ? '' : `where ${conditions.join(' and ')}`;
     const id = randomUUID();
     const base = [id, req.accion, req.filtro, req.motivo, req.quien, req.datos, req.idempotencyKey, req.requestId];
+    // The orchestrators' lote workers look for work rarely when idle: the insert wakes them (SAGA_LOTE_CHANNEL).
     await this.db.query(
-      `insert into saga_lotes (id, accion, filtro, motivo, quien, datos, idempotency_key, request_id, creado_en,
-                               hasta_inicio, total, estado)
-       select $1, $2, $3, $4, $5, $6, $7, $8, now(), now(), count(*), 'en_curso'
-         from saga_log l ${numbered(where, base.length + 1)}
-       on conflict (idempotency_key) do nothing`,
-      [...base, ...params],
+      `with created as (
+         insert into saga_lotes (id, accion, filtro, motivo, quien, datos, idempotency_key, request_id, creado_en,
+                                 hasta_inicio, total, estado)
+         select $1, $2, $3, $4, $5, $6, $7, $8, now(), now(), count(*), 'en_curso'
+           from saga_log l ${numbered(where, base.length + 2)}
+         on conflict (idempotency_key) do nothing
+         returning id
+       )
+       select pg_notify($9, id::text) from created`,
+      [...base, SAGA_LOTE_CHANNEL, ...params],
     );
     const lote = await this.get(id);
     if (lote === null) return this.create(req); // the same key raced in: answer with that lote
@@ -105,8 +110,10 @@ export interface LoteWorkerOptions {
   log: Logger;
   /** Orders per transaction. */
   batch?: number;
-  /** Pause between batches, and between looks for work when there is none. */
+  /** Pause between batches. */
   pauseMs?: number;
+  /** Pause between looks for work when there is none (`wake` cuts it short); 5 × pauseMs by default. */
+  idleMs?: number;
   /** How long a worker's claim on a lote lasts without progress. */
   leaseMs?: number;
 }
@@ -118,24 +125,39 @@ export class LoteWorker {
   private stopped = false;
   private readonly batch: number;
   private readonly pauseMs: number;
+  private readonly idleMs: number;
   private readonly leaseMs: number;
+  private loop: (() => void) | undefined;
+  private idle = false;
 
   constructor(private readonly opts: LoteWorkerOptions) {
     this.batch = opts.batch ?? 100;
     this.pauseMs = opts.pauseMs ?? 200;
+    this.idleMs = opts.idleMs ?? this.pauseMs * 5;
     this.leaseMs = opts.leaseMs ?? 30_000;
   }
 
   start(): void {
     const loop = () => {
       if (this.stopped) return;
+      this.idle = false;
       this.running = this.step()
         .catch((err: unknown) => this.opts.log.warn({ err }, 'lote worker: batch failed; will retry'))
         .then((worked) => {
-          this.timer = setTimeout(loop, worked === true ? this.pauseMs : this.pauseMs * 5);
+          if (this.stopped) return;
+          this.idle = worked !== true;
+          this.timer = setTimeout(loop, worked === true ? this.pauseMs : this.idleMs);
         });
     };
+    this.loop = loop;
     loop();
+  }
+
+  /** A lote was recorded: look for work now if idle, rather than at the end of the idle pause. */
+  wake(): void {
+    if (!this.idle || this.stopped || this.loop === undefined) return;
+    clearTimeout(this.timer);
+    this.loop();
   }
 
   async stop(): Promise<void> {
