@@ -13,6 +13,7 @@ import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migrati
 import { Migration20261129000001OutboxRelay } from '../../migrations/Migration20261129000001_outbox_relay.js';
 import { Migration20261204000001SearchKeysHashed } from '../../migrations/Migration20261204000001_search_keys_hashed.js';
 import { Migration20261204000001TokenExpiry } from '../../migrations/Migration20261204000001_token_expiry.js';
+import { Migration20261204000002RelayShards } from '../../migrations/Migration20261204000002_relay_shards.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -46,6 +47,7 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261129000001_outbox_relay', class: Migration20261129000001OutboxRelay },
     { name: 'Migration20261204000001_search_keys_hashed', class: Migration20261204000001SearchKeysHashed },
     { name: 'Migration20261204000001_token_expiry', class: Migration20261204000001TokenExpiry },
+    { name: 'Migration20261204000002_relay_shards', class: Migration20261204000002RelayShards },
   ],
 };
 
