@@ -68,8 +68,10 @@ export interface OutboxRelayOptions {
   metrics?: RelayMetrics;
   /** Rows per batch (all the claimable events of each saga in it). */
   batchSize?: number;
-  /** Pause between passes when there is nothing (or not a full batch) to publish. */
+  /** Pause after a pass that took less than a full batch. */
   pollMs?: number;
+  /** Pause after a pass that found nothing to publish (pollMs unless given); `wake` cuts it short. */
+  idleMs?: number;
   /** First delay, and cap, of the exponential backoff while the broker is unavailable. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -125,6 +127,15 @@ export class OutboxRelay {
   /** The tail of this relay's statements: they run one after the other. */
   private statements: Promise<unknown> = Promise.resolve();
   private loop: Promise<void> | undefined;
+  /**
+   * Whether rows of the shard may be numbered and not recorded (in flight): at the start
+   * (an earlier holder, or this process before, may have left some) and after any pass
+   * that did not record its whole batch as published. While it holds the lease, only
+   * this relay numbers rows of its shard, so once a look found none, there are none.
+   */
+  private mayHaveInFlight = true;
+  /** True while the loop waits after a pass that found nothing. */
+  private idle = false;
   private stopping = false;
   private wakeUp: (() => void) | undefined;
   /** The next batch, being taken while the last one was sent (pipelined passes). */
@@ -136,6 +147,7 @@ export class OutboxRelay {
     this.opts = {
       batchSize: 5_000,
       pollMs: 100,
+      idleMs: opts.pollMs ?? 100,
       minBackoffMs: 100,
       maxBackoffMs: 5_000,
       maxAttempts: 5,
@@ -153,6 +165,11 @@ export class OutboxRelay {
 
   get lease(): ShardLease {
     return this.opts.lease;
+  }
+
+  /** Ends the pause after a pass that found nothing (ShardRelays calls it when the shard has events pending). */
+  wake(): void {
+    if (this.idle) this.wakeUp?.();
   }
 
   /** True once a write was refused because the lease is no longer held. */
@@ -204,8 +221,9 @@ export class OutboxRelay {
         // The previous record first: what it marks is not in flight any more.
         await this.settleRecording();
         if (this.fenced) return idle;
-        rows = await this.serial((db) => inFlight(db, batchSize, lease));
+        if (this.mayHaveInFlight) rows = await this.serial((db) => inFlight(db, batchSize, lease));
         replay = rows.length > 0;
+        this.mayHaveInFlight = replay;
         if (!replay) rows = await this.take();
       }
       if (this.fenced) return idle;
@@ -231,6 +249,7 @@ export class OutboxRelay {
         return recorded;
       });
       const allStored = plan.published.length === rows.length;
+      if (!allStored) this.mayHaveInFlight = true;
       let deadLettered = 0;
       if (opts.pipelined === true && allStored) this.recording = quiet(recording);
       else {
@@ -254,6 +273,7 @@ export class OutboxRelay {
         ...(plan.unavailable === undefined ? {} : { unavailable: plan.unavailable }),
       };
     } catch (err) {
+      this.mayHaveInFlight = true;
       await this.closeProducer(err);
       throw err;
     }
@@ -341,13 +361,18 @@ export class OutboxRelay {
           // (A batch taken ahead waits for the next pass like any other: going on at once
           // for it would spin, taking small batches back to back, under a steady trickle.)
           if (pass.sent >= this.opts.batchSize || pass.refused > 0) delay = 0;
+          else if (pass.sent === 0) delay = this.opts.idleMs;
         }
       } catch (err) {
         failures += 1;
         delay = this.backoff(failures);
         this.opts.log.warn({ err: errorText(err), failures, retryInMs: delay }, 'outbox relay: database error');
       }
-      if (delay > 0 && !this.stopping && !this.fenced) await this.sleep(delay);
+      if (delay > 0 && !this.stopping && !this.fenced) {
+        this.idle = delay === this.opts.idleMs && failures === 0;
+        await this.sleep(delay);
+        this.idle = false;
+      }
     }
     // Fenced: the producer goes at once, so that the shard's new holder can open it.
     if (this.fenced) await this.closeProducer();

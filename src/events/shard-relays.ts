@@ -24,15 +24,20 @@ export interface ShardRelaysOptions {
   metrics?: RelayMetrics;
   /** A relay's write was refused by the fence: the process should treat `lease` as lost. */
   onFenced?: (lease: ShardLease) => void;
-  /** Batch size, poll and backoff of every shard's relay. */
-  relay?: Pick<OutboxRelayOptions, 'batchSize' | 'pollMs' | 'minBackoffMs' | 'maxBackoffMs' | 'maxAttempts'>;
+  /** Batch size, poll and backoff of every shard's relay (pollMs is also the period of the pending probe). */
+  relay?: Pick<OutboxRelayOptions, 'batchSize' | 'pollMs' | 'idleMs' | 'minBackoffMs' | 'maxBackoffMs' | 'maxAttempts'>;
 }
+
+/** How long an idle shard's relay waits before it looks again by itself, when the probe did not wake it. */
+const IDLE_MS = 1_000;
 
 /** The shard relays of a process; `acquired` and `lost` follow its lease manager. */
 export class ShardRelays {
   private readonly running = new Map<number, OutboxRelay>();
   private readonly stopping = new Set<Promise<void>>();
   private stopped = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing: Promise<void> | undefined;
 
   constructor(private readonly opts: ShardRelaysOptions) {}
 
@@ -53,6 +58,7 @@ export class ShardRelays {
     if (current !== undefined && current.lease.epoch === lease.epoch) return;
     if (current !== undefined) this.lost(lease.shard);
     const relay = new OutboxRelay({
+      idleMs: IDLE_MS,
       ...this.opts.relay,
       db: this.opts.db,
       lease,
@@ -67,6 +73,38 @@ export class ShardRelays {
     this.running.set(lease.shard, relay);
     relay.start();
     this.opts.metrics?.shards(this.running.size);
+    this.scheduleProbe();
+  }
+
+  /**
+   * Every pollMs, one statement asks which of the shards published here have events
+   * pending, and wakes those shards' idle relays; the others stay asleep (IDLE_MS). So an
+   * idle process costs one probe per pollMs, not one claim per shard.
+   */
+  private scheduleProbe(): void {
+    if (this.stopped || this.probeTimer !== undefined) return;
+    this.probeTimer = setTimeout(() => {
+      this.probing = this.probe().finally(() => {
+        this.probeTimer = undefined;
+        this.probing = undefined;
+        if (this.running.size > 0) this.scheduleProbe();
+      });
+    }, this.opts.relay?.pollMs ?? 100);
+  }
+
+  private async probe(): Promise<void> {
+    const shards = this.shards();
+    if (shards.length === 0) return;
+    try {
+      const { rows } = await this.opts.db.query<{ shard: number }>(
+        `select s as shard from unnest($1::int[]) as s
+          where exists (select 1 from saga_events e where e.shard = s and e.publicado_en is null and e.descartado_en is null)`,
+        [shards],
+      );
+      for (const { shard } of rows) this.running.get(shard)?.wake();
+    } catch (err) {
+      this.opts.log.debug({ err: errorText(err) }, 'outbox relay: the probe for pending events failed');
+    }
   }
 
   /** The lease of `shard` is lost or given up: its relay stops (not awaited: see stop). */
@@ -85,6 +123,8 @@ export class ShardRelays {
   /** Stops every relay and waits for them, those already stopping included. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.probeTimer);
+    await this.probing;
     for (const shard of this.shards()) this.lost(shard);
     await Promise.all([...this.stopping]);
   }
