@@ -127,13 +127,6 @@ export class OutboxRelay {
   /** The tail of this relay's statements: they run one after the other. */
   private statements: Promise<unknown> = Promise.resolve();
   private loop: Promise<void> | undefined;
-  /**
-   * Whether rows of the shard may be numbered and not recorded (in flight): at the start
-   * (an earlier holder, or this process before, may have left some) and after any pass
-   * that did not record its whole batch as published. While it holds the lease, only
-   * this relay numbers rows of its shard, so once a look found none, there are none.
-   */
-  private mayHaveInFlight = true;
   /** True while the loop waits after a pass that found nothing. */
   private idle = false;
   private stopping = false;
@@ -221,9 +214,8 @@ export class OutboxRelay {
         // The previous record first: what it marks is not in flight any more.
         await this.settleRecording();
         if (this.fenced) return idle;
-        if (this.mayHaveInFlight) rows = await this.serial((db) => inFlight(db, batchSize, lease));
+        rows = await this.serial((db) => inFlight(db, batchSize, lease));
         replay = rows.length > 0;
-        this.mayHaveInFlight = replay;
         if (!replay) rows = await this.take();
       }
       if (this.fenced) return idle;
@@ -249,7 +241,6 @@ export class OutboxRelay {
         return recorded;
       });
       const allStored = plan.published.length === rows.length;
-      if (!allStored) this.mayHaveInFlight = true;
       let deadLettered = 0;
       if (opts.pipelined === true && allStored) this.recording = quiet(recording);
       else {
@@ -273,7 +264,6 @@ export class OutboxRelay {
         ...(plan.unavailable === undefined ? {} : { unavailable: plan.unavailable }),
       };
     } catch (err) {
-      this.mayHaveInFlight = true;
       await this.closeProducer(err);
       throw err;
     }
