@@ -22,7 +22,7 @@ export type { EntityManager };
  * A set of migrations, the table that records which ran, and the advisory lock
  * key that lets one process at a time apply them. Each set has a key of its own,
  * so the saga log's migrations and another schema's never wait for each other.
- * (727275 is the outbox relay's lock, 727276 the counters' fold.)
+ * (727275 was the outbox relay's lock, before the relay went by shard; 727276 is the counters' fold.)
  */
 export interface MigrationSet {
   tableName: string;
