@@ -24,11 +24,6 @@ export function relayMetrics(registry: Registry, pool: Pick<pg.Pool, 'query'>, s
     help: 'Whether this process publishes the events of at least one shard (1) or none (0)',
     registers: [registry],
   });
-  const held = new Gauge({
-    name: 'saga_outbox_relay_shards',
-    help: 'Shards whose events this process publishes (those whose lease it holds)',
-    registers: [registry],
-  });
   new Gauge({
     name: 'saga_outbox_lag_seconds',
     help: 'Age of the oldest saga event not yet published to Pulsar (0 when none), in the shards this process publishes',
@@ -47,9 +42,7 @@ export function relayMetrics(registry: Registry, pool: Pick<pg.Pool, 'query'>, s
   });
   return {
     published: (n) => published.inc(n),
-    shards: (n) => {
-      held.set(n);
-      active.set(n > 0 ? 1 : 0);
-    },
+    // How many: saga_shards_held{owner}, as the relays follow the leases.
+    shards: (n) => active.set(n > 0 ? 1 : 0),
   };
 }
