@@ -46,9 +46,16 @@ export const SAGA_LOG_GRANTS: Record<string, Partial<Record<RuntimeRole, Right[]
   },
   saga_events_descartados: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select', 'insert'] },
   saga_outbox_relay: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select', 'update'] },
+  // Each shard's last sequence id, advanced by the relay that holds the shard.
+  saga_relay_shards: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select', 'update'] },
   // The BFF's writes lock the shard rows they are fenced by (FOR SHARE), which PostgreSQL allows only with an
   // UPDATE right: the narrowest is one column's.
-  saga_shards: { saga_orchestrator: ['select', 'update'], saga_bff: ['select', 'update (lease_until)'] },
+  // The relay's claim and record are fenced the same way (FOR SHARE on the shard's row).
+  saga_shards: {
+    saga_orchestrator: ['select', 'update'],
+    saga_bff: ['select', 'update (lease_until)'],
+    saga_relay: ['select', 'update (lease_until)'],
+  },
   saga_nodes: { saga_orchestrator: ['select', 'insert', 'update', 'delete'], saga_bff: ['select'] },
   // saga_counts is folded by the orchestrators; every writer appends deltas (by trigger, as itself).
   saga_counts: { saga_orchestrator: ['select', 'insert', 'update'], saga_bff: ['select'] },

@@ -59,6 +59,12 @@ export interface OrchestratorDeps {
 
 export type { StartResult } from './saga-intake.js';
 
+/** Told of the leases this process takes and loses (see Orchestrator.onShards). */
+export interface ShardListener {
+  acquired(lease: ShardLease): void;
+  lost(shard: number): void;
+}
+
 export class Orchestrator {
   readonly nodeId: string;
   readonly metrics: SagaMetrics;
@@ -69,6 +75,7 @@ export class Orchestrator {
   private readonly supervisors = new Map<number, ActorRef<SupervisorMessage>>();
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
+  private readonly shardListeners = new Set<ShardListener>();
   private readonly pool: pg.Pool;
   private readonly writePool: pg.Pool;
   private readonly leases: LeaseManager;
@@ -203,6 +210,24 @@ export class Orchestrator {
     return this.leases.shards();
   }
 
+  /**
+   * Tells `listener` of each lease held now, then of every lease taken and every shard lost or
+   * given up (the outbox relays follow this); returns a function that ends the calls.
+   */
+  onShards(listener: ShardListener): () => void {
+    this.shardListeners.add(listener);
+    for (const shard of this.leases.shards()) {
+      const lease = this.leases.lease(shard);
+      if (lease !== undefined) listener.acquired(lease);
+    }
+    return () => this.shardListeners.delete(listener);
+  }
+
+  /** A write fenced outside the saga actors (an outbox relay's): the lease is lost, unless it was taken anew since. */
+  leaseFenced(lease: ShardLease): void {
+    if (this.leases.lease(lease.shard)?.epoch === lease.epoch) void this.leases.lost(lease.shard);
+  }
+
   /** How many saga actors are alive in this process. */
   async activeActors(): Promise<number> {
     let total = 0;
@@ -300,6 +325,7 @@ export class Orchestrator {
       (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
     );
     this.supervisors.set(lease.shard, supervisor);
+    for (const listener of this.shardListeners) listener.acquired(lease);
     const ids = await this.store.activeSagaIds(lease.shard).catch(() => []);
     if (this.deps.faults?.has('no-takeover-resume') === true) {
       // The fault: what was unfinished here is neither resumed nor swept.
@@ -313,6 +339,7 @@ export class Orchestrator {
   }
 
   private async shardLost(shard: number): Promise<void> {
+    for (const listener of this.shardListeners) listener.lost(shard);
     const supervisor = this.supervisors.get(shard);
     if (supervisor === undefined) return;
     this.supervisors.delete(shard);

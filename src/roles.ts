@@ -221,7 +221,7 @@ export async function startOrchestratorRole(
     faults: config.SAGA_FAULTS,
   });
   const server = await listen(app, config.PORT, config.HOST);
-  const relay = events?.start(orchestrator.metrics.registry);
+  const relay = events?.start(orchestrator.metrics.registry, orchestrator);
   // Without a relay the outbox metrics are still served (0 published, not active, the
   // dead letters and the lag the saga log holds), so a dashboard shows values, not "No data".
   if (events === undefined) relayMetrics(orchestrator.metrics.registry, parts.pool);

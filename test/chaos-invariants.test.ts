@@ -37,7 +37,7 @@ async function saga(estado: string, opts: { outcome?: 'COMPLETADA' | 'COMPENSADA
 
 async function events(sagaId: string, list: [number, string, number | null][]): Promise<void> {
   for (const [secuencia, tipo, epoch] of list) {
-    await env.query(`insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch) values ($1, $2, $3, 'X', '{}', now(), $4)`, [
+    await env.query(`insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch, shard) values ($1, $2, $3, 'X', '{}', now(), $4, (select shard from saga_log where id = $1))`, [
       sagaId,
       secuencia,
       tipo,

@@ -1,21 +1,29 @@
 // The outbox relay against a real saga log and a fake broker with pulsar-client's API
 // (and Pulsar's deduplication): what it publishes, in which order, and what it does
-// when the broker is down, loses acknowledgements or refuses a message.
+// when the broker is down, loses acknowledgements or refuses a message; and, with one
+// relay per shard under the shard's lease, what a relay that lost its shard may do.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
+import type { ShardLease } from '../src/cluster/shards.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../src/events/outbox-relay.js';
+import { shardProducerName } from '../src/events/outbox-queries.js';
+import { ShardRelays } from '../src/events/shard-relays.js';
 import { pulsarClientTransport } from '../src/events/pulsar-client-transport.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
 import { relayMetrics } from '../src/events/relay-metrics.js';
 import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
 import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
 import { waitUntil } from './helpers/wait.js';
+import { releaseAllLeases, takeLease } from './helpers/leases.js';
 
 // One database for this file; the tests that use it run serially and start from empty tables.
 let database: MigratedDatabase | undefined;
+/** Shard 0's lease, taken afresh before each test by this file's "process". */
+let lease0: ShardLease;
+const HERE = 'node-a';
 
 function db(): pg.Pool {
   if (!database) throw new Error('the database was not set up');
@@ -35,7 +43,9 @@ test.beforeEach(async () => {
   await db().query(
     'truncate saga_events_descartados, saga_events, saga_pasos, saga_compensaciones restart identity; delete from saga_log',
   );
-  await db().query('update saga_outbox_relay set ultima_secuencia_envio = 0');
+  await db().query('update saga_relay_shards set ultima_secuencia_envio = 0');
+  await releaseAllLeases(db());
+  lease0 = await takeLease(db(), 0, HERE);
 });
 
 interface LogLine {
@@ -50,35 +60,36 @@ function captureLogger(): { log: Logger; lines: LogLine[] } {
   return { log, lines };
 }
 
-/** A relay publishing to `broker` through the pulsar-client transport (the fake module). */
-function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { producerName?: string } = {}): OutboxRelay {
-  const { producerName = 'saga-outbox-test', ...rest } = opts;
-  const log = rest.log ?? captureLogger().log;
+/** A pulsar-client transport (the fake module) to `broker`. */
+function transportTo(broker: FakeBroker, producerName: string, log: Logger) {
   const module = fakePulsarModule(broker);
+  return pulsarClientTransport({ serviceUrl: 'pulsar://fake:6650', topic: 'saga-events', producerName, log, loadModule: () => Promise.resolve(module) });
+}
+
+/** A relay of `lease`'s shard (shard 0's by default) publishing to `broker` through the pulsar-client transport. */
+function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { producerName?: string } = {}): OutboxRelay {
+  const lease = opts.lease ?? lease0;
+  const { producerName = shardProducerName('saga-outbox-test', lease.shard), ...rest } = opts;
+  const log = rest.log ?? captureLogger().log;
   return new OutboxRelay({
-    databaseUrl: database!.url,
-    transport: pulsarClientTransport({
-      serviceUrl: 'pulsar://fake:6650',
-      topic: 'saga-events',
-      producerName,
-      log,
-      loadModule: () => Promise.resolve(module),
-    }),
+    db: db(),
+    lease,
+    transport: transportTo(broker, producerName, log),
     log,
     pollMs: 5,
     minBackoffMs: 10,
     maxBackoffMs: 40,
-    lockRetryMs: 20,
     ...rest,
   });
 }
 
-async function newSagas(n: number): Promise<string[]> {
+/** `n` sagas of shard `shard`. */
+async function newSagas(n: number, shard = 0): Promise<string[]> {
   const ids = Array.from({ length: n }, () => randomUUID());
   await db().query(
-    `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion)
-     select unnest($1::uuid[]), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now()`,
-    [ids],
+    `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion, shard)
+     select unnest($1::uuid[]), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now(), $2`,
+    [ids, shard],
   );
   return ids;
 }
@@ -88,8 +99,8 @@ async function insertEvents(sagaIds: string[], from: number, to: number, q: Pick
   for (let s = from; s <= to; s++) {
     for (const sagaId of sagaIds) {
       await q.query(
-        `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch)
-         values ($1, $2, $3, 'EN_PROGRESO', $4, now(), 7)`,
+        `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch, shard)
+         values ($1, $2, $3, 'EN_PROGRESO', $4, now(), 7, (select shard from saga_log where id = $1))`,
         [sagaId, s, `PASO_${s}`, JSON.stringify({ paso: s })],
       );
     }
@@ -255,24 +266,24 @@ test.serial('no transaction stays open while the relay waits for the broker', as
   await insertEvents(sagas, 1, 2);
   const broker = new FakeBroker();
   broker.latencyMs = 400;
-  const relay = relayTo(broker);
+  const relayPool = new pg.Pool({ connectionString: database!.url, application_name: 'relay-under-test', max: 2 });
+  const relay = relayTo(broker, { db: relayPool });
   await claimable();
   try {
     const pass = relay.publishBatch();
     await waitFor('sends in flight', () => broker.attempts > 0);
-    const { rows } = await db().query<{ state: string; xmin: string | null; locks: number }>(
-      `select a.state, a.backend_xmin::text as xmin,
-              (select count(*)::int from pg_locks l where l.pid = a.pid and l.locktype = 'advisory') as locks
+    const { rows } = await db().query<{ state: string; xmin: string | null }>(
+      `select a.state, a.backend_xmin::text as xmin
          from pg_stat_activity a
-        where a.datname = current_database() and a.pid <> pg_backend_pid() and a.application_name = ''
-          and exists (select 1 from pg_locks l where l.pid = a.pid and l.locktype = 'advisory')`,
+        where a.datname = current_database() and a.application_name = 'relay-under-test'`,
     );
-    t.is(rows.length, 1, 'the active relay holds its advisory lock');
-    t.is(rows[0]?.state, 'idle', 'its connection is idle, not idle in transaction');
-    t.is(rows[0]?.xmin, null, 'it pins no snapshot');
+    t.true(rows.length > 0, "the relay's connection is there");
+    t.deepEqual(rows.filter((r) => r.state !== 'idle'), [], 'it is idle, not idle in transaction');
+    t.deepEqual(rows.filter((r) => r.xmin !== null), [], 'it pins no snapshot');
     await pass;
   } finally {
     await relay.stop();
+    await relayPool.end();
   }
 });
 
@@ -499,30 +510,149 @@ test.serial("a refused message whose saga's later event was stored is set aside 
   t.regex(dead.rows[0]!.error, /a later event of its saga was stored/);
 });
 
-test.serial('two relays on one saga log: one is active, the other takes over, one ordered stream per saga', async (t) => {
-  const sagas = await newSagas(10);
-  await insertEvents(sagas, 1, 10);
+test.serial("a relay takes only its own shard's events", async (t) => {
+  const mine = await newSagas(2, 0);
+  const others = await newSagas(2, 1);
+  await insertEvents([...mine, ...others], 1, 2);
+  const broker = new FakeBroker();
+  const relay = relayTo(broker);
+  await claimable();
+  try {
+    t.is((await relay.publishBatch()).sent, 4);
+    t.is((await relay.publishBatch()).sent, 0, 'nothing more to take in shard 0');
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(new Set(broker.payloads().map((p) => p.saga_id)), new Set(mine), "only shard 0's sagas were published");
+  const { rows } = await db().query<{ n: number }>(
+    'select count(*)::int as n from saga_events where saga_id = any($1::uuid[]) and secuencia_envio is null and publicado_en is null',
+    [others],
+  );
+  t.is(rows[0]!.n, 4, "shard 1's events are untouched, left to its holder");
+});
+
+test.serial('a relay whose shard was taken over publishes nothing, numbers nothing, and stops', async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 2);
+  const broker = new FakeBroker();
+  const fenced: ShardLease[] = [];
+  const relay = relayTo(broker, { onFenced: (lease) => fenced.push(lease) });
+  await claimable();
+  // Another process takes shard 0 (with a higher epoch) before this relay's first pass.
+  await takeLease(db(), 0, 'node-b');
+  try {
+    const pass = await relay.publishBatch();
+    t.false(pass.active, 'the pass says the lease is not held');
+    t.is(pass.sent, 0);
+    relay.start();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    await relay.stop();
+  }
+  t.is(broker.attempts, 0, 'nothing was sent');
+  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+  t.is(rows[0]!.n, 0, 'nothing was numbered');
+  t.is(await pending(), 6);
+  t.deepEqual(fenced, [lease0], 'the owner is told once that the lease is gone');
+});
+
+test.serial("after a hand-over the old holder's record is refused and the new holder publishes the rest, in order, once", async (t) => {
+  const sagas = await newSagas(3);
+  await insertEvents(sagas, 1, 3);
   const broker = new FakeBroker();
   broker.deduplication = true;
-  broker.latencyMs = 1;
-  const a = relayTo(broker);
-  const b = relayTo(broker);
-  a.start();
-  b.start();
+  broker.latencyMs = 200;
+  const old = relayTo(broker);
+  await claimable();
+  let leaseB: ShardLease;
   try {
-    await waitFor('some events published', () => broker.messages.length >= 20);
-    const insertsDone = insertEvents(sagas, 11, 20);
-    // The active relay goes away; the other one takes over under the same producer name.
-    await Promise.all([a.stop(), insertsDone]);
-    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+    const pass = old.publishBatch();
+    await waitFor('the batch in flight', () => broker.attempts === 9);
+    // The lease is taken over while the old holder's batch is in flight.
+    leaseB = await takeLease(db(), 0, 'node-b');
+    const result = await pass;
+    t.false(result.active, "the old holder's record is refused by the fence");
+    t.is(result.sent, 9);
+    t.is(broker.messages.length, 9, 'the broker stored the batch');
   } finally {
-    await Promise.all([a.stop(), b.stop()]);
+    await old.stop();
   }
-  t.is(broker.messages.length, 200, 'every event stored once');
-  t.deepEqual(broker.duplicates, []);
-  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), oneToN(20));
-  const ids = broker.messages.map((m) => m.message.sequenceId ?? -1);
-  t.deepEqual(ids, oneToN(200), 'one sequence across both relays');
+  const { rows } = await db().query<{ n: number }>(
+    'select count(*)::int as n from saga_events where publicado_en is null and secuencia_envio is not null',
+  );
+  t.is(rows[0]!.n, 9, 'the old holder marked nothing: its batch is still in flight, under its sequence ids');
+  await insertEvents(sagas, 4, 5);
+  broker.latencyMs = 0;
+  const next = relayTo(broker, { lease: leaseB });
+  try {
+    await drain(next);
+  } finally {
+    await next.stop();
+  }
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), oneToN(5), 'each event stored once, in order');
+  t.deepEqual(broker.duplicates.map((m) => m.message.sequenceId), oneToN(9), 'the replayed batch, dropped by the broker as copies');
+  t.deepEqual(new Set(broker.messages.map((m) => m.producerName)), new Set(['saga-outbox-test-0']), "one producer name: the shard's");
+});
+
+test.serial("each shard's sequence ids grow under its own producer name, across a hand-over", async (t) => {
+  const shard0 = await newSagas(2, 0);
+  const shard1 = await newSagas(2, 1);
+  await insertEvents([...shard0, ...shard1], 1, 2);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  const lease1 = await takeLease(db(), 1, HERE);
+  const a0 = relayTo(broker);
+  const a1 = relayTo(broker, { lease: lease1 });
+  await claimable();
+  try {
+    await a0.publishBatch();
+    await a1.publishBatch();
+  } finally {
+    await Promise.all([a0.stop(), a1.stop()]);
+  }
+  // Shard 0 changes hands; its new holder numbers what comes next.
+  const leaseB = await takeLease(db(), 0, 'node-b');
+  await insertEvents(shard0, 3, 4);
+  const b0 = relayTo(broker, { lease: leaseB });
+  await claimable();
+  try {
+    await drain(b0);
+  } finally {
+    await b0.stop();
+  }
+  const idsOf = (name: string) => broker.messages.filter((m) => m.producerName === name).map((m) => m.message.sequenceId);
+  t.deepEqual(idsOf('saga-outbox-test-0'), oneToN(8), "shard 0: 1..8, the new holder's going on from the old holder's");
+  t.deepEqual(idsOf('saga-outbox-test-1'), oneToN(4), 'shard 1: a sequence of its own');
+  t.deepEqual(broker.duplicates, [], 'nothing dropped as a duplicate');
+  for (const saga of shard0) t.deepEqual(streams(broker).get(saga), oneToN(4));
+});
+
+test.serial('a shard taken starts its relay under its own producer name; a shard lost stops it and closes the producer', async (t) => {
+  const sagas = await newSagas(2, 0);
+  await insertEvents(sagas, 1, 1);
+  const broker = new FakeBroker();
+  const { log } = captureLogger();
+  const relays = new ShardRelays({
+    db: db(),
+    log,
+    producerPrefix: 'saga-outbox-test',
+    transport: (name) => transportTo(broker, name, log),
+    relay: { pollMs: 5 },
+  });
+  try {
+    relays.acquired(lease0);
+    t.deepEqual(relays.shards(), [0]);
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+    t.deepEqual([...broker.connected], ['saga-outbox-test-0']);
+    relays.lost(0);
+    t.deepEqual(relays.shards(), []);
+    await insertEvents(sagas, 2, 2);
+  } finally {
+    await relays.stop();
+  }
+  t.deepEqual([...broker.connected], [], 'the producer is closed, so the next holder can open it');
+  t.is(broker.messages.length, 2, 'nothing published after the shard was lost');
+  t.is(await pending(), 2);
 });
 
 test.serial('the lag metric is the age of the oldest unpublished event, and 0 when all are published', async (t) => {
@@ -537,7 +667,7 @@ test.serial('the lag metric is the age of the oldest unpublished event, and 0 wh
     t.is(await lag(), 0);
     const [saga] = (await newSagas(1)) as [string];
     await db().query(
-      `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha) values ($1, 1, 'X', 'Y', '{}', now() - interval '90 seconds')`,
+      `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, shard) values ($1, 1, 'X', 'Y', '{}', now() - interval '90 seconds', 0)`,
       [saga],
     );
     t.true((await lag()) >= 90);

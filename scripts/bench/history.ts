@@ -39,7 +39,7 @@ export async function seedHistory(pool: pg.Pool, n: number, progress: (done: num
                 m.version, m.timeout_minutos, gen.t + interval '30 minutes', null, null, null, gen.t,
                 gen.t + interval '200 milliseconds', gen.t + interval '200 milliseconds', g % 32
          from gen, model m
-         returning id, fecha_inicio
+         returning id, fecha_inicio, shard
        ),
        claves as (
          -- business data to search by: 10,000 affiliates with 100 sagas each per million, one payment reference per saga
@@ -54,8 +54,8 @@ export async function seedHistory(pool: pg.Pool, n: number, progress: (done: num
                 s.fecha_inicio + p.orden * interval '50 milliseconds'
          from sagas s, saga_pasos p where p.saga_id = $1
        )
-       insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
-       select s.id, e.secuencia, e.tipo, e.estado, e.payload, s.fecha_inicio, s.fecha_inicio, e.epoch
+       insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch, shard)
+       select s.id, e.secuencia, e.tipo, e.estado, e.payload, s.fecha_inicio, s.fecha_inicio, e.epoch, s.shard
        from sagas s, saga_events e where e.saga_id = $1`,
       [model, done, size],
     );

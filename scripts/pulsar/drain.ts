@@ -1,8 +1,10 @@
-// `npx tsx scripts/pulsar/drain.ts [--events N] [--per-saga K] [--batch B] [--sagas-per-tx S]`:
+// `npx tsx scripts/pulsar/drain.ts [--events N] [--per-saga K] [--batch B] [--sagas-per-tx S] [--shards H]`:
 // how fast the outbox relay drains a backlog into a real broker. Writes N events (K per
 // saga; by default in K transactions, sagas interleaved, as sagas running side by side
-// write them; with S, in transactions of S whole sagas) into a fresh saga log, then starts one relay over the WebSocket API and times it until
-// nothing is pending. Uses PULSAR_WEB_URL's broker when set, else starts Pulsar
+// write them; with S, in transactions of S whole sagas) into a fresh saga log, its sagas
+// spread over H shards (1 by default), then holds those shards' leases and starts their
+// relays (one per shard, each its own producer over the WebSocket API, as one process
+// holding them does) and times them until nothing is pending. Uses PULSAR_WEB_URL's broker when set, else starts Pulsar
 // standalone on free ports; PostgreSQL is DATABASE_URL's server or an embedded one.
 // With the broker's pulsar:// URL (its own, or PULSAR_URL) it then reads the topic back
 // with Apache's Python client (scripts/pulsar/read_binary.py) and checks every saga.
@@ -10,12 +12,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { OutboxRelay } from '../../src/events/outbox-relay.js';
+import { ShardRelays } from '../../src/events/shard-relays.js';
 import { producerName } from '../../src/events/outbox-queries.js';
 import { websocketTransport } from '../../src/events/websocket-transport.js';
 import { freePort } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { migratedDatabase } from '../../test/helpers/database.js';
+import { takeLease } from '../../test/helpers/leases.js';
 import { ensureBinaryReader, readOverBinaryProtocol } from './binary-reader.js';
 import { resolveClasspath, startStandalone, type RunningStandalone } from './standalone.js';
 
@@ -28,9 +31,11 @@ const { values } = parseArgs({
     // N: transactions of N whole sagas each (all of a saga's events at once, as sagas that
     // ran to the end while the relay was away leave them).
     'sagas-per-tx': { type: 'string', default: '0' },
+    shards: { type: 'string', default: '1' },
   },
 });
 const perSaga = Number(values['per-saga']);
+const shardCount = Number(values.shards);
 const sagas = Math.ceil(Number(values.events) / perSaga);
 const total = sagas * perSaga;
 const print = (line: string) => process.stdout.write(`[drain] ${line}\n`);
@@ -65,17 +70,17 @@ function brokerCpuSeconds(): number {
 try {
   const ids = (
     await db.pool.query<{ id: string }>(
-      `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion)
-       select gen_random_uuid(), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now() from generate_series(1, $1) returning id`,
-      [sagas],
+      `insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, fecha_inicio, fecha_actualizacion, shard)
+       select gen_random_uuid(), 'T', 'INICIADA', '{}', '{}', 1, 30, now(), now(), now(), i % $2 from generate_series(1, $1) as i returning id`,
+      [sagas, shardCount],
     )
   ).rows.map((r) => r.id);
   const insert = (sagaIds: string[], from: number, to: number) =>
     db.pool.query(
-      `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch)
+      `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, epoch, shard)
        select s.id, n, 'SagaPasoEjecutado', 'EN_PROGRESO',
-              jsonb_build_object('paso', n, 'resultado', jsonb_build_object('id', s.id, 'estado', 'OK')), now(), 1
-         from unnest($1::uuid[]) as s(id), generate_series($2::int, $3::int) as n order by s.id, n`,
+              jsonb_build_object('paso', n, 'resultado', jsonb_build_object('id', s.id, 'estado', 'OK')), now(), 1, l.shard
+         from unnest($1::uuid[]) as s(id) join saga_log l on l.id = s.id, generate_series($2::int, $3::int) as n order by s.id, n`,
       [sagaIds, from, to],
     );
   const perTx = Number(values['sagas-per-tx']);
@@ -83,19 +88,21 @@ try {
   else for (let n = 1; n <= perSaga; n++) await insert(ids, n, n);
   const topic = `persistent://public/default/saga-events-drain-${Date.now()}`;
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-  const relay = new OutboxRelay({
-    databaseUrl: db.url,
-    transport: websocketTransport({ webUrl, topic, producerName: await producerName(db.pool), log }),
+  const relay = new ShardRelays({
+    db: db.pool,
     log,
-    batchSize: Number(values.batch),
-    pollMs: 10,
+    producerPrefix: await producerName(db.pool),
+    transport: (name) => websocketTransport({ webUrl, topic, producerName: name, log }),
+    relay: { batchSize: Number(values.batch), pollMs: 10 },
   });
+  const leases = [];
+  for (let shard = 0; shard < shardCount; shard++) leases.push(await takeLease(db.pool, shard, 'drain'));
   const layout = perTx > 0 ? `transactions of ${perTx} whole sagas` : 'one transaction per step of all sagas';
-  print(`${total} events of ${sagas} sagas (${perSaga} each, ${layout}) pending; relay batch ${values.batch}; topic ${topic}`);
+  print(`${total} events of ${sagas} sagas (${perSaga} each, ${layout}) in ${shardCount} shards pending; relay batch ${values.batch}; topic ${topic}`);
   const started = Date.now();
   const cpu0 = process.cpuUsage();
   const broker0 = brokerCpuSeconds();
-  relay.start();
+  for (const lease of leases) relay.acquired(lease);
   for (;;) {
     const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from saga_events where publicado_en is null');
     if (rows[0]!.n === 0) break;

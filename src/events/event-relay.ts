@@ -1,15 +1,17 @@
-// Builds the orchestrator's outbox relay from its configuration: picks the transport
-// (pulsar-client when it loads, otherwise the WebSocket API), logs the choice, and
-// registers the relay's metrics.
+// Builds the orchestrator's outbox relays from its configuration: picks the transport
+// (pulsar-client when it loads, otherwise the WebSocket API), logs the choice, runs one
+// relay per shard the process holds (src/events/shard-relays.ts), and registers the
+// relays' metrics.
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import { errorText, type Logger } from '../log.js';
 import { createPool } from '../persistence/pool.js';
-import { OutboxRelay } from './outbox-relay.js';
-import { producerName as outboxProducerName } from './outbox-queries.js';
+import type { ShardLease } from '../cluster/shards.js';
+import { producerName as outboxProducerName, shardProducerName } from './outbox-queries.js';
 import { loadPulsarClient, type PulsarModule } from './pulsar.js';
 import { pulsarClientTransport } from './pulsar-client-transport.js';
 import { relayMetrics } from './relay-metrics.js';
+import { ShardRelays } from './shard-relays.js';
 import type { EventTransport } from './transport.js';
 import { websocketTransport } from './websocket-transport.js';
 
@@ -20,7 +22,7 @@ export interface EventRelayOptions {
 
 export interface RunningEventRelay {
   transport: EventTransport['name'];
-  relay: OutboxRelay;
+  relays: ShardRelays;
   stop(): Promise<void>;
 }
 
@@ -31,20 +33,25 @@ export function pulsarWebUrl(config: Pick<Config, 'PULSAR_URL' | 'PULSAR_WEB_URL
   return `http://${host}:8085`;
 }
 
+/** Opens producers of one transport: one per shard, each under its shard's name. */
+export interface TransportFactory {
+  name: EventTransport['name'];
+  /** A producer under `producerName` (not connected until its first publish). */
+  create(producerName: string): EventTransport;
+}
+
 /**
  * Which transport to use: PULSAR_TRANSPORT=pulsar-client or websocket forces one;
  * `auto` takes pulsar-client when the package loads (libpulsar installed), else WebSocket.
+ * Decided (and said) once for all the shards' producers.
  */
-export async function chooseTransport(
-  config: Config,
-  producerName: string,
-  log: Logger,
-  opts: EventRelayOptions = {},
-): Promise<EventTransport> {
+export async function chooseTransportFactory(config: Config, log: Logger, opts: EventRelayOptions = {}): Promise<TransportFactory> {
   const serviceUrl = config.PULSAR_URL ?? 'pulsar://127.0.0.1:6650';
-  const websocket = () =>
-    websocketTransport({ webUrl: pulsarWebUrl(config), topic: config.PULSAR_TOPIC, producerName, log });
-  if (config.PULSAR_TRANSPORT === 'websocket') return websocket();
+  const websocket: TransportFactory = {
+    name: 'websocket',
+    create: (producerName) => websocketTransport({ webUrl: pulsarWebUrl(config), topic: config.PULSAR_TOPIC, producerName, log }),
+  };
+  if (config.PULSAR_TRANSPORT === 'websocket') return websocket;
   const load = opts.pulsarModule ?? (() => loadPulsarClient());
   let module: PulsarModule;
   try {
@@ -53,21 +60,43 @@ export async function chooseTransport(
     // Asked for explicitly: refuse to start, with the loader's explanation.
     if (config.PULSAR_TRANSPORT === 'pulsar-client') throw err;
     log.info({ reason: errorText(err).split('. ')[0] }, 'pulsar-client is not available: publishing through the WebSocket API');
-    return websocket();
+    return websocket;
   }
-  return pulsarClientTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log, loadModule: () => Promise.resolve(module) });
+  return {
+    name: 'pulsar-client',
+    create: (producerName) =>
+      pulsarClientTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log, loadModule: () => Promise.resolve(module) }),
+  };
+}
+
+/** One producer of the transport `chooseTransportFactory` picks. */
+export async function chooseTransport(
+  config: Config,
+  producerName: string,
+  log: Logger,
+  opts: EventRelayOptions = {},
+): Promise<EventTransport> {
+  return (await chooseTransportFactory(config, log, opts)).create(producerName);
+}
+
+/** Where the relays learn which shards the process holds (the orchestrator, from its lease manager). */
+export interface ShardSource {
+  /** Calls `listener.acquired` for each shard held now, then on every change; returns a function that ends the calls. */
+  onShards(listener: { acquired(lease: ShardLease): void; lost(shard: number): void }): () => void;
+  /** A relay's write was refused by the fence: `lease` is not held any more. */
+  leaseFenced(lease: ShardLease): void;
 }
 
 export interface PreparedEventRelay {
   transport: EventTransport['name'];
-  /** Starts publishing, with the relay's metrics on `registry`. */
-  start(registry: Registry): RunningEventRelay;
+  /** Starts publishing the shards `shards` holds, with the relays' metrics on `registry`. */
+  start(registry: Registry, shards: ShardSource): RunningEventRelay;
 }
 
 /**
- * When PULSAR_URL is set, picks the transport and the producer name (rejecting when
- * the configured transport cannot be had) without publishing yet, so a role can fail
- * before it starts anything; undefined without PULSAR_URL.
+ * When PULSAR_URL is set, picks the transport and the producer names' prefix (rejecting
+ * when the configured transport cannot be had) without publishing yet, so a role can
+ * fail before it starts anything; undefined without PULSAR_URL.
  */
 export async function prepareEventRelay(
   config: Config,
@@ -76,27 +105,43 @@ export async function prepareEventRelay(
   opts: EventRelayOptions = {},
 ): Promise<PreparedEventRelay | undefined> {
   if (config.PULSAR_URL === undefined) return undefined;
-  const pool = createPool(databaseUrl, 2, log);
-  let transport: EventTransport;
-  let producerName: string;
+  // Shared by the shards' relays; each relay's statements run one after the other.
+  const pool = createPool(databaseUrl, 4, log);
+  let factory: TransportFactory;
+  let producerPrefix: string;
   try {
-    producerName = config.PULSAR_PRODUCER_NAME ?? (await outboxProducerName(pool));
-    transport = await chooseTransport(config, producerName, log, opts);
+    producerPrefix = config.PULSAR_PRODUCER_NAME ?? (await outboxProducerName(pool));
+    factory = await chooseTransportFactory(config, log, opts);
   } catch (err) {
     await pool.end();
     throw err;
   }
-  log.info({ transport: transport.name, target: transport.target, producerName }, `saga events go to Pulsar through ${transport.name}`);
+  const target = factory.create(shardProducerName(producerPrefix, 0)).target;
+  log.info(
+    { transport: factory.name, target, producerNames: `${producerPrefix}-<shard>` },
+    `saga events go to Pulsar through ${factory.name}, each shard's from the process that holds it`,
+  );
   return {
-    transport: transport.name,
-    start(registry) {
-      const relay = new OutboxRelay({ databaseUrl, transport, log, metrics: relayMetrics(registry, pool) });
-      relay.start();
+    transport: factory.name,
+    start(registry, source) {
+      let relays: ShardRelays | undefined = undefined;
+      const metrics = relayMetrics(registry, pool, () => relays?.shards() ?? []);
+      relays = new ShardRelays({
+        db: pool,
+        log,
+        producerPrefix,
+        transport: (name) => factory.create(name),
+        metrics,
+        onFenced: (lease) => source.leaseFenced(lease),
+      });
+      const running = relays;
+      const unsubscribe = source.onShards({ acquired: (lease) => running.acquired(lease), lost: (shard) => running.lost(shard) });
       return {
-        transport: transport.name,
-        relay,
+        transport: factory.name,
+        relays: running,
         async stop() {
-          await relay.stop();
+          unsubscribe();
+          await running.stop();
           await pool.end();
         },
       };

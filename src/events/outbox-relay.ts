@@ -7,22 +7,28 @@
 // Why no event is lost, duplicated or reordered, with broker deduplication on (the
 // broker drops a message whose sequence id is not above the highest it stored for
 // the producer name):
-//  1. One active relay per saga log: a session advisory lock, held on the relay's own
-//     connection. It pins no snapshot (no transaction stays open), and it goes away
-//     with the connection, so a dead process's relay is replaced at once. Every
-//     statement of a pass runs on that connection, so a relay that lost the lock can
-//     change nothing. Only the active relay opens the producer, under the one
-//     producer name of the saga log (saga_outbox_relay.productor).
+//  1. One relay per shard, in the process that holds the shard's lease (ShardRelays,
+//     src/events/shard-relays.ts): a saga belongs to one shard for life, so all its
+//     events go through the shard's one producer, named after the saga log and the
+//     shard (`<productor>-<shard>`). Every write of the relay (taking a batch,
+//     recording what became of it) is fenced: it commits only while saga_shards says
+//     this process holds the shard at the lease's epoch (the row is read FOR SHARE, so
+//     a take-over waits for it). A relay that lost the shard changes nothing and
+//     stops; what it had in flight keeps its sequence ids, and the new holder replays
+//     it first, under the same producer name, so the broker drops what it had stored.
+//     Pulsar admits one connected producer per name, so the old and new holders never
+//     send at once.
 //  2. Rows are taken only below the xmin horizon (transaccion < the oldest transaction
 //     still running): ids are drawn before commit, so a writer can commit a lower id
 //     after higher ones are visible; a row below the horizon can no longer be
 //     overtaken by one committed later. What is taken (oldest transactions first) is
 //     therefore stable: the same whichever relay runs, and whenever.
-//  3. Each taken row gets its sequence id when taken (one past the last ever given, kept
-//     in saga_outbox_relay), saga by saga and in each saga's secuencia order; the batch
-//     is sent in sequence-id order, so sequence ids grow in publish order.
-//     A row keeps its id until the broker acknowledges it: a replay after a crash or
-//     an outage sends the same id, and the broker drops the copy it already has.
+//  3. Each taken row gets its sequence id when taken (one past the last given in its
+//     shard, kept in saga_relay_shards, so they only grow whichever process holds the
+//     shard), saga by saga and in each saga's secuencia order; the batch is sent in
+//     sequence-id order, so sequence ids grow in publish order.
+//     A row keeps its id until the broker acknowledges it: a replay after a crash, an
+//     outage or a hand-over sends the same id, and the broker drops the copy it has.
 //  4. A batch holds every claimable event of a saga, its next pending events in order,
 //     numbered in secuencia order and sent pipelined through one producer, which keeps
 //     the order of its sends: several events of a saga are in flight at once and reach
@@ -38,11 +44,13 @@
 //     events then flow on. A refused message whose saga's later event was stored in
 //     the same batch is set aside at once: sent again it would arrive out of order.
 //  7. No transaction is open while the relay talks to the broker: taking a batch and
-//     recording what became of it are one statement each.
+//     recording what became of it are one statement each, and one relay's statements
+//     run one after the other (as on one connection), from a pool its process shares.
 // Consumers still dedupe on (saga_id, secuencia) as a second line: a message whose
 // outcome was unknown and that is renumbered under rule 5 may be stored twice.
-import pg from 'pg';
 import type { Logger } from 'pino';
+import type { ShardLease } from '../cluster/shards.js';
+import type { Queryable } from '../persistence/sql.js';
 import { claim, inFlight, record, type OutboxRow, type Recorded } from './outbox-queries.js';
 import { planRecord } from './publish-plan.js';
 import type { RelayMetrics } from './relay-metrics.js';
@@ -50,31 +58,32 @@ import { errorText } from '../log.js';
 import type { EventTransport, OutboxMessage } from './transport.js';
 
 export interface OutboxRelayOptions {
-  databaseUrl: string;
+  /** The saga log, as the relay's role (a pool its process's relays share). */
+  db: Queryable;
+  /** The shard this relay publishes, and the lease it holds it by: every write is fenced by it. */
+  lease: ShardLease;
+  /** The shard's producer (see shardProducerName). */
   transport: EventTransport;
   log: Logger;
   metrics?: RelayMetrics;
   /** Rows per batch (all the claimable events of each saga in it). */
   batchSize?: number;
-  /** Pause between passes when there is nothing (or not a full batch) to publish. */
+  /** Pause after a pass that took less than a full batch. */
   pollMs?: number;
+  /** Pause after a pass that found nothing to publish (pollMs unless given); `wake` cuts it short. */
+  idleMs?: number;
   /** First delay, and cap, of the exponential backoff while the broker is unavailable. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** How often a standby relay tries to become the active one. */
-  lockRetryMs?: number;
   /** Refusals of one message before it goes to the dead-letter table. */
   maxAttempts?: number;
-  /** Key of the session advisory lock that makes one relay active at a time. */
-  lockKey?: number;
+  /** Called once when a write of the relay was refused by the fence: the lease is not held any more. */
+  onFenced?: (lease: ShardLease) => void;
 }
-
-/** Default advisory lock key of the relay (arbitrary, distinct from the migration lock). */
-export const OUTBOX_RELAY_LOCK_KEY = 727275;
 
 /** What one pass did. */
 export interface PassResult {
-  /** False when another relay is the active one (nothing was done). */
+  /** False when the lease is not (or no longer) held: nothing was taken or recorded. */
   active: boolean;
   sent: number;
   published: number;
@@ -111,10 +120,15 @@ export function outboxMessage(row: OutboxRow): OutboxMessage {
 }
 
 export class OutboxRelay {
-  private readonly opts: Required<Omit<OutboxRelayOptions, 'metrics'>> & { metrics: RelayMetrics | undefined };
-  private lock: pg.Client | undefined;
-  private lockLost: Error | undefined;
+  private readonly opts: Required<Omit<OutboxRelayOptions, 'metrics' | 'onFenced'>> &
+    Pick<OutboxRelayOptions, 'metrics' | 'onFenced'>;
+  /** Set once a fenced write showed the lease gone: the relay does nothing more. */
+  private fenced = false;
+  /** The tail of this relay's statements: they run one after the other. */
+  private statements: Promise<unknown> = Promise.resolve();
   private loop: Promise<void> | undefined;
+  /** True while the loop waits after a pass that found nothing. */
+  private idle = false;
   private stopping = false;
   private wakeUp: (() => void) | undefined;
   /** The next batch, being taken while the last one was sent (pipelined passes). */
@@ -126,13 +140,11 @@ export class OutboxRelay {
     this.opts = {
       batchSize: 5_000,
       pollMs: 100,
+      idleMs: opts.pollMs ?? 100,
       minBackoffMs: 100,
       maxBackoffMs: 5_000,
-      lockRetryMs: 1_000,
       maxAttempts: 5,
-      lockKey: OUTBOX_RELAY_LOCK_KEY,
       ...opts,
-      metrics: opts.metrics,
     };
     const { batchSize, pollMs, maxAttempts } = this.opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
@@ -144,6 +156,20 @@ export class OutboxRelay {
     return this.opts.transport.name;
   }
 
+  get lease(): ShardLease {
+    return this.opts.lease;
+  }
+
+  /** Ends the pause after a pass that found nothing (ShardRelays calls it when the shard has events pending). */
+  wake(): void {
+    if (this.idle) this.wakeUp?.();
+  }
+
+  /** True once a write was refused because the lease is no longer held. */
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
   /** Starts publishing in the background; a no-op when already running. */
   start(): void {
     if (this.loop) return;
@@ -151,20 +177,20 @@ export class OutboxRelay {
     this.loop = this.run();
   }
 
-  /** Stops, waits for the pass in flight, closes the producer and gives up the lock. */
+  /** Stops, waits for the pass in flight (its record is fenced like any other) and closes the producer. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wakeUp?.();
     const loop = this.loop;
     this.loop = undefined;
     await loop;
-    await this.resign();
+    await this.closeProducer();
   }
 
   /**
-   * One pass: becomes the active relay if no other is, sends the batch in flight (or
-   * takes a new one) and records what became of it. Rejects only on database errors
-   * (the lock is then given up).
+   * One pass: sends the shard's batch in flight (or takes a new one) and records what
+   * became of it, each write fenced by the lease. Rejects only on database errors (the
+   * producer is then closed). A fenced write ends the relay's work: `active` false.
    *
    * `pipelined` (the relay's own loop): while the batch is being sent, the next one is
    * taken, and the pass returns as soon as the broker has answered, its record still
@@ -176,8 +202,8 @@ export class OutboxRelay {
    */
   async publishBatch(opts: { pipelined?: boolean } = {}): Promise<PassResult> {
     const idle: PassResult = { active: false, sent: 0, published: 0, refused: 0, deadLettered: 0 };
-    const lock = await this.acquire();
-    if (!lock) return idle;
+    if (this.fenced) return idle;
+    const { batchSize, lease } = this.opts;
     try {
       const begun = Date.now();
       const prefetched = this.prefetched;
@@ -187,14 +213,16 @@ export class OutboxRelay {
       if (rows.length === 0) {
         // The previous record first: what it marks is not in flight any more.
         await this.settleRecording();
-        rows = await inFlight(lock, this.opts.batchSize);
+        if (this.fenced) return idle;
+        rows = await this.serial((db) => inFlight(db, batchSize, lease));
         replay = rows.length > 0;
-        if (!replay) rows = await claim(lock, this.opts.batchSize);
+        if (!replay) rows = await this.take();
       }
+      if (this.fenced) return idle;
       if (rows.length === 0) return { ...idle, active: true };
       const taken = Date.now();
       const sending = this.opts.transport.publish(rows.map(outboxMessage), { replay });
-      if (opts.pipelined === true) this.prefetched = quiet(claim(lock, this.opts.batchSize));
+      if (opts.pipelined === true) this.prefetched = quiet(this.take());
       const outcomes = await sending;
       const sent = Date.now();
       const plan = planRecord(
@@ -202,10 +230,13 @@ export class OutboxRelay {
         outcomes,
         rows.map((r) => r.saga_id),
       );
-      if (this.lockLost) throw this.lockLost;
-      // Records run one after the other, on the lock's connection.
+      // Records run one after the other.
       await this.settleRecording();
-      const recording = record(lock, plan, this.opts.maxAttempts).then((recorded) => {
+      const recording = this.serial((db) => record(db, plan, this.opts.maxAttempts, lease)).then((recorded) => {
+        if (!recorded.held) {
+          this.fence();
+          return recorded;
+        }
         this.afterRecord(plan, recorded, { rows: rows.length, takeMs: taken - begun, sendMs: sent - taken, recordMs: Date.now() - sent });
         return recorded;
       });
@@ -213,7 +244,8 @@ export class OutboxRelay {
       let deadLettered = 0;
       if (opts.pipelined === true && allStored) this.recording = quiet(recording);
       else {
-        deadLettered = (await recording).deadLettered;
+        const recorded = await recording;
+        deadLettered = recorded.deadLettered;
         // A failed batch goes again before anything taken after it: the next pass
         // replays what is in flight, the next batch included, in sequence-id order.
         if (this.prefetched !== undefined) {
@@ -221,6 +253,7 @@ export class OutboxRelay {
           this.prefetched = undefined;
           await next;
         }
+        if (!recorded.held) return { ...idle, sent: rows.length };
       }
       return {
         active: true,
@@ -231,9 +264,35 @@ export class OutboxRelay {
         ...(plan.unavailable === undefined ? {} : { unavailable: plan.unavailable }),
       };
     } catch (err) {
-      await this.resign(err);
+      await this.closeProducer(err);
       throw err;
     }
+  }
+
+  /** Takes a new batch (fenced); none, and the relay fenced, when the lease is not held. */
+  private async take(): Promise<OutboxRow[]> {
+    const claimed = await this.serial((db) => claim(db, this.opts.batchSize, this.opts.lease));
+    if (!claimed.held) this.fence();
+    return claimed.rows;
+  }
+
+  /** The lease is gone: nothing more is taken or recorded; the loop ends and the owner is told once. */
+  private fence(): void {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.wakeUp?.();
+    this.opts.log.warn(
+      { shard: this.opts.lease.shard, epoch: this.opts.lease.epoch },
+      "outbox relay: the shard's lease is not held any more; its events in flight are left to the next holder",
+    );
+    this.opts.onFenced?.(this.opts.lease);
+  }
+
+  /** Runs `statement` after every statement this relay issued before it (as one connection would). */
+  private serial<T>(statement: (db: Queryable) => Promise<T>): Promise<T> {
+    const run = this.statements.then(() => statement(this.opts.db));
+    this.statements = run.catch(() => undefined);
+    return run;
   }
 
   /** Waits for the record of the previous pass, if it is still running; rethrows its error. */
@@ -260,58 +319,25 @@ export class OutboxRelay {
     }
   }
 
-  /** The lock connection, opened and locked if it is not yet; undefined when another relay holds it. */
-  private async acquire(): Promise<pg.Client | undefined> {
-    if (this.lock && !this.lockLost) return this.lock;
-    if (this.lock) await this.resign(this.lockLost);
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl });
-    client.on('error', (err) => {
-      this.lockLost ??= err;
-    });
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [this.opts.lockKey]);
-      if (rows[0]?.locked !== true) {
-        await client.end();
-        return undefined;
-      }
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    this.lock = client;
-    this.lockLost = undefined;
-    this.opts.metrics?.active(true);
-    this.opts.log.info({ transport: this.opts.transport.name, target: this.opts.transport.target }, 'outbox relay: active');
-    return client;
-  }
-
-  /** Closes the producer first (so the next relay can open it), then the lock connection. */
-  private async resign(reason?: unknown): Promise<void> {
-    // A record or a taking still running on the lock's connection ends first (a batch
-    // taken and not sent stays numbered: the next active relay replays it).
+  /** Closes the producer (so that the shard's next relay can open it), once the record or taking in flight has ended. */
+  private async closeProducer(reason?: unknown): Promise<void> {
+    // A batch taken and not sent stays numbered: the shard's next relay replays it.
     const running = [this.recording, this.prefetched].filter((p): p is Promise<unknown> => p !== undefined);
     this.recording = undefined;
     this.prefetched = undefined;
     await Promise.allSettled(running);
-    const lock = this.lock;
-    this.lock = undefined;
-    this.lockLost = undefined;
     await this.opts.transport.close().catch(() => undefined);
-    if (!lock) return;
-    this.opts.metrics?.active(false);
-    if (reason !== undefined) this.opts.log.warn({ err: errorText(reason) }, 'outbox relay: gave up being the active relay');
-    await lock.end().catch(() => undefined);
+    if (reason !== undefined) this.opts.log.warn({ err: errorText(reason), shard: this.opts.lease.shard }, 'outbox relay: closed its producer after an error');
   }
 
   private async run(): Promise<void> {
     let failures = 0;
-    while (!this.stopping) {
+    while (!this.stopping && !this.fenced) {
       let delay = this.opts.pollMs;
       try {
         const pass = await this.publishBatch({ pipelined: true });
-        if (!pass.active) delay = this.opts.lockRetryMs;
-        else if (pass.unavailable !== undefined) {
+        if (!pass.active) break;
+        if (pass.unavailable !== undefined) {
           failures += 1;
           delay = this.backoff(failures);
           this.opts.log.warn(
@@ -325,14 +351,21 @@ export class OutboxRelay {
           // (A batch taken ahead waits for the next pass like any other: going on at once
           // for it would spin, taking small batches back to back, under a steady trickle.)
           if (pass.sent >= this.opts.batchSize || pass.refused > 0) delay = 0;
+          else if (pass.sent === 0) delay = this.opts.idleMs;
         }
       } catch (err) {
         failures += 1;
         delay = this.backoff(failures);
         this.opts.log.warn({ err: errorText(err), failures, retryInMs: delay }, 'outbox relay: database error');
       }
-      if (delay > 0 && !this.stopping) await this.sleep(delay);
+      if (delay > 0 && !this.stopping && !this.fenced) {
+        this.idle = delay === this.opts.idleMs && failures === 0;
+        await this.sleep(delay);
+        this.idle = false;
+      }
     }
+    // Fenced: the producer goes at once, so that the shard's new holder can open it.
+    if (this.fenced) await this.closeProducer();
   }
 
   private backoff(failures: number): number {

@@ -13,7 +13,8 @@ import { Migration20261128000006SagaCountDeltas } from '../../migrations/Migrati
 import { Migration20261129000001OutboxRelay } from '../../migrations/Migration20261129000001_outbox_relay.js';
 import { Migration20261204000001SearchKeysHashed } from '../../migrations/Migration20261204000001_search_keys_hashed.js';
 import { Migration20261204000001TokenExpiry } from '../../migrations/Migration20261204000001_token_expiry.js';
-import { Migration20261204000002SagaWatches } from '../../migrations/Migration20261204000002_saga_watches.js';
+import { Migration20261204000002RelayShards } from '../../migrations/Migration20261204000002_relay_shards.js';
+import { Migration20261204000003SagaWatches } from '../../migrations/Migration20261204000003_saga_watches.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -22,7 +23,7 @@ export type { EntityManager };
  * A set of migrations, the table that records which ran, and the advisory lock
  * key that lets one process at a time apply them. Each set has a key of its own,
  * so the saga log's migrations and another schema's never wait for each other.
- * (727275 is the outbox relay's lock, 727276 the counters' fold.)
+ * (727275 was the outbox relay's lock, before the relay went by shard; 727276 is the counters' fold.)
  */
 export interface MigrationSet {
   tableName: string;
@@ -47,7 +48,8 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261129000001_outbox_relay', class: Migration20261129000001OutboxRelay },
     { name: 'Migration20261204000001_search_keys_hashed', class: Migration20261204000001SearchKeysHashed },
     { name: 'Migration20261204000001_token_expiry', class: Migration20261204000001TokenExpiry },
-    { name: 'Migration20261204000002_saga_watches', class: Migration20261204000002SagaWatches },
+    { name: 'Migration20261204000002_relay_shards', class: Migration20261204000002RelayShards },
+    { name: 'Migration20261204000003_saga_watches', class: Migration20261204000003SagaWatches },
   ],
 };
 

@@ -218,8 +218,10 @@ export class SagaWriter {
     const rowsOf = (pick: (d: Decision) => OutcomeRecord[]) =>
       transitions.flatMap(({ write, w }) => pick(write.decision).map((r) => outcomeRow(w, write.sagaId, r)));
     const events = [
-      ...creates.flatMap(({ write, w }) => write.events.map((e) => eventRow(w, write.id, e, null))),
-      ...transitions.flatMap(({ write, w }) => write.decision.events.map((e) => eventRow(w, write.sagaId, e, write.lease.epoch))),
+      ...creates.flatMap(({ write, w }) => write.events.map((e) => eventRow(w, write.id, e, null, write.shard))),
+      ...transitions.flatMap(({ write, w }) =>
+        write.decision.events.map((e) => eventRow(w, write.sagaId, e, write.lease.epoch, write.lease.shard)),
+      ),
     ];
     const eventsOutside = this.hooks.eventsOutside;
     const { rows } = await this.pool.query<{ k: 'held' | 'done' | 'notified'; v: string }>({
@@ -270,12 +272,15 @@ const insertOutcomes = (table: 'saga_pasos' | 'saga_compensaciones', n: number) 
     error text, resultado jsonb, intentos int, manual boolean, fecha_ejecucion timestamptz)
   where w in (select w from updated)`;
 
-/** Outbox rows from parameter $n, those of the writes `written` (a condition on w), in each saga's sequence order. */
+/**
+ * Outbox rows from parameter $n, those of the writes `written` (a condition on w), in each saga's sequence order,
+ * each with its saga's shard (whose lease holder publishes it).
+ */
 export const insertEvents = (n: number, written: string) => `
-  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch)
-  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch
+  insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, publicado_en, epoch, shard)
+  select saga_id, secuencia, tipo, estado, payload, fecha, null, epoch, shard
   from jsonb_to_recordset($${n}::jsonb) as e(w int, saga_id uuid, secuencia int, tipo text, estado text, payload jsonb,
-    fecha timestamptz, epoch bigint)
+    fecha timestamptz, epoch bigint, shard int)
   where ${written}
   order by saga_id, secuencia`;
 
@@ -462,8 +467,8 @@ function outcomeRow(w: number, sagaId: string, r: OutcomeRecord) {
   };
 }
 
-function eventRow(w: number, sagaId: string, e: EventRecord, epoch: number | null) {
-  return { w, saga_id: sagaId, secuencia: e.secuencia, tipo: e.tipo, estado: e.estado, payload: e.payload, fecha: e.fecha, epoch };
+function eventRow(w: number, sagaId: string, e: EventRecord, epoch: number | null, shard: number) {
+  return { w, saga_id: sagaId, secuencia: e.secuencia, tipo: e.tipo, estado: e.estado, payload: e.payload, fecha: e.fecha, epoch, shard };
 }
 
 function operationRow(w: number, sagaId: string, o: OperationRecord) {

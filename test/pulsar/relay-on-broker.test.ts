@@ -9,7 +9,8 @@ import { seedDatos } from '../fixtures/requests.js';
 import { rejected } from '../fakes/participants.js';
 import { OutboxRelay } from '../../src/events/outbox-relay.js';
 import { websocketTransport } from '../../src/events/websocket-transport.js';
-import { producerName } from '../../src/events/outbox-queries.js';
+import { producerName, shardProducerName } from '../../src/events/outbox-queries.js';
+import { takeLease } from '../helpers/leases.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
 import { readOverBinaryProtocol } from '../../scripts/pulsar/binary-reader.js';
 import type { Orchestrator } from '../../src/orchestrator.js';
@@ -209,7 +210,7 @@ test.serial('the broker stopped mid-run: sagas go on, the lag grows, and afterwa
   await assertBinaryStreams(t, topic, ids, { consumersRule: true });
 });
 
-test.serial('two orchestrators, two relays on one saga log: one ordered stream per saga, also across a hand-over', async (t) => {
+test.serial('two orchestrators each publish the shards they hold; one leaves, the other takes its shards: one ordered stream per saga', async (t) => {
   const topic = uniqueTopic('saga-events');
   const first = await env.orchestrator({ gateway, config: relayConfig(topic) });
   const second = await env.orchestrator({ gateway, config: relayConfig(topic) });
@@ -218,19 +219,23 @@ test.serial('two orchestrators, two relays on one saga log: one ordered stream p
   t.teardown(stopFirst);
   t.teardown(stopSecond);
   const active = async (url: string) => /^saga_outbox_relay_active 1$/m.test(await (await fetch(`${url}/metrics`)).text());
-  await waitUntil('one relay to be active', async () => (await active(first.urls.orchestrator!)) || (await active(second.urls.orchestrator!)));
-  const [leaving, staying] = (await active(first.urls.orchestrator!)) ? [first, second] : [second, first];
-  t.false(await active(staying.urls.orchestrator!), 'only one relay is active');
+  await waitUntil(
+    'each to hold half of the shards',
+    () => first.orchestrator.heldShards().length === 16 && second.orchestrator.heldShards().length === 16,
+    60_000,
+  );
+  t.true((await active(first.urls.orchestrator!)) && (await active(second.urls.orchestrator!)), 'both publish (their own shards)');
+  const [leaving, staying] = [first, second];
 
   const firstHalf = startSagas(leaving.orchestrator, 150, 25);
   const secondHalf = startSagas(staying.orchestrator, 150, 25);
   const early = await firstHalf;
-  // The active relay's process leaves while sagas still run: the other relay takes over.
-  await (leaving === first ? stopFirst() : stopSecond());
+  // One process leaves while sagas still run: the other takes its shards and publishes them.
+  await stopFirst();
   const ids = [...early, ...(await secondHalf), ...(await startSagas(staying.orchestrator, 100, 25))];
   await waitUntil('every saga to end', async () => (await terminal(env, ids)).size === ids.length);
   await waitUntil('the outbox to drain', async () => (await pendingEvents(env)) === 0);
-  t.true(await active(staying.urls.orchestrator!), 'the remaining relay took over');
+  t.is(staying.orchestrator.heldShards().length, 32, 'the remaining process holds, and so publishes, every shard');
 
   const recorder = new TopicRecorder(broker.webUrl, topic);
   await recorder.open();
@@ -242,22 +247,28 @@ test.serial('two orchestrators, two relays on one saga log: one ordered stream p
   await assertBinaryStreams(t, topic, ids);
 });
 
-/** A relay of its own on the test database, over the WebSocket API. */
+let directPool: pg.Pool | undefined;
+test.after.always(async () => {
+  await directPool?.end();
+});
+
+/** Shard 0's relay of its own on the test database (the lease taken by hand), over the WebSocket API. */
 async function directRelay(topic: string): Promise<OutboxRelay> {
-  const pool = new pg.Pool({ connectionString: env.databaseUrl, max: 1 });
-  const name = await producerName(pool);
-  await pool.end();
+  directPool ??= new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
+  const lease = await takeLease(directPool, 0, 'direct-relay');
   return new OutboxRelay({
-    databaseUrl: env.databaseUrl,
-    transport: websocketTransport({ webUrl: broker.webUrl, topic, producerName: name, log: env.log }),
+    db: directPool,
+    lease,
+    transport: websocketTransport({ webUrl: broker.webUrl, topic, producerName: shardProducerName(await producerName(directPool), 0), log: env.log }),
     log: env.log,
     pollMs: 10,
   });
 }
 
+/** An event of a saga of shard 0 (newSaga's). */
 async function insertEvent(q: Pick<pg.ClientBase, 'query'>, sagaId: string, secuencia: number): Promise<void> {
   await q.query(
-    `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha) values ($1, $2, 'Prueba', 'X', '{}', now())`,
+    `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, shard) values ($1, $2, 'Prueba', 'X', '{}', now(), 0)`,
     [sagaId, secuencia],
   );
 }
@@ -345,8 +356,8 @@ test.serial('a backlog of 5,000 events (1,000 sagas) drains through the relay; t
     )
   ).map((r) => r.id);
   await env.query(
-    `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha)
-     select s.id, n, 'Prueba', 'X', '{"relleno": "una carga como la de un evento real de la saga"}', now()
+    `insert into saga_events (saga_id, secuencia, tipo, estado, payload, fecha, shard)
+     select s.id, n, 'Prueba', 'X', '{"relleno": "una carga como la de un evento real de la saga"}', now(), 0
        from unnest($1::uuid[]) as s(id), generate_series(1, 5) as n order by n, s.id`,
     [ids],
   );

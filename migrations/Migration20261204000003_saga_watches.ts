@@ -7,7 +7,7 @@ import { Migration } from '@mikro-orm/migrations';
  * decided): each NOTIFY wakes every listening backend and BFF, so a change
  * nobody watches is not told. `hasta` bounds a watch whose BFF died.
  */
-export class Migration20261204000002SagaWatches extends Migration {
+export class Migration20261204000003SagaWatches extends Migration {
   override up(): void {
     this.addSql(`create table saga_vigilancias (
       id uuid primary key,
