@@ -36,9 +36,9 @@ test.after.always(async () => {
 });
 
 /** A build that runs `versions` of the campaign saga: an orchestrator and a BFF. */
-async function build(versions: (1 | 2)[]): Promise<{ orchestrator: Role; bff: string }> {
-  const types = [campaignTypeWith(versions, POLICIES)];
-  const orchestrator = await env.orchestrator({ types, participantEnv, config: { SAGA_BACKOFF_SCALE: '0.05' } });
+async function build(versions: (1 | 2)[], backoffScale = 0.05): Promise<{ orchestrator: Role; bff: string }> {
+  const types = [campaignTypeWith(versions, { ...POLICIES, backoffScale })];
+  const orchestrator = await env.orchestrator({ types, participantEnv, config: { SAGA_BACKOFF_SCALE: String(backoffScale) } });
   const bff = (await env.bff({ types })).urls.bff!;
   return { orchestrator, bff };
 }
@@ -157,10 +157,19 @@ test.serial('an operator moves a saga to version 2 at a step boundary; it then r
 
 test.serial('migrar moves a saga whose version no live process has to a version one has; it then finishes there', async (t) => {
   // A v1 saga waiting between two payment attempts, and no process with v1 any more.
-  const old = await build([1]);
+  // Retries seconds apart, and stopped while none is in flight: a stop during an attempt would leave the
+  // attempt's outcome unknown, and migrar waits for a step boundary that no process could then reach.
+  const old = await build([1], 1);
   await fault('POST /pagos', { status: 503, times: 1_000 });
   const sagaId = await post(old.bff, seedRequest());
   await waitForEstado(env, sagaId, ['CAMPAÑA_CREADA']);
+  const betweenAttempts = async () => {
+    const [row] = await env.query<{ snapshot: { inFlight: boolean; retryAt: string | null } }>('select snapshot from saga_log where id = $1', [sagaId]);
+    const retryAt = row?.snapshot.retryAt;
+    return row?.snapshot.inFlight === false && retryAt != null && Date.parse(retryAt) - Date.now() > 500;
+  };
+  const until = Date.now() + 20_000;
+  while (!(await betweenAttempts()) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   await old.orchestrator.stop();
   const v2only = await build([2]);
   let res: Response | undefined;
