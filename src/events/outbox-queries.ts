@@ -24,15 +24,19 @@ export function shardProducerName(prefix: string, shard: number): string {
   return `${prefix}-${shard}`;
 }
 
+/** The condition on saga_shards that `lease` is the shard's unexpired lease: parameters $first (shard), +1 (owner), +2 (epoch). */
+const leaseHeld = (first: number) =>
+  `shard = $${first} and owner = $${first + 1} and epoch = $${first + 2} and lease_until > now()`;
+
 /**
  * The fence of every write of the relay, as a CTE named `held`: one row while
- * saga_shards says `lease` is the shard's unexpired lease ($2 shard, $3 owner, $4
- * epoch), read FOR SHARE, so a take-over (an UPDATE of that row) waits for the
- * statement to commit, and a statement that runs after a take-over finds no row.
+ * saga_shards says `lease` is the shard's unexpired lease (`leaseHeld(first)`),
+ * read FOR SHARE, so a take-over (an UPDATE of that row) waits for the statement
+ * to commit, and a statement that runs after a take-over finds no row.
  */
-const HELD = `held as materialized (
+const heldCte = (first: number) => `held as materialized (
        select shard from saga_shards
-        where shard = $2 and owner = $3 and epoch = $4 and lease_until > now()
+        where ${leaseHeld(first)}
         for share
      )`;
 
@@ -55,7 +59,7 @@ export async function inFlight(db: Queryable, limit: number, lease: ShardLease):
   const { rows } = await db.query<OutboxRow>(
     `select ${COLUMNS} from saga_events
       where shard = $2 and secuencia_envio is not null and publicado_en is null and descartado_en is null
-        and exists (select 1 from saga_shards where shard = $2 and owner = $3 and epoch = $4 and lease_until > now())
+        and exists (select 1 from saga_shards where ${leaseHeld(2)})
       order by secuencia_envio
       limit $1`,
     [limit, ...leaseParams(lease)],
@@ -92,7 +96,7 @@ export interface Claimed {
  */
 export async function claim(db: Queryable, limit: number, lease: ShardLease): Promise<Claimed> {
   const { rows } = await db.query<OutboxRow & { held: boolean }>(
-    `with ${HELD},
+    `with ${heldCte(2)},
      horizon as materialized (
        select pg_snapshot_xmin(pg_current_snapshot()) as xmin
      ),
@@ -181,7 +185,7 @@ export async function record(
   lease: ShardLease,
 ): Promise<Recorded> {
   const { rows } = await db.query<{ published: number; retried: number; dead: number; renumbered: number; held: boolean }>(
-    `with ${HELD.replaceAll('$2', '$5').replaceAll('$3', '$6').replaceAll('$4', '$7')},
+    `with ${heldCte(5)},
      published as (
        update saga_events set publicado_en = now()
         where id = any($1::bigint[]) and publicado_en is null and exists (select 1 from held)
@@ -232,17 +236,12 @@ export async function record(
  * With `shards`, only those shards' events (a process's relay answers for its own).
  */
 export async function lagSeconds(db: Queryable, shards?: readonly number[]): Promise<number> {
-  const { rows } =
-    shards === undefined
-      ? await db.query<{ lag: number | null }>(
-          `select extract(epoch from (clock_timestamp() - min(fecha)))::float8 as lag
-             from saga_events where publicado_en is null and descartado_en is null`,
-        )
-      : await db.query<{ lag: number | null }>(
-          `select extract(epoch from (clock_timestamp() - min(fecha)))::float8 as lag
-             from saga_events where publicado_en is null and descartado_en is null and shard = any($1::int[])`,
-          [shards],
-        );
+  const { rows } = await db.query<{ lag: number | null }>(
+    `select extract(epoch from (clock_timestamp() - min(fecha)))::float8 as lag
+       from saga_events
+      where publicado_en is null and descartado_en is null and ($1::int[] is null or shard = any($1::int[]))`,
+    [shards ?? null],
+  );
   return Math.max(0, rows[0]?.lag ?? 0);
 }
 
