@@ -334,6 +334,8 @@ export class OutboxRelay {
     let failures = 0;
     while (!this.stopping && !this.fenced) {
       let delay = this.opts.pollMs;
+      // Only the pause after a pass that found nothing may be cut short by `wake`.
+      let foundNothing = false;
       try {
         const pass = await this.publishBatch({ pipelined: true });
         if (!pass.active) break;
@@ -351,7 +353,10 @@ export class OutboxRelay {
           // (A batch taken ahead waits for the next pass like any other: going on at once
           // for it would spin, taking small batches back to back, under a steady trickle.)
           if (pass.sent >= this.opts.batchSize || pass.refused > 0) delay = 0;
-          else if (pass.sent === 0) delay = this.opts.idleMs;
+          else if (pass.sent === 0) {
+            delay = this.opts.idleMs;
+            foundNothing = true;
+          }
         }
       } catch (err) {
         failures += 1;
@@ -359,7 +364,7 @@ export class OutboxRelay {
         this.opts.log.warn({ err: errorText(err), failures, retryInMs: delay }, 'outbox relay: database error');
       }
       if (delay > 0 && !this.stopping && !this.fenced) {
-        this.idle = delay === this.opts.idleMs && failures === 0;
+        this.idle = foundNothing;
         await this.sleep(delay);
         this.idle = false;
       }
