@@ -8,7 +8,7 @@ import { ScriptedGateway } from './fakes/participants.js';
 import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { pino } from 'pino';
-import { chooseTransport } from '../src/events/event-relay.js';
+import { chooseTransportFactory } from '../src/events/event-relay.js';
 
 const env = useTestEnv(test);
 
@@ -29,11 +29,11 @@ test('with pulsar-client missing, the relay publishes through the WebSocket API 
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   const config = testConfig({ PULSAR_URL: 'pulsar://broker.example:6650' });
-  const transport = await chooseTransport(config, 'saga-outbox-x', log);
+  const transport = (await chooseTransportFactory(config, log)).create('saga-outbox-x');
   t.is(transport.name, 'websocket');
   t.is(transport.target, 'http://broker.example:8085 persistent://public/default/saga-events', 'PULSAR_WEB_URL defaults to port 8085 of the PULSAR_URL host');
   t.true(lines.some((l) => /WebSocket API/.test(String(l.msg))));
-  const given = await chooseTransport(testConfig({ PULSAR_URL: 'pulsar://a:6650', PULSAR_WEB_URL: 'http://b:9000' }), 'x', log);
+  const given = (await chooseTransportFactory(testConfig({ PULSAR_URL: 'pulsar://a:6650', PULSAR_WEB_URL: 'http://b:9000' }), log)).create('x');
   t.is(given.target, 'http://b:9000 persistent://public/default/saga-events');
 });
 

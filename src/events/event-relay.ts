@@ -69,16 +69,6 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
   };
 }
 
-/** One producer of the transport `chooseTransportFactory` picks. */
-export async function chooseTransport(
-  config: Config,
-  producerName: string,
-  log: Logger,
-  opts: EventRelayOptions = {},
-): Promise<EventTransport> {
-  return (await chooseTransportFactory(config, log, opts)).create(producerName);
-}
-
 /** Where the relays learn which shards the process holds (the orchestrator, from its lease manager). */
 export interface ShardSource {
   /** Calls `listener.acquired` for each shard held now, then on every change; returns a function that ends the calls. */
