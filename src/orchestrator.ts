@@ -190,8 +190,8 @@ export class Orchestrator {
     const shards = this.leases.shards();
     try {
       const active = await this.store.activeSagas(shards);
-      const held = new Set(this.leases.shards());
-      for (const { shard, sagaId } of active) if (held.has(shard) && !this.leftAlone.has(sagaId)) this.run(shard, sagaId);
+      // A shard lost meanwhile has no supervisor any more: run() leaves its sagas alone.
+      for (const { shard, sagaId } of active) if (!this.leftAlone.has(sagaId)) this.run(shard, sagaId);
       count = active.length;
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message, shards }, 'sweep failed');
