@@ -63,7 +63,21 @@ test('the ratio line names the load and both throughputs, and DBOS runs first or
   const lines: string[] = [];
   const dbosFirst = [figure({ mode: 'dbos', sagas_per_second: 178 }), figure({ mode: 'engine', sagas_per_second: 707 })];
   printRatios(dbosFirst, (line) => lines.push(line));
-  t.deepEqual(lines, ['engine / dbos at concurrency 200: 707 / 178 sagas/s = 3.97×']);
+  t.deepEqual(lines, [
+    'engine / dbos at concurrency 200: 707 / 178 sagas/s = 3.97×',
+    '  CPU s per 1,000 sagas (process + PostgreSQL): dbos 1.4 / engine 1.4 = 1×',
+  ]);
+});
+
+test('the CPU comparison adds the process\'s and PostgreSQL\'s CPU per 1,000 sagas of each side', (t) => {
+  const figures = [
+    figure({ mode: 'engine', orchestrator_cpu_s_per_1000: 0.7, postgres_cpu_s_per_1000: 0.55 }),
+    figure({ mode: 'dbos', orchestrator_cpu_s_per_1000: 3.2, postgres_cpu_s_per_1000: 4.3 }),
+  ];
+  t.deepEqual(
+    ratios(figures).map((r) => [r.engine_cpu_s_per_1000, r.dbos_cpu_s_per_1000, r.cpu_ratio]),
+    [[1.25, 7.5, 6]],
+  );
 });
 
 test('the table shows a DBOS row under mode dbos, with no BFF, like an engine row', (t) => {

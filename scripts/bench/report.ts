@@ -107,6 +107,14 @@ export interface Ratio {
   dbos: number;
   /** engine sagas/s ÷ DBOS sagas/s: how many times DBOS's throughput ours is. */
   ratio: number;
+  /**
+   * CPU seconds per 1,000 sagas of the benchmark's process and of PostgreSQL together,
+   * engine's and DBOS's, and DBOS's over engine's: what a saga costs, which the load of a
+   * shared machine moves less than it moves sagas/s.
+   */
+  engine_cpu_s_per_1000: number;
+  dbos_cpu_s_per_1000: number;
+  cpu_ratio: number;
 }
 
 /** Each DBOS row paired with the engine row of the same load (concurrency or rate, history, n). */
@@ -117,22 +125,29 @@ export function ratios(figures: readonly Figures[]): Ratio[] {
       (f) => f.mode === 'engine' && f.rate === d.rate && (f.rate !== null || f.concurrency === d.concurrency) && f.history_sagas === d.history_sagas && f.n === d.n,
     );
     if (e === undefined || d.sagas_per_second <= 0) continue;
+    const cpu = (f: Figures) => round2(f.orchestrator_cpu_s_per_1000 + f.postgres_cpu_s_per_1000);
     out.push({
       concurrency: d.concurrency,
       rate: d.rate,
       history_sagas: d.history_sagas,
       engine: e.sagas_per_second,
       dbos: d.sagas_per_second,
-      ratio: Math.round((e.sagas_per_second / d.sagas_per_second) * 100) / 100,
+      ratio: round2(e.sagas_per_second / d.sagas_per_second),
+      engine_cpu_s_per_1000: cpu(e),
+      dbos_cpu_s_per_1000: cpu(d),
+      cpu_ratio: cpu(e) > 0 ? round2(cpu(d) / cpu(e)) : 0,
     });
   }
   return out;
 }
 
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
 export function printRatios(figures: readonly Figures[], say: (line: string) => void): void {
   for (const r of ratios(figures)) {
     const load = r.rate === null ? `concurrency ${r.concurrency}` : `rate ${r.rate}/s`;
     say(`engine / dbos at ${load}: ${r.engine} / ${r.dbos} sagas/s = ${r.ratio}×`);
+    say(`  CPU s per 1,000 sagas (process + PostgreSQL): dbos ${r.dbos_cpu_s_per_1000} / engine ${r.engine_cpu_s_per_1000} = ${r.cpu_ratio}×`);
   }
 }
 
