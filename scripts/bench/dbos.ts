@@ -41,7 +41,7 @@ export type DbosEnd = 'COMPLETADA' | 'COMPENSADA' | 'COMPENSACION_RECHAZADA';
 
 /** The part of DBOS Transact's API the benchmark uses (checked against the package by scripts/bench/dbos/conforms.ts). */
 export interface DbosApi {
-  setConfig(config: { name: string; systemDatabaseUrl?: string; logLevel?: string }): void;
+  setConfig(config: { name: string; systemDatabaseUrl?: string; systemDatabasePoolSize?: number; logLevel?: string }): void;
   launch(): Promise<void>;
   shutdown(options?: { deregister?: boolean }): Promise<void>;
   registerWorkflow<Args extends unknown[], Return>(func: (...args: Args) => Promise<Return>, config?: { name?: string }): (...args: Args) => Promise<Return>;
@@ -77,9 +77,11 @@ export interface DbosSystem extends System {
 /**
  * Launches DBOS on `systemDatabaseUrl` (a database of its own) with its defaults:
  * only the application name, the database and the log level (the engine's, so that
- * neither side logs more than the other) are set.
+ * neither side logs more than the other) are set, and the pool's size only when
+ * `poolSize` is given (--dbos-pool-size, a check of how much DBOS's default of 10
+ * connections, against the engine's 20, weighs in the figures).
  */
-export async function startDbos(systemDatabaseUrl: string, urls: ParticipantUrls, logLevel: string): Promise<DbosSystem> {
+export async function startDbos(systemDatabaseUrl: string, urls: ParticipantUrls, logLevel: string, poolSize?: number): Promise<DbosSystem> {
   const DBOS = loadDbos();
   const type = crearCampanaCompleta();
   const version = type.versions[0]!;
@@ -123,7 +125,7 @@ export async function startDbos(systemDatabaseUrl: string, urls: ParticipantUrls
     { name: 'crearCampanaCompleta' },
   );
 
-  DBOS.setConfig({ name: 'saga-bench', systemDatabaseUrl, logLevel });
+  DBOS.setConfig({ name: 'saga-bench', systemDatabaseUrl, logLevel, ...(poolSize === undefined ? {} : { systemDatabasePoolSize: poolSize }) });
   await DBOS.launch();
   const pool = new pg.Pool({ connectionString: systemDatabaseUrl, max: 4 });
   pool.on('error', () => undefined);

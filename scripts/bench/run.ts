@@ -2,7 +2,7 @@
 //                  [--orchestrators N] [--bffs M] [--participants stub|reference]
 //                  [--participants-url URL] [--history N] [--memory] [--profile-dir DIR]
 //                  [--rate R [--duration S]] [--pulsar [--publish-wait S]]
-//                  [--dbos [--dbos-first]]`
+//                  [--dbos [--dbos-first] [--dbos-pool-size N]]`
 //
 // Runs N three-step sagas (10% of them refused at the report, so they
 // compensate two steps) at concurrency 1, 50 and 200 after a warm-up, in two
@@ -30,7 +30,8 @@
 // in this process (mode dbos, scripts/bench/dbos.ts; DBOS is installed on first use
 // in scripts/bench/dbos/, outside the product's dependencies), with the same
 // warm-up, loads and figures, and prints engine's sagas/s over DBOS's for each load.
-// `--dbos-first` runs DBOS before the other modes. docs/dbos-comparison.md.
+// `--dbos-first` runs DBOS before the other modes; `--dbos-pool-size N` sets DBOS's
+// system database pool (its default, 10, otherwise). docs/dbos-comparison.md.
 //
 // It is a benchmark, not a test: nothing in `npm test` depends on its timings.
 // Scenario and measurements: scenario.ts; processes: processes.ts; table: report.ts.
@@ -69,6 +70,7 @@ const { values } = parseArgs({
     'publish-wait': { type: 'string', default: '60' },
     dbos: { type: 'boolean', default: false },
     'dbos-first': { type: 'boolean', default: false },
+    'dbos-pool-size': { type: 'string' },
   },
 });
 const positive = (name: string, v: number) => {
@@ -80,7 +82,7 @@ if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new Error(
 if (values.duration !== undefined && rate === undefined) throw new Error('--duration goes with --rate');
 if (values.rate !== undefined && values.concurrency !== undefined) throw new Error('--rate and --concurrency exclude each other');
 if (values.pulsar && (values.mode === 'engine' || values.memory)) throw new Error('--pulsar measures the full path (the engine mode runs no relay)');
-if (values['dbos-first'] && !values.dbos) throw new Error('--dbos-first goes with --dbos');
+if ((values['dbos-first'] || values['dbos-pool-size'] !== undefined) && !values.dbos) throw new Error('--dbos-first and --dbos-pool-size go with --dbos');
 if (values.dbos && (values.pulsar || values.memory || Number(values.history) > 0)) {
   throw new Error('--dbos compares closed or open loops on an empty log: not with --pulsar, --memory or --history');
 }
@@ -100,6 +102,7 @@ const settings: Settings = {
   ...(values['write-concurrency'] === undefined ? {} : { writeConcurrency: Number(values['write-concurrency']) }),
   ...(values['profile-dir'] === undefined ? {} : { profileDir: values['profile-dir'] }),
   publishWaitMs: publishWaitS * 1000,
+  ...(values['dbos-pool-size'] === undefined ? {} : { dbosPoolSize: positive('dbos-pool-size', Number(values['dbos-pool-size'])) }),
 };
 if (values.mode !== undefined && values.mode !== 'engine' && values.mode !== 'full') throw new Error('--mode is engine or full');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -144,7 +147,7 @@ async function main(): Promise<number> {
     say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, PostgreSQL ${version[0]?.v ?? '?'}${server.embedded ? ' (embedded)' : ''}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     say(`participants: ${participants.description}; ${settings.n} sagas per configuration, 10% refused at the report; warm-up ${settings.warmup}`);
     if (values.dbos) {
-      say(`dbos: DBOS Transact ${DBOS_VERSION} in this process, its system database a database of its own on the same server, its defaults (pool of 10 connections); log level ${settings.logLevel} as the engine's`);
+      say(`dbos: DBOS Transact ${DBOS_VERSION} in this process, its system database a database of its own on the same server, ${settings.dbosPoolSize === undefined ? 'its defaults (pool of 10 connections)' : `its defaults but a pool of ${settings.dbosPoolSize} connections (--dbos-pool-size)`}; log level ${settings.logLevel} as the engine's`);
     }
     if (values.pulsar) {
       broker = await measuredBroker(say);

@@ -23,6 +23,8 @@ export interface Settings extends ProcessOptions {
   modes: readonly Mode[];
   /** The database DBOS Transact is given as its system database (mode dbos). */
   dbosDatabaseUrl?: string;
+  /** DBOS's system database pool (--dbos-pool-size); DBOS's default (10) when undefined. */
+  dbosPoolSize?: number;
   concurrencies: readonly number[];
   /** Open loop: sagas started per second, whatever the earlier ones are doing (replaces the concurrencies). */
   rate?: number;
@@ -77,7 +79,7 @@ async function runSet(
     let system: System;
     if (mode === 'dbos') {
       if (s.dbosDatabaseUrl === undefined) throw new Error('mode dbos needs a database of its own');
-      const dbos = await startDbos(s.dbosDatabaseUrl, participants.urls, s.logLevel);
+      const dbos = await startDbos(s.dbosDatabaseUrl, participants.urls, s.logLevel, s.dbosPoolSize);
       ({ pool: figuresPool } = dbos);
       endsOf = (ids) => dbos.ends(ids);
       system = dbos;
