@@ -17,13 +17,25 @@ const EXPECTED = {
   failing: { estado: 'COMPENSADA', campana: 'CANCELADA', pago: 'REVERTIDO', reporte: null },
 } as const;
 
-/** Returns the problems found (empty when every outcome is right). */
-export async function checkOutcomes(pool: pg.Pool, urls: ParticipantUrls, runs: readonly SagaRun[]): Promise<string[]> {
+/** Each saga's end as the system recorded it, by saga id. */
+export type EndsOf = (sagaIds: readonly string[]) => Promise<Map<string, string>>;
+
+/** Our engine's record of the ends: saga_log.estado. */
+export function sagaLogEnds(pool: pg.Pool): EndsOf {
+  return async (sagaIds) => {
+    const { rows } = await pool.query<{ id: string; estado: string }>('select id, estado from saga_log where id = any($1::uuid[])', [sagaIds]);
+    return new Map(rows.map((r) => [r.id, r.estado]));
+  };
+}
+
+/**
+ * Returns the problems found (empty when every outcome is right). `endsOf` reads
+ * each saga's recorded end (a DBOS workflow's output, for the comparison), which
+ * must be COMPLETADA or COMPENSADA as for our saga log.
+ */
+export async function checkOutcomes(endsOf: EndsOf, urls: ParticipantUrls, runs: readonly SagaRun[]): Promise<string[]> {
   const problems: string[] = [];
-  const { rows } = await pool.query<{ id: string; estado: string }>('select id, estado from saga_log where id = any($1::uuid[])', [
-    runs.map((r) => r.sagaId),
-  ]);
-  const estados = new Map(rows.map((r) => [r.id, r.estado]));
+  const estados = await endsOf(runs.map((r) => r.sagaId));
   let next = 0;
   const worker = async () => {
     while (next < runs.length && problems.length < 20) {

@@ -1,9 +1,16 @@
 // The benchmark's figures, as one table on the terminal and as JSON.
 import { writeFile } from 'node:fs/promises';
 
+/**
+ * engine: our engine in the benchmark's process; full: over HTTP through BFFs to
+ * orchestrator processes; dbos: the same saga as a DBOS Transact workflow in the
+ * benchmark's process (dbos.ts), the figure to compare with engine's.
+ */
+export type Mode = 'engine' | 'full' | 'dbos';
+
 export interface Figures {
-  mode: 'engine' | 'full';
-  /** Orchestrator and BFF processes (full mode; engine mode is one orchestrator in-process, no BFF). */
+  mode: Mode;
+  /** Orchestrator and BFF processes (full mode; engine and dbos modes are one in-process, no BFF). */
   orchestrators: number;
   bffs: number;
   /** Closed loop: sagas in flight at any time. Open loop (--rate): the most that were in flight at once. */
@@ -58,7 +65,7 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
     [
       f.mode,
       f.orchestrators,
-      f.mode === 'engine' ? '-' : f.bffs,
+      f.mode === 'full' ? f.bffs : '-',
       f.history_sagas,
       f.concurrency,
       f.rate ?? '-',
@@ -89,6 +96,59 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
   say(line(header));
   say(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) say(line(r));
+}
+
+/** An engine row and the DBOS row measured under the same load: their sagas/s, and engine's over DBOS's. */
+export interface Ratio {
+  concurrency: number;
+  rate: number | null;
+  history_sagas: number;
+  engine: number;
+  dbos: number;
+  /** engine sagas/s ÷ DBOS sagas/s: how many times DBOS's throughput ours is. */
+  ratio: number;
+  /**
+   * CPU seconds per 1,000 sagas of the benchmark's process and of PostgreSQL together,
+   * engine's and DBOS's, and DBOS's over engine's: what a saga costs, which the load of a
+   * shared machine moves less than it moves sagas/s.
+   */
+  engine_cpu_s_per_1000: number;
+  dbos_cpu_s_per_1000: number;
+  cpu_ratio: number;
+}
+
+/** Each DBOS row paired with the engine row of the same load (concurrency or rate, history, n). */
+export function ratios(figures: readonly Figures[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const d of figures.filter((f) => f.mode === 'dbos')) {
+    const e = figures.find(
+      (f) => f.mode === 'engine' && f.rate === d.rate && (f.rate !== null || f.concurrency === d.concurrency) && f.history_sagas === d.history_sagas && f.n === d.n,
+    );
+    if (e === undefined || d.sagas_per_second <= 0) continue;
+    const cpu = (f: Figures) => round2(f.orchestrator_cpu_s_per_1000 + f.postgres_cpu_s_per_1000);
+    out.push({
+      concurrency: d.concurrency,
+      rate: d.rate,
+      history_sagas: d.history_sagas,
+      engine: e.sagas_per_second,
+      dbos: d.sagas_per_second,
+      ratio: round2(e.sagas_per_second / d.sagas_per_second),
+      engine_cpu_s_per_1000: cpu(e),
+      dbos_cpu_s_per_1000: cpu(d),
+      cpu_ratio: cpu(e) > 0 ? round2(cpu(d) / cpu(e)) : 0,
+    });
+  }
+  return out;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+export function printRatios(figures: readonly Figures[], say: (line: string) => void): void {
+  for (const r of ratios(figures)) {
+    const load = r.rate === null ? `concurrency ${r.concurrency}` : `rate ${r.rate}/s`;
+    say(`engine / dbos at ${load}: ${r.engine} / ${r.dbos} sagas/s = ${r.ratio}×`);
+    say(`  CPU s per 1,000 sagas (process + PostgreSQL): dbos ${r.dbos_cpu_s_per_1000} / engine ${r.engine_cpu_s_per_1000} = ${r.cpu_ratio}×`);
+  }
 }
 
 export async function writeJson(file: string, figures: Figures[]): Promise<void> {

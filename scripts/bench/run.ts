@@ -1,7 +1,8 @@
 // `npm run bench [-- --n N] [--concurrency C] [--mode engine|full] [--json FILE]
 //                  [--orchestrators N] [--bffs M] [--participants stub|reference]
 //                  [--participants-url URL] [--history N] [--memory] [--profile-dir DIR]
-//                  [--rate R [--duration S]] [--pulsar [--publish-wait S]]`
+//                  [--rate R [--duration S]] [--pulsar [--publish-wait S]]
+//                  [--dbos [--dbos-first] [--dbos-pool-size N]]`
 //
 // Runs N three-step sagas (10% of them refused at the report, so they
 // compensate two steps) at concurrency 1, 50 and 200 after a warm-up, in two
@@ -25,6 +26,13 @@
 // sagas' events are published and adds events/s and the outbox lag's p99 (read off
 // saga_events, scripts/bench/published.ts). It implies --mode full (the engine mode runs no relay).
 //
+// `--dbos` runs, after each mode's rows, the same saga as a DBOS Transact workflow
+// in this process (mode dbos, scripts/bench/dbos.ts; DBOS is installed on first use
+// in scripts/bench/dbos/, outside the product's dependencies), with the same
+// warm-up, loads and figures, and prints engine's sagas/s over DBOS's for each load.
+// `--dbos-first` runs DBOS before the other modes; `--dbos-pool-size N` sets DBOS's
+// system database pool (its default, 10, otherwise). docs/dbos-comparison.md.
+//
 // It is a benchmark, not a test: nothing in `npm test` depends on its timings.
 // Scenario and measurements: scenario.ts; processes: processes.ts; table: report.ts.
 import os from 'node:os';
@@ -32,9 +40,11 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openMigratedDatabase } from '../../src/roles.js';
 import { measuredBroker, measurementTopic, type MeasuredBroker } from '../pulsar/broker.js';
-import { printTable, writeJson } from './report.js';
+import { printRatios, printTable, writeJson } from './report.js';
+import { DBOS_VERSION, ensureDbosInstalled } from './dbos.js';
 import { cleanUp, createDatabase, postgresServer, startParticipants } from './processes.js';
 import { memoryRun, runAll, type Settings } from './scenario.js';
+import type { Mode } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,6 +68,9 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     pulsar: { type: 'boolean', default: false },
     'publish-wait': { type: 'string', default: '60' },
+    dbos: { type: 'boolean', default: false },
+    'dbos-first': { type: 'boolean', default: false },
+    'dbos-pool-size': { type: 'string' },
   },
 });
 const positive = (name: string, v: number) => {
@@ -69,13 +82,17 @@ if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new Error(
 if (values.duration !== undefined && rate === undefined) throw new Error('--duration goes with --rate');
 if (values.rate !== undefined && values.concurrency !== undefined) throw new Error('--rate and --concurrency exclude each other');
 if (values.pulsar && (values.mode === 'engine' || values.memory)) throw new Error('--pulsar measures the full path (the engine mode runs no relay)');
+if ((values['dbos-first'] || values['dbos-pool-size'] !== undefined) && !values.dbos) throw new Error('--dbos-first and --dbos-pool-size go with --dbos');
+if (values.dbos && (values.pulsar || values.memory || Number(values.history) > 0)) {
+  throw new Error('--dbos compares closed or open loops on an empty log: not with --pulsar, --memory or --history');
+}
 const publishWaitS = Number(values['publish-wait']);
 if (!(Number.isFinite(publishWaitS) && publishWaitS >= 0)) throw new Error('--publish-wait takes a number of seconds');
 const settings: Settings = {
   n: values.duration === undefined ? positive('n', Number(values.n)) : positive('duration × rate', Math.round(Number(values.duration) * rate!)),
   ...(rate === undefined ? {} : { rate }),
   warmup: Number(values.warmup),
-  modes: values.pulsar ? ['full'] : values.mode === undefined ? ['engine', 'full'] : [values.mode as 'engine' | 'full'],
+  modes: withDbos(values.pulsar ? ['full'] : values.mode === undefined ? ['engine', 'full'] : [values.mode as Mode]),
   concurrencies: values.concurrency === undefined ? [1, 50, 200] : [positive('concurrency', Number(values.concurrency))],
   orchestrators: positive('orchestrators', Number(values.orchestrators)),
   bffs: positive('bffs', Number(values.bffs)),
@@ -85,9 +102,16 @@ const settings: Settings = {
   ...(values['write-concurrency'] === undefined ? {} : { writeConcurrency: Number(values['write-concurrency']) }),
   ...(values['profile-dir'] === undefined ? {} : { profileDir: values['profile-dir'] }),
   publishWaitMs: publishWaitS * 1000,
+  ...(values['dbos-pool-size'] === undefined ? {} : { dbosPoolSize: positive('dbos-pool-size', Number(values['dbos-pool-size'])) }),
 };
-if (settings.modes.some((m) => m !== 'engine' && m !== 'full')) throw new Error('--mode is engine or full');
+if (values.mode !== undefined && values.mode !== 'engine' && values.mode !== 'full') throw new Error('--mode is engine or full');
 const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The modes asked for, and DBOS after them (or before, --dbos-first) with --dbos. */
+function withDbos(modes: Mode[]): Mode[] {
+  if (!values.dbos) return modes;
+  return values['dbos-first'] ? ['dbos', ...modes] : [...modes, 'dbos'];
+}
 
 let code = 1;
 let broker: MeasuredBroker | undefined;
@@ -105,6 +129,11 @@ process.exit(code);
 async function main(): Promise<number> {
   const server = await postgresServer();
   const databaseUrl = await createDatabase(server.serverUrl, 'saga_bench');
+  if (values.dbos) {
+    ensureDbosInstalled(say);
+    // DBOS's system database: a database of its own on the same server.
+    settings.dbosDatabaseUrl = await createDatabase(server.serverUrl, 'dbos_bench');
+  }
   await (await openMigratedDatabase(databaseUrl)).close();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => undefined);
@@ -117,6 +146,9 @@ async function main(): Promise<number> {
     );
     say(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, PostgreSQL ${version[0]?.v ?? '?'}${server.embedded ? ' (embedded)' : ''}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     say(`participants: ${participants.description}; ${settings.n} sagas per configuration, 10% refused at the report; warm-up ${settings.warmup}`);
+    if (values.dbos) {
+      say(`dbos: DBOS Transact ${DBOS_VERSION} in this process, its system database a database of its own on the same server, ${settings.dbosPoolSize === undefined ? 'its defaults (pool of 10 connections)' : `its defaults but a pool of ${settings.dbosPoolSize} connections (--dbos-pool-size)`}; log level ${settings.logLevel} as the engine's`);
+    }
     if (values.pulsar) {
       broker = await measuredBroker(say);
       const topic = measurementTopic('bench');
@@ -135,6 +167,7 @@ async function main(): Promise<number> {
       return 1;
     }
     printTable(figures, say);
+    printRatios(figures, say);
     if (values.json !== undefined) {
       await writeJson(values.json, figures);
       say(`figures written to ${values.json}`);

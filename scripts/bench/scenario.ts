@@ -11,14 +11,20 @@ import { drive, driveOpen, type SagaRun } from './drivers.js';
 import { seedHistory, timeRequests } from './history.js';
 import { commitsSoFar, cpuSeconds, deadlocksSoFar, peakRss, percentile, postgresCpuSeconds, walBytesBetween, walPosition } from './measure.js';
 import { databaseNow, publishFigures, waitPublished } from './published.js';
-import { checkOutcomes } from './outcomes.js';
+import { checkOutcomes, sagaLogEnds, type EndsOf } from './outcomes.js';
 import { startEngine, startFull, startProcess, stopProcess, type Participants, type ProcessOptions, type System } from './processes.js';
-import type { Figures } from './report.js';
+import type { Figures, Mode } from './report.js';
+import { startDbos } from './dbos.js';
 
 export interface Settings extends ProcessOptions {
   n: number;
   warmup: number;
-  modes: readonly ('engine' | 'full')[];
+  /** In this order; `dbos` is DBOS Transact running the same saga (dbos.ts), compared with `engine`. */
+  modes: readonly Mode[];
+  /** The database DBOS Transact is given as its system database (mode dbos). */
+  dbosDatabaseUrl?: string;
+  /** DBOS's system database pool (--dbos-pool-size); DBOS's default (10) when undefined. */
+  dbosPoolSize?: number;
   concurrencies: readonly number[];
   /** Open loop: sagas started per second, whatever the earlier ones are doing (replaces the concurrencies). */
   rate?: number;
@@ -67,10 +73,22 @@ async function runSet(
   say: (l: string) => void,
 ): Promise<void> {
   for (const mode of s.modes) {
-    const system =
-      mode === 'engine'
-        ? await startEngine(databaseUrl, participants.urls, { ...s, ...(s.writeConcurrency === undefined ? {} : { writeConcurrency: s.writeConcurrency }) })
-        : await startFull(databaseUrl, participants.urls, { orchestrators: s.orchestrators, bffs: s.bffs, ...(s.pollMs === undefined ? {} : { pollMs: s.pollMs }) }, s);
+    // The figures' pool: commits are counted in the database the system writes to (DBOS's own, for dbos).
+    let figuresPool = pool;
+    let endsOf: EndsOf = sagaLogEnds(pool);
+    let system: System;
+    if (mode === 'dbos') {
+      if (s.dbosDatabaseUrl === undefined) throw new Error('mode dbos needs a database of its own');
+      const dbos = await startDbos(s.dbosDatabaseUrl, participants.urls, s.logLevel, s.dbosPoolSize);
+      ({ pool: figuresPool } = dbos);
+      endsOf = (ids) => dbos.ends(ids);
+      system = dbos;
+    } else {
+      system =
+        mode === 'engine'
+          ? await startEngine(databaseUrl, participants.urls, { ...s, ...(s.writeConcurrency === undefined ? {} : { writeConcurrency: s.writeConcurrency }) })
+          : await startFull(databaseUrl, participants.urls, { orchestrators: s.orchestrators, bffs: s.bffs, ...(s.pollMs === undefined ? {} : { pollMs: s.pollMs }) }, s);
+    }
     try {
       await drive(system.driver, s.warmup, 50, `${mode}-warmup-${randomBytes(3).toString('hex')}`);
       const loads: Load[] = s.rate === undefined ? s.concurrencies.map((concurrency) => ({ concurrency })) : [{ rate: s.rate }];
@@ -86,9 +104,9 @@ async function runSet(
         // loop opens about one second's worth.
         const clients = 'rate' in load ? Math.min(200, Math.ceil(load.rate)) : load.concurrency;
         await drive(system.driver, clients, clients, `${tag}-connections`);
-        const { figure, runs } = await measure(s, pool, participants.pid, system, mode, load, tag, say);
+        const { figure, runs } = await measure(s, figuresPool, participants.pid, system, mode, load, tag, say);
         figure.history_sagas = history;
-        const wrong = await checkOutcomes(pool, participants.urls, runs);
+        const wrong = await checkOutcomes(endsOf, participants.urls, runs);
         figure.outcomes_ok = wrong.length === 0;
         results.problems.push(...wrong.map((p) => `${mode} ${'rate' in load ? `rate=${load.rate}` : `c=${load.concurrency}`}: ${p}`));
         results.figures.push(figure);
@@ -107,7 +125,7 @@ async function measure(
   pool: pg.Pool,
   participantsPid: number | undefined,
   system: System,
-  mode: 'engine' | 'full',
+  mode: Mode,
   load: Load,
   tag: string,
   say: (l: string) => void,
@@ -161,8 +179,8 @@ async function measure(
     runs,
     figure: {
       mode,
-      orchestrators: mode === 'engine' ? 1 : s.orchestrators,
-      bffs: mode === 'engine' ? 0 : s.bffs,
+      orchestrators: mode === 'full' ? s.orchestrators : 1,
+      bffs: mode === 'full' ? s.bffs : 0,
       concurrency,
       rate: 'rate' in load ? load.rate : null,
       n: s.n,
