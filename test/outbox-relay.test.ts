@@ -1,7 +1,8 @@
 // The outbox relay against a real saga log and a fake broker with pulsar-client's API
 // (and Pulsar's deduplication): what it publishes, in which order, and what it does
 // when the broker is down, loses acknowledgements or refuses a message; and, with one
-// relay per shard under the shard's lease, what a relay that lost its shard may do.
+// relay per process over the shards whose leases it holds (one pass for all of them,
+// each shard fenced by its own lease), what it may do with a shard it lost.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import pg from 'pg';
@@ -10,7 +11,6 @@ import { Registry } from 'prom-client';
 import type { ShardLease } from '../src/cluster/shards.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../src/events/outbox-relay.js';
 import { shardProducerName } from '../src/events/outbox-queries.js';
-import { ShardRelays } from '../src/events/shard-relays.js';
 import { pulsarClientTransport } from '../src/events/pulsar-client-transport.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
 import { relayMetrics } from '../src/events/relay-metrics.js';
@@ -66,21 +66,25 @@ function transportTo(broker: FakeBroker, producerName: string, log: Logger) {
   return pulsarClientTransport({ serviceUrl: 'pulsar://fake:6650', topic: 'saga-events', producerName, log, loadModule: () => Promise.resolve(module) });
 }
 
-/** A relay of `lease`'s shard (shard 0's by default) publishing to `broker` through the pulsar-client transport. */
-function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { producerName?: string } = {}): OutboxRelay {
-  const lease = opts.lease ?? lease0;
-  const { producerName = shardProducerName('saga-outbox-test', lease.shard), ...rest } = opts;
+/**
+ * A relay holding `leases` (shard 0's by default), publishing to `broker` through the
+ * pulsar-client transport, each shard under `saga-outbox-test-<shard>`.
+ */
+function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { leases?: ShardLease[] } = {}): OutboxRelay {
+  const { leases = [lease0], ...rest } = opts;
   const log = rest.log ?? captureLogger().log;
-  return new OutboxRelay({
+  const relay = new OutboxRelay({
     db: db(),
-    lease,
-    transport: transportTo(broker, producerName, log),
+    producerPrefix: 'saga-outbox-test',
+    transport: (name) => transportTo(broker, name, log),
     log,
     pollMs: 5,
     minBackoffMs: 10,
     maxBackoffMs: 40,
     ...rest,
   });
+  for (const lease of leases) relay.acquired(lease);
+  return relay;
 }
 
 /** `n` sagas of shard `shard`. */
@@ -531,7 +535,7 @@ test.serial("a relay takes only its own shard's events", async (t) => {
   t.is(rows[0]!.n, 4, "shard 1's events are untouched, left to its holder");
 });
 
-test.serial('a relay whose shard was taken over publishes nothing, numbers nothing, and stops', async (t) => {
+test.serial('a relay whose shard was taken over publishes nothing of it, numbers nothing, and drops it', async (t) => {
   const sagas = await newSagas(3);
   await insertEvents(sagas, 1, 2);
   const broker = new FakeBroker();
@@ -542,8 +546,9 @@ test.serial('a relay whose shard was taken over publishes nothing, numbers nothi
   await takeLease(db(), 0, 'node-b');
   try {
     const pass = await relay.publishBatch();
-    t.false(pass.active, 'the pass says the lease is not held');
+    t.deepEqual(pass.fenced, [0], 'the pass says the lease is not held');
     t.is(pass.sent, 0);
+    t.deepEqual(relay.shards(), [], 'the shard is dropped');
     relay.start();
     await new Promise((resolve) => setTimeout(resolve, 50));
   } finally {
@@ -571,7 +576,7 @@ test.serial("after a hand-over the old holder's record is refused and the new ho
     // The lease is taken over while the old holder's batch is in flight.
     leaseB = await takeLease(db(), 0, 'node-b');
     const result = await pass;
-    t.false(result.active, "the old holder's record is refused by the fence");
+    t.deepEqual(result.fenced, [0], "the old holder's record is refused by the fence");
     t.is(result.sent, 9);
     t.is(broker.messages.length, 9, 'the broker stored the batch');
   } finally {
@@ -583,7 +588,7 @@ test.serial("after a hand-over the old holder's record is refused and the new ho
   t.is(rows[0]!.n, 9, 'the old holder marked nothing: its batch is still in flight, under its sequence ids');
   await insertEvents(sagas, 4, 5);
   broker.latencyMs = 0;
-  const next = relayTo(broker, { lease: leaseB });
+  const next = relayTo(broker, { leases: [leaseB] });
   try {
     await drain(next);
   } finally {
@@ -602,7 +607,7 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   broker.deduplication = true;
   const lease1 = await takeLease(db(), 1, HERE);
   const a0 = relayTo(broker);
-  const a1 = relayTo(broker, { lease: lease1 });
+  const a1 = relayTo(broker, { leases: [lease1] });
   await claimable();
   try {
     await a0.publishBatch();
@@ -613,7 +618,7 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   // Shard 0 changes hands; its new holder numbers what comes next.
   const leaseB = await takeLease(db(), 0, 'node-b');
   await insertEvents(shard0, 3, 4);
-  const b0 = relayTo(broker, { lease: leaseB });
+  const b0 = relayTo(broker, { leases: [leaseB] });
   await claimable();
   try {
     await drain(b0);
@@ -627,28 +632,24 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   for (const saga of shard0) t.deepEqual(streams(broker).get(saga), oneToN(4));
 });
 
-test.serial('a shard taken starts its relay under its own producer name; a shard lost stops it and closes the producer', async (t) => {
+test.serial('a shard taken is published under its own producer name; a shard lost is left out and its producer closed', async (t) => {
   const sagas = await newSagas(2, 0);
   await insertEvents(sagas, 1, 1);
   const broker = new FakeBroker();
-  const { log } = captureLogger();
-  const relays = new ShardRelays({
-    db: db(),
-    log,
-    producerPrefix: 'saga-outbox-test',
-    transport: (name) => transportTo(broker, name, log),
-    relay: { pollMs: 5 },
-  });
+  const relay = relayTo(broker, { leases: [] });
+  relay.start();
   try {
-    relays.acquired(lease0);
-    t.deepEqual(relays.shards(), [0]);
+    relay.acquired(lease0);
+    t.deepEqual(relay.shards(), [0]);
     await waitFor('the outbox to drain', async () => (await pending()) === 0);
     t.deepEqual([...broker.connected], ['saga-outbox-test-0']);
-    relays.lost(0);
-    t.deepEqual(relays.shards(), []);
+    relay.lost(0);
+    t.deepEqual(relay.shards(), []);
+    await waitFor('the producer to close', () => broker.connected.size === 0);
     await insertEvents(sagas, 2, 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
   } finally {
-    await relays.stop();
+    await relay.stop();
   }
   t.deepEqual([...broker.connected], [], 'the producer is closed, so the next holder can open it');
   t.is(broker.messages.length, 2, 'nothing published after the shard was lost');

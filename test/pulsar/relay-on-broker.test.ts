@@ -9,7 +9,7 @@ import { seedDatos } from '../fixtures/requests.js';
 import { rejected } from '../fakes/participants.js';
 import { OutboxRelay } from '../../src/events/outbox-relay.js';
 import { websocketTransport } from '../../src/events/websocket-transport.js';
-import { producerName, shardProducerName } from '../../src/events/outbox-queries.js';
+import { producerName } from '../../src/events/outbox-queries.js';
 import { takeLease } from '../helpers/leases.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
 import { readOverBinaryProtocol } from '../../scripts/pulsar/binary-reader.js';
@@ -252,17 +252,19 @@ test.after.always(async () => {
   await directPool?.end();
 });
 
-/** Shard 0's relay of its own on the test database (the lease taken by hand), over the WebSocket API. */
+/** A relay of its own for shard 0 on the test database (the lease taken by hand), over the WebSocket API. */
 async function directRelay(topic: string): Promise<OutboxRelay> {
   directPool ??= new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
   const lease = await takeLease(directPool, 0, 'direct-relay');
-  return new OutboxRelay({
+  const relay = new OutboxRelay({
     db: directPool,
-    lease,
-    transport: websocketTransport({ webUrl: broker.webUrl, topic, producerName: shardProducerName(await producerName(directPool), 0), log: env.log }),
+    producerPrefix: await producerName(directPool),
+    transport: (name) => websocketTransport({ webUrl: broker.webUrl, topic, producerName: name, log: env.log }),
     log: env.log,
     pollMs: 10,
   });
+  relay.acquired(lease);
+  return relay;
 }
 
 /** An event of a saga of shard 0 (newSaga's). */
