@@ -9,6 +9,7 @@ import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { ShardLease } from '../src/cluster/shards.js';
+import type { Queryable } from '../src/persistence/sql.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../src/events/outbox-relay.js';
 import { shardProducerName } from '../src/events/outbox-queries.js';
 import { pulsarClientTransport } from '../src/events/pulsar-client-transport.js';
@@ -630,6 +631,148 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   t.deepEqual(idsOf('saga-outbox-test-1'), oneToN(4), 'shard 1: a sequence of its own');
   t.deepEqual(broker.duplicates, [], 'nothing dropped as a duplicate');
   for (const saga of shard0) t.deepEqual(streams(broker).get(saga), oneToN(4));
+});
+
+/** `db()` with every statement's text kept, to see what one pass costs. */
+function countingDb(): { db: Queryable; statements: string[] } {
+  const statements: string[] = [];
+  const query = (text: string, values?: unknown[]) => {
+    statements.push(text);
+    return db().query(text, values);
+  };
+  return { db: { query } as unknown as Queryable, statements };
+}
+
+/** What a relay statement is, from its text. */
+function statementKind(sql: string): string {
+  if (/update saga_relay_shards/.test(sql)) return 'claim';
+  if (/set publicado_en = now\(\)/.test(sql)) return 'record';
+  if (/order by shard, secuencia_envio/.test(sql)) return 'in flight';
+  return 'other';
+}
+
+/** The sequence ids the broker stored under shard `shard`'s producer name, in order. */
+const idsOfShard = (broker: FakeBroker, shard: number) =>
+  broker.messages.filter((m) => m.producerName === shardProducerName('saga-outbox-test', shard)).map((m) => m.message.sequenceId);
+
+test.serial('one pass takes the events of every held shard in one claim and records them in one statement', async (t) => {
+  const leases = [lease0, await takeLease(db(), 1, HERE), await takeLease(db(), 2, HERE)];
+  const sagas = [...(await newSagas(2, 0)), ...(await newSagas(2, 1)), ...(await newSagas(2, 2))];
+  await insertEvents(sagas, 1, 2);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  const counting = countingDb();
+  const relay = relayTo(broker, { leases, db: counting.db });
+  await claimable();
+  try {
+    t.is((await relay.publishBatch()).sent, 12, "every shard's events in one pass");
+    t.deepEqual(counting.statements.map(statementKind), ['in flight', 'claim', 'record'], 'shards just taken first read what is in flight, all in one statement');
+    counting.statements.length = 0;
+    await insertEvents(sagas, 3, 3);
+    await claimable();
+    t.is((await relay.publishBatch()).sent, 6);
+    t.deepEqual(counting.statements.map(statementKind), ['claim', 'record'], 'three shards, one claim and one record');
+  } finally {
+    await relay.stop();
+  }
+  for (const shard of [0, 1, 2]) t.deepEqual(idsOfShard(broker, shard), oneToN(6), `shard ${shard}: its own producer and sequence`);
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1, 2, 3]);
+  t.deepEqual(broker.duplicates, []);
+  t.is(await pending(), 0);
+});
+
+test.serial("a shard lost between claim and record gets nothing marked, while the other shards' events are", async (t) => {
+  const lease1 = await takeLease(db(), 1, HERE);
+  const shard0 = await newSagas(2, 0);
+  const shard1 = await newSagas(2, 1);
+  await insertEvents([...shard0, ...shard1], 1, 2);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 200;
+  const fenced: ShardLease[] = [];
+  const relay = relayTo(broker, { leases: [lease0, lease1], onFenced: (lease) => fenced.push(lease) });
+  await claimable();
+  try {
+    const pass = relay.publishBatch();
+    await waitFor('the batch in flight', () => broker.attempts === 8);
+    await takeLease(db(), 1, 'node-b');
+    const result = await pass;
+    t.is(result.published, 8, 'the broker stored all of them');
+    t.deepEqual(result.fenced, [1], "shard 1's record is refused by its fence");
+    t.deepEqual(relay.shards(), [0], 'shard 1 is dropped, shard 0 kept');
+  } finally {
+    await relay.stop();
+  }
+  const { rows } = await db().query<{ shard: number; published: number; in_flight: number }>(
+    `select shard, count(publicado_en)::int as published,
+            count(*) filter (where publicado_en is null and secuencia_envio is not null)::int as in_flight
+       from saga_events group by shard order by shard`,
+  );
+  t.deepEqual(rows, [
+    { shard: 0, published: 4, in_flight: 0 },
+    { shard: 1, published: 0, in_flight: 4 },
+  ], "shard 0's events are marked; shard 1's stay in flight under their sequence ids, for its new holder");
+  t.deepEqual(fenced, [lease1], 'the owner is told that the lease of shard 1 is gone');
+});
+
+test.serial("rows taken for a shard while its batch failed wait for that batch to go again, while the other shards' go out", async (t) => {
+  const lease1 = await takeLease(db(), 1, HERE);
+  const shard0 = await newSagas(4, 0);
+  const shard1 = await newSagas(4, 1);
+  // Interleaved, so that each batch of 4 holds two events of each shard.
+  await insertEvents(shard0.flatMap((saga, i) => [saga, shard1[i]!]), 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 30;
+  broker.failNext(2, shardProducerName('saga-outbox-test', 1));
+  const relay = relayTo(broker, { leases: [lease0, lease1], batchSize: 4 });
+  await claimable();
+  try {
+    const first = await relay.publishBatch({ pipelined: true });
+    t.is(first.sent, 4);
+    t.truthy(first.unavailable, "shard 1's part failed");
+    const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+    t.is(rows[0]!.n, 8, 'the next batch (both shards) was taken while this one was sent');
+    relay.start();
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(broker.duplicates, [], "nothing taken later for shard 1 went before its failed batch went again");
+  t.deepEqual(idsOfShard(broker, 0), oneToN(4));
+  t.deepEqual(idsOfShard(broker, 1), oneToN(4), 'shard 1: stored in sequence-id order, each once');
+  for (const saga of [...shard0, ...shard1]) t.deepEqual(streams(broker).get(saga), [1]);
+});
+
+test.serial('a shard taken by a running relay first sends what its previous holder left in flight, under the same sequence ids', async (t) => {
+  const theirs = await newSagas(2, 1);
+  await insertEvents(theirs, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  // Shard 1's previous holder took a batch and stopped before the broker had it.
+  broker.down = true;
+  const previous = relayTo(broker, { leases: [await takeLease(db(), 1, 'node-b')] });
+  await claimable();
+  t.is((await previous.publishBatch()).sent, 2);
+  await previous.stop();
+  broker.down = false;
+  const later = await newSagas(1, 1);
+  await insertEvents(later, 1, 1);
+  const relay = relayTo(broker);
+  relay.start();
+  try {
+    relay.acquired(await takeLease(db(), 1, HERE));
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(idsOfShard(broker, 1), [1, 2, 3], 'the batch left in flight under ids 1 and 2, then the new event');
+  t.deepEqual(
+    broker.messages.slice(0, 2).map((m) => m.message.partitionKey).sort(),
+    [...theirs].sort(),
+    "the first two are the previous holder's batch",
+  );
+  t.deepEqual(broker.duplicates, []);
 });
 
 test.serial('a shard taken is published under its own producer name; a shard lost is left out and its producer closed', async (t) => {
