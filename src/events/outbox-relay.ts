@@ -260,14 +260,13 @@ export class OutboxRelay {
    * database errors (the producers are then closed, and every shard replays first).
    *
    * `pipelined` (the relay's own loop): a shard waiting out its backoff is left out;
-   * when the batch was full (more is waiting), the
-   * next one is taken while it is sent, and the pass returns as soon as the broker has
-   * answered, its record still running when all was stored (the next pass waits for it
-   * before recording its own). The next batch holds no saga with an event in flight
-   * (the taking skips a saga whose earlier event is still pending); a shard's part of
-   * it is sent only if every message of the shard's batch was stored: otherwise it
-   * stays numbered, and the shard's replay sends it after its batch's tail, in
-   * sequence-id order.
+   * when the batch is full (more is waiting), the next one is taken while it is sent;
+   * and the pass returns as soon as the broker has answered, its record still running
+   * when all was stored (the next pass waits for it before recording its own). The
+   * next batch holds no saga with an event in flight (the taking skips a saga whose
+   * earlier event is still pending); a shard's part of it is sent only if every message
+   * of the shard's batch was stored: otherwise it stays numbered, and the shard's
+   * replay sends it after its batch's tail, in sequence-id order.
    */
   async publishBatch(opts: { pipelined?: boolean } = {}): Promise<PassResult> {
     const result: PassResult = { sent: 0, published: 0, refused: 0, deadLettered: 0, fenced: [] };
