@@ -460,7 +460,9 @@ test.serial('pipelined passes: the next batch is taken while one is sent, and a 
     t.truthy(first.unavailable, 'the first batch failed');
     const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
     t.is(rows[0]!.n, 6, 'the next batch was taken (numbered) while the first was being sent');
-    for (let i = 0; i < 20 && (await pending()) > 0; i++) await relay.publishBatch({ pipelined: true });
+    // The relay's own loop goes on (pipelined passes wait out the shard's backoff).
+    relay.start();
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
   } finally {
     await relay.stop();
   }
@@ -772,6 +774,33 @@ test.serial('a shard taken by a running relay first sends what its previous hold
     [...theirs].sort(),
     "the first two are the previous holder's batch",
   );
+  t.deepEqual(broker.duplicates, []);
+});
+
+test.serial('a replay larger than one batch goes out whole, in sequence-id order, before anything new of its shard', async (t) => {
+  const sagas = await newSagas(6, 0);
+  await insertEvents(sagas, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  // Shard 0's previous holder took a full batch and the next one while the broker was down.
+  broker.down = true;
+  const previous = relayTo(broker, { leases: [await takeLease(db(), 0, 'node-b')], batchSize: 2 });
+  await claimable();
+  t.is((await previous.publishBatch({ pipelined: true })).sent, 2);
+  await previous.stop();
+  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+  t.is(rows[0]!.n, 4, 'four rows in flight, two batches of the new holder');
+  broker.down = false;
+  await insertEvents(await newSagas(2, 0), 1, 1);
+  const relay = relayTo(broker, { leases: [await takeLease(db(), 0, HERE)], batchSize: 2 });
+  await claimable();
+  relay.start();
+  try {
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(idsOfShard(broker, 0), oneToN(8), 'the four left in flight first, then the rest, each once');
   t.deepEqual(broker.duplicates, []);
 });
 
