@@ -1,16 +1,17 @@
 // The outbox relay against a real saga log and a fake broker with pulsar-client's API
 // (and Pulsar's deduplication): what it publishes, in which order, and what it does
 // when the broker is down, loses acknowledgements or refuses a message; and, with one
-// relay per shard under the shard's lease, what a relay that lost its shard may do.
+// relay per process over the shards whose leases it holds (one pass for all of them,
+// each shard fenced by its own lease), what it may do with a shard it lost.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { ShardLease } from '../src/cluster/shards.js';
+import type { Queryable } from '../src/persistence/sql.js';
 import { OutboxRelay, type OutboxRelayOptions } from '../src/events/outbox-relay.js';
 import { shardProducerName } from '../src/events/outbox-queries.js';
-import { ShardRelays } from '../src/events/shard-relays.js';
 import { pulsarClientTransport } from '../src/events/pulsar-client-transport.js';
 import { createPulsarProducer, loadPulsarClient, RELAY_PRODUCER_NAME } from '../src/events/pulsar.js';
 import { relayMetrics } from '../src/events/relay-metrics.js';
@@ -66,21 +67,25 @@ function transportTo(broker: FakeBroker, producerName: string, log: Logger) {
   return pulsarClientTransport({ serviceUrl: 'pulsar://fake:6650', topic: 'saga-events', producerName, log, loadModule: () => Promise.resolve(module) });
 }
 
-/** A relay of `lease`'s shard (shard 0's by default) publishing to `broker` through the pulsar-client transport. */
-function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { producerName?: string } = {}): OutboxRelay {
-  const lease = opts.lease ?? lease0;
-  const { producerName = shardProducerName('saga-outbox-test', lease.shard), ...rest } = opts;
+/**
+ * A relay holding `leases` (shard 0's by default), publishing to `broker` through the
+ * pulsar-client transport, each shard under `saga-outbox-test-<shard>`.
+ */
+function relayTo(broker: FakeBroker, opts: Partial<OutboxRelayOptions> & { leases?: ShardLease[] } = {}): OutboxRelay {
+  const { leases = [lease0], ...rest } = opts;
   const log = rest.log ?? captureLogger().log;
-  return new OutboxRelay({
+  const relay = new OutboxRelay({
     db: db(),
-    lease,
-    transport: transportTo(broker, producerName, log),
+    producerPrefix: 'saga-outbox-test',
+    transport: (name) => transportTo(broker, name, log),
     log,
     pollMs: 5,
     minBackoffMs: 10,
     maxBackoffMs: 40,
     ...rest,
   });
+  for (const lease of leases) relay.acquired(lease);
+  return relay;
 }
 
 /** `n` sagas of shard `shard`. */
@@ -455,7 +460,9 @@ test.serial('pipelined passes: the next batch is taken while one is sent, and a 
     t.truthy(first.unavailable, 'the first batch failed');
     const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
     t.is(rows[0]!.n, 6, 'the next batch was taken (numbered) while the first was being sent');
-    for (let i = 0; i < 20 && (await pending()) > 0; i++) await relay.publishBatch({ pipelined: true });
+    // The relay's own loop goes on (pipelined passes wait out the shard's backoff).
+    relay.start();
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
   } finally {
     await relay.stop();
   }
@@ -531,7 +538,7 @@ test.serial("a relay takes only its own shard's events", async (t) => {
   t.is(rows[0]!.n, 4, "shard 1's events are untouched, left to its holder");
 });
 
-test.serial('a relay whose shard was taken over publishes nothing, numbers nothing, and stops', async (t) => {
+test.serial('a relay whose shard was taken over publishes nothing of it, numbers nothing, and drops it', async (t) => {
   const sagas = await newSagas(3);
   await insertEvents(sagas, 1, 2);
   const broker = new FakeBroker();
@@ -542,8 +549,9 @@ test.serial('a relay whose shard was taken over publishes nothing, numbers nothi
   await takeLease(db(), 0, 'node-b');
   try {
     const pass = await relay.publishBatch();
-    t.false(pass.active, 'the pass says the lease is not held');
+    t.deepEqual(pass.fenced, [0], 'the pass says the lease is not held');
     t.is(pass.sent, 0);
+    t.deepEqual(relay.shards(), [], 'the shard is dropped');
     relay.start();
     await new Promise((resolve) => setTimeout(resolve, 50));
   } finally {
@@ -571,7 +579,7 @@ test.serial("after a hand-over the old holder's record is refused and the new ho
     // The lease is taken over while the old holder's batch is in flight.
     leaseB = await takeLease(db(), 0, 'node-b');
     const result = await pass;
-    t.false(result.active, "the old holder's record is refused by the fence");
+    t.deepEqual(result.fenced, [0], "the old holder's record is refused by the fence");
     t.is(result.sent, 9);
     t.is(broker.messages.length, 9, 'the broker stored the batch');
   } finally {
@@ -583,7 +591,7 @@ test.serial("after a hand-over the old holder's record is refused and the new ho
   t.is(rows[0]!.n, 9, 'the old holder marked nothing: its batch is still in flight, under its sequence ids');
   await insertEvents(sagas, 4, 5);
   broker.latencyMs = 0;
-  const next = relayTo(broker, { lease: leaseB });
+  const next = relayTo(broker, { leases: [leaseB] });
   try {
     await drain(next);
   } finally {
@@ -602,7 +610,7 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   broker.deduplication = true;
   const lease1 = await takeLease(db(), 1, HERE);
   const a0 = relayTo(broker);
-  const a1 = relayTo(broker, { lease: lease1 });
+  const a1 = relayTo(broker, { leases: [lease1] });
   await claimable();
   try {
     await a0.publishBatch();
@@ -613,7 +621,7 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   // Shard 0 changes hands; its new holder numbers what comes next.
   const leaseB = await takeLease(db(), 0, 'node-b');
   await insertEvents(shard0, 3, 4);
-  const b0 = relayTo(broker, { lease: leaseB });
+  const b0 = relayTo(broker, { leases: [leaseB] });
   await claimable();
   try {
     await drain(b0);
@@ -627,28 +635,193 @@ test.serial("each shard's sequence ids grow under its own producer name, across 
   for (const saga of shard0) t.deepEqual(streams(broker).get(saga), oneToN(4));
 });
 
-test.serial('a shard taken starts its relay under its own producer name; a shard lost stops it and closes the producer', async (t) => {
+/** `db()` with every statement's text kept, to see what one pass costs. */
+function countingDb(): { db: Queryable; statements: string[] } {
+  const statements: string[] = [];
+  const query = (text: string, values?: unknown[]) => {
+    statements.push(text);
+    return db().query(text, values);
+  };
+  return { db: { query } as unknown as Queryable, statements };
+}
+
+/** What a relay statement is, from its text. */
+function statementKind(sql: string): string {
+  if (/update saga_relay_shards/.test(sql)) return 'claim';
+  if (/set publicado_en = now\(\)/.test(sql)) return 'record';
+  if (/order by shard, secuencia_envio/.test(sql)) return 'in flight';
+  return 'other';
+}
+
+/** The sequence ids the broker stored under shard `shard`'s producer name, in order. */
+const idsOfShard = (broker: FakeBroker, shard: number) =>
+  broker.messages.filter((m) => m.producerName === shardProducerName('saga-outbox-test', shard)).map((m) => m.message.sequenceId);
+
+test.serial('one pass takes the events of every held shard in one claim and records them in one statement', async (t) => {
+  const leases = [lease0, await takeLease(db(), 1, HERE), await takeLease(db(), 2, HERE)];
+  const sagas = [...(await newSagas(2, 0)), ...(await newSagas(2, 1)), ...(await newSagas(2, 2))];
+  await insertEvents(sagas, 1, 2);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  const counting = countingDb();
+  const relay = relayTo(broker, { leases, db: counting.db });
+  await claimable();
+  try {
+    t.is((await relay.publishBatch()).sent, 12, "every shard's events in one pass");
+    t.deepEqual(counting.statements.map(statementKind), ['in flight', 'claim', 'record'], 'shards just taken first read what is in flight, all in one statement');
+    counting.statements.length = 0;
+    await insertEvents(sagas, 3, 3);
+    await claimable();
+    t.is((await relay.publishBatch()).sent, 6);
+    t.deepEqual(counting.statements.map(statementKind), ['claim', 'record'], 'three shards, one claim and one record');
+  } finally {
+    await relay.stop();
+  }
+  for (const shard of [0, 1, 2]) t.deepEqual(idsOfShard(broker, shard), oneToN(6), `shard ${shard}: its own producer and sequence`);
+  for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1, 2, 3]);
+  t.deepEqual(broker.duplicates, []);
+  t.is(await pending(), 0);
+});
+
+test.serial("a shard lost between claim and record gets nothing marked, while the other shards' events are", async (t) => {
+  const lease1 = await takeLease(db(), 1, HERE);
+  const shard0 = await newSagas(2, 0);
+  const shard1 = await newSagas(2, 1);
+  await insertEvents([...shard0, ...shard1], 1, 2);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 200;
+  const fenced: ShardLease[] = [];
+  const relay = relayTo(broker, { leases: [lease0, lease1], onFenced: (lease) => fenced.push(lease) });
+  await claimable();
+  try {
+    const pass = relay.publishBatch();
+    await waitFor('the batch in flight', () => broker.attempts === 8);
+    await takeLease(db(), 1, 'node-b');
+    const result = await pass;
+    t.is(result.published, 8, 'the broker stored all of them');
+    t.deepEqual(result.fenced, [1], "shard 1's record is refused by its fence");
+    t.deepEqual(relay.shards(), [0], 'shard 1 is dropped, shard 0 kept');
+  } finally {
+    await relay.stop();
+  }
+  const { rows } = await db().query<{ shard: number; published: number; in_flight: number }>(
+    `select shard, count(publicado_en)::int as published,
+            count(*) filter (where publicado_en is null and secuencia_envio is not null)::int as in_flight
+       from saga_events group by shard order by shard`,
+  );
+  t.deepEqual(rows, [
+    { shard: 0, published: 4, in_flight: 0 },
+    { shard: 1, published: 0, in_flight: 4 },
+  ], "shard 0's events are marked; shard 1's stay in flight under their sequence ids, for its new holder");
+  t.deepEqual(fenced, [lease1], 'the owner is told that the lease of shard 1 is gone');
+});
+
+test.serial("rows taken for a shard while its batch failed wait for that batch to go again, while the other shards' go out", async (t) => {
+  const lease1 = await takeLease(db(), 1, HERE);
+  const shard0 = await newSagas(4, 0);
+  const shard1 = await newSagas(4, 1);
+  // Interleaved, so that each batch of 4 holds two events of each shard.
+  await insertEvents(shard0.flatMap((saga, i) => [saga, shard1[i]!]), 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  broker.latencyMs = 30;
+  broker.failNext(2, shardProducerName('saga-outbox-test', 1));
+  const relay = relayTo(broker, { leases: [lease0, lease1], batchSize: 4 });
+  await claimable();
+  try {
+    const first = await relay.publishBatch({ pipelined: true });
+    t.is(first.sent, 4);
+    t.truthy(first.unavailable, "shard 1's part failed");
+    const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+    t.is(rows[0]!.n, 8, 'the next batch (both shards) was taken while this one was sent');
+    relay.start();
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(broker.duplicates, [], "nothing taken later for shard 1 went before its failed batch went again");
+  t.deepEqual(idsOfShard(broker, 0), oneToN(4));
+  t.deepEqual(idsOfShard(broker, 1), oneToN(4), 'shard 1: stored in sequence-id order, each once');
+  for (const saga of [...shard0, ...shard1]) t.deepEqual(streams(broker).get(saga), [1]);
+});
+
+test.serial('a shard taken by a running relay first sends what its previous holder left in flight, under the same sequence ids', async (t) => {
+  const theirs = await newSagas(2, 1);
+  await insertEvents(theirs, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  // Shard 1's previous holder took a batch and stopped before the broker had it.
+  broker.down = true;
+  const previous = relayTo(broker, { leases: [await takeLease(db(), 1, 'node-b')] });
+  await claimable();
+  t.is((await previous.publishBatch()).sent, 2);
+  await previous.stop();
+  broker.down = false;
+  const later = await newSagas(1, 1);
+  await insertEvents(later, 1, 1);
+  const relay = relayTo(broker);
+  relay.start();
+  try {
+    relay.acquired(await takeLease(db(), 1, HERE));
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(idsOfShard(broker, 1), [1, 2, 3], 'the batch left in flight under ids 1 and 2, then the new event');
+  t.deepEqual(
+    broker.messages.slice(0, 2).map((m) => m.message.partitionKey).sort(),
+    [...theirs].sort(),
+    "the first two are the previous holder's batch",
+  );
+  t.deepEqual(broker.duplicates, []);
+});
+
+test.serial('a replay larger than one batch goes out whole, in sequence-id order, before anything new of its shard', async (t) => {
+  const sagas = await newSagas(6, 0);
+  await insertEvents(sagas, 1, 1);
+  const broker = new FakeBroker();
+  broker.deduplication = true;
+  // Shard 0's previous holder took a full batch and the next one while the broker was down.
+  broker.down = true;
+  const previous = relayTo(broker, { leases: [await takeLease(db(), 0, 'node-b')], batchSize: 2 });
+  await claimable();
+  t.is((await previous.publishBatch({ pipelined: true })).sent, 2);
+  await previous.stop();
+  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+  t.is(rows[0]!.n, 4, 'four rows in flight, two batches of the new holder');
+  broker.down = false;
+  await insertEvents(await newSagas(2, 0), 1, 1);
+  const relay = relayTo(broker, { leases: [await takeLease(db(), 0, HERE)], batchSize: 2 });
+  await claimable();
+  relay.start();
+  try {
+    await waitFor('the outbox to drain', async () => (await pending()) === 0);
+  } finally {
+    await relay.stop();
+  }
+  t.deepEqual(idsOfShard(broker, 0), oneToN(8), 'the four left in flight first, then the rest, each once');
+  t.deepEqual(broker.duplicates, []);
+});
+
+test.serial('a shard taken is published under its own producer name; a shard lost is left out and its producer closed', async (t) => {
   const sagas = await newSagas(2, 0);
   await insertEvents(sagas, 1, 1);
   const broker = new FakeBroker();
-  const { log } = captureLogger();
-  const relays = new ShardRelays({
-    db: db(),
-    log,
-    producerPrefix: 'saga-outbox-test',
-    transport: (name) => transportTo(broker, name, log),
-    relay: { pollMs: 5 },
-  });
+  const relay = relayTo(broker, { leases: [] });
+  relay.start();
   try {
-    relays.acquired(lease0);
-    t.deepEqual(relays.shards(), [0]);
+    relay.acquired(lease0);
+    t.deepEqual(relay.shards(), [0]);
     await waitFor('the outbox to drain', async () => (await pending()) === 0);
     t.deepEqual([...broker.connected], ['saga-outbox-test-0']);
-    relays.lost(0);
-    t.deepEqual(relays.shards(), []);
+    relay.lost(0);
+    t.deepEqual(relay.shards(), []);
+    await waitFor('the producer to close', () => broker.connected.size === 0);
     await insertEvents(sagas, 2, 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
   } finally {
-    await relays.stop();
+    await relay.stop();
   }
   t.deepEqual([...broker.connected], [], 'the producer is closed, so the next holder can open it');
   t.is(broker.messages.length, 2, 'nothing published after the shard was lost');

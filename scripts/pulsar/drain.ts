@@ -2,9 +2,9 @@
 // how fast the outbox relay drains a backlog into a real broker. Writes N events (K per
 // saga; by default in K transactions, sagas interleaved, as sagas running side by side
 // write them; with S, in transactions of S whole sagas) into a fresh saga log, its sagas
-// spread over H shards (1 by default), then holds those shards' leases and starts their
-// relays (one per shard, each its own producer over the WebSocket API, as one process
-// holding them does) and times them until nothing is pending. Uses PULSAR_WEB_URL's broker when set, else starts Pulsar
+// spread over H shards (1 by default), then holds those shards' leases and starts the
+// relay over them (one pass for all, each shard its own producer over the WebSocket API,
+// as one process holding them does) and times them until nothing is pending. Uses PULSAR_WEB_URL's broker when set, else starts Pulsar
 // standalone on free ports; PostgreSQL is DATABASE_URL's server or an embedded one.
 // With the broker's pulsar:// URL (its own, or PULSAR_URL) it then reads the topic back
 // with Apache's Python client (scripts/pulsar/read_binary.py) and checks every saga.
@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ShardRelays } from '../../src/events/shard-relays.js';
+import { OutboxRelay } from '../../src/events/outbox-relay.js';
 import { producerName } from '../../src/events/outbox-queries.js';
 import { websocketTransport } from '../../src/events/websocket-transport.js';
 import { freePort } from '../../src/http/server.js';
@@ -88,12 +88,13 @@ try {
   else for (let n = 1; n <= perSaga; n++) await insert(ids, n, n);
   const topic = `persistent://public/default/saga-events-drain-${Date.now()}`;
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
-  const relay = new ShardRelays({
+  const relay = new OutboxRelay({
     db: db.pool,
     log,
     producerPrefix: await producerName(db.pool),
     transport: (name) => websocketTransport({ webUrl, topic, producerName: name, log }),
-    relay: { batchSize: Number(values.batch), pollMs: 10 },
+    batchSize: Number(values.batch),
+    pollMs: 10,
   });
   const leases = [];
   for (let shard = 0; shard < shardCount; shard++) leases.push(await takeLease(db.pool, shard, 'drain'));
@@ -103,6 +104,7 @@ try {
   const cpu0 = process.cpuUsage();
   const broker0 = brokerCpuSeconds();
   for (const lease of leases) relay.acquired(lease);
+  relay.start();
   for (;;) {
     const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from saga_events where publicado_en is null');
     if (rows[0]!.n === 0) break;

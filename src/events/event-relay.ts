@@ -1,17 +1,17 @@
 // Builds the orchestrator's outbox relays from its configuration: picks the transport
-// (pulsar-client when it loads, otherwise the WebSocket API), logs the choice, runs one
-// relay per shard the process holds (src/events/shard-relays.ts), and registers the
-// relays' metrics.
+// (pulsar-client when it loads, otherwise the WebSocket API), logs the choice, runs the
+// process's one relay over the shards it holds (src/events/outbox-relay.ts), and
+// registers the relay's metrics.
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import { errorText, type Logger } from '../log.js';
 import { createPool } from '../persistence/pool.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { producerName as outboxProducerName, shardProducerName } from './outbox-queries.js';
+import { OutboxRelay } from './outbox-relay.js';
 import { loadPulsarClient, type PulsarModule } from './pulsar.js';
 import { pulsarClientTransport } from './pulsar-client-transport.js';
 import { relayMetrics } from './relay-metrics.js';
-import { ShardRelays } from './shard-relays.js';
 import type { EventTransport } from './transport.js';
 import { websocketTransport } from './websocket-transport.js';
 
@@ -22,7 +22,7 @@ export interface EventRelayOptions {
 
 export interface RunningEventRelay {
   transport: EventTransport['name'];
-  relays: ShardRelays;
+  relay: OutboxRelay;
   stop(): Promise<void>;
 }
 
@@ -95,7 +95,7 @@ export async function prepareEventRelay(
   opts: EventRelayOptions = {},
 ): Promise<PreparedEventRelay | undefined> {
   if (config.PULSAR_URL === undefined) return undefined;
-  // Shared by the shards' relays; each relay's statements run one after the other.
+  // The relay's statements run one after the other; the probe and the metrics use the others.
   const pool = createPool(databaseUrl, 4, log);
   let factory: TransportFactory;
   let producerPrefix: string;
@@ -114,9 +114,9 @@ export async function prepareEventRelay(
   return {
     transport: factory.name,
     start(registry, source) {
-      let relays: ShardRelays | undefined = undefined;
-      const metrics = relayMetrics(registry, pool, () => relays?.shards() ?? []);
-      relays = new ShardRelays({
+      let relay: OutboxRelay | undefined = undefined;
+      const metrics = relayMetrics(registry, pool, () => relay?.shards() ?? []);
+      relay = new OutboxRelay({
         db: pool,
         log,
         producerPrefix,
@@ -124,11 +124,12 @@ export async function prepareEventRelay(
         metrics,
         onFenced: (lease) => source.leaseFenced(lease),
       });
-      const running = relays;
+      const running = relay;
+      running.start();
       const unsubscribe = source.onShards({ acquired: (lease) => running.acquired(lease), lost: (shard) => running.lost(shard) });
       return {
         transport: factory.name,
-        relays: running,
+        relay: running,
         async stop() {
           unsubscribe();
           await running.stop();

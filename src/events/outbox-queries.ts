@@ -1,6 +1,8 @@
 // The SQL of the outbox relay. Each function is one statement, so one short
 // transaction of its own: the relay never holds a transaction open while it talks
-// to the broker. src/events/outbox-relay.ts says why each rule is there.
+// to the broker. One statement serves every shard the process holds: each is fenced
+// by its own lease, numbered by its own counter. src/events/outbox-relay.ts says why
+// each rule is there.
 import type { ShardLease } from '../cluster/shards.js';
 import type { Queryable } from '../persistence/sql.js';
 
@@ -15,32 +17,38 @@ export interface OutboxRow {
   fecha: Date;
   epoch: string | null; // int8
   secuencia_envio: string; // int8
+  /** The saga's shard: the row goes out on that shard's producer, under its sequence. */
+  shard: number;
 }
 
-const COLUMNS = 'id, saga_id, secuencia, tipo, estado, payload, fecha, epoch, secuencia_envio';
+const COLUMNS = 'id, saga_id, secuencia, tipo, estado, payload, fecha, epoch, secuencia_envio, shard';
 
 /** A shard's producer name: the saga log's (or PULSAR_PRODUCER_NAME) and the shard. */
 export function shardProducerName(prefix: string, shard: number): string {
   return `${prefix}-${shard}`;
 }
 
-/** The condition on saga_shards that `lease` is the shard's unexpired lease: parameters $first (shard), +1 (owner), +2 (epoch). */
-const leaseHeld = (first: number) =>
-  `shard = $${first} and owner = $${first + 1} and epoch = $${first + 2} and lease_until > now()`;
+/** The leases given as parameters $first (shards), +1 (owners), +2 (epochs), as rows (shard, owner, epoch). */
+const leaseRows = (first: number) =>
+  `select * from unnest($${first}::int[], $${first + 1}::text[], $${first + 2}::bigint[])`;
 
 /**
- * The fence of every write of the relay, as a CTE named `held`: one row while
- * saga_shards says `lease` is the shard's unexpired lease (`leaseHeld(first)`),
- * read FOR SHARE, so a take-over (an UPDATE of that row) waits for the statement
- * to commit, and a statement that runs after a take-over finds no row.
+ * The fence of every write of the relay, as a CTE named `held`: the shards among
+ * `among` (a query of shard numbers) whose saga_shards row says one of the leases
+ * ($first…, see leaseRows) is the shard's unexpired lease, read FOR SHARE (in shard
+ * order, as the group commit locks them), so a take-over (an UPDATE of that row) waits
+ * for the statement to commit, and a statement that runs after a take-over does not
+ * find the shard. Only the shards the statement touches are locked.
  */
-const heldCte = (first: number) => `held as materialized (
-       select shard from saga_shards
-        where ${leaseHeld(first)}
+const heldCte = (first: number, among: string) => `held as materialized (
+       select s.shard from saga_shards s
+        where s.shard in (${among}) and s.lease_until > now()
+          and (s.shard, s.owner, s.epoch) in (${leaseRows(first)})
+        order by s.shard
         for share
      )`;
 
-const leaseParams = (lease: ShardLease) => [lease.shard, lease.owner, lease.epoch];
+const leaseParams = (leases: readonly ShardLease[]) => [leases.map((l) => l.shard), leases.map((l) => l.owner), leases.map((l) => l.epoch)];
 
 /** The relay's identity on the broker: the prefix of its shards' producer names. */
 export async function producerName(db: Queryable): Promise<string> {
@@ -50,102 +58,115 @@ export async function producerName(db: Queryable): Promise<string> {
   return name;
 }
 
+/** Orders rows by shard, then by sequence id: each shard's rows in the order they go out. */
+const byShardThenSequence = (a: OutboxRow, b: OutboxRow) => a.shard - b.shard || Number(a.secuencia_envio) - Number(b.secuencia_envio);
+
 /**
- * The shard's batch in flight: rows given a sequence id and not yet acknowledged (a
- * pass that failed, a relay that crashed or lost the shard left them). They go again
- * with the same ids, under the shard's producer name. None unless `lease` is held.
+ * The batches in flight of `leases`' shards: rows given a sequence id and not yet
+ * acknowledged (a pass that failed, a relay that crashed or lost the shard left them).
+ * They go again with the same ids, under each shard's producer name. Only the shards
+ * whose lease is held; at most `limit` rows, by shard then sequence id, so each
+ * shard's rows are the first of its own (all of them, but perhaps for the last
+ * shard's when `limit` rows came back).
  */
-export async function inFlight(db: Queryable, limit: number, lease: ShardLease): Promise<OutboxRow[]> {
+export async function inFlight(db: Queryable, limit: number, leases: readonly ShardLease[]): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
     `select ${COLUMNS} from saga_events
-      where shard = $2 and secuencia_envio is not null and publicado_en is null and descartado_en is null
-        and exists (select 1 from saga_shards where ${leaseHeld(2)})
-      order by secuencia_envio
+      where shard = any($2::int[]) and secuencia_envio is not null and publicado_en is null and descartado_en is null
+        and shard in (select s.shard from saga_shards s
+                       where s.lease_until > now() and (s.shard, s.owner, s.epoch) in (${leaseRows(2)}))
+      order by shard, secuencia_envio
       limit $1`,
-    [limit, ...leaseParams(lease)],
+    [limit, ...leaseParams(leases)],
   );
   return rows;
 }
 
-/** What `claim` took; `held` false when the lease is not (or no longer) this relay's: nothing was taken. */
+/** What `claim` took, by shard then sequence id; `lost`: shards with events to take whose lease is not (or no longer) held: nothing of theirs was taken. */
 export interface Claimed {
-  held: boolean;
   rows: OutboxRow[];
+  lost: number[];
 }
 
 /**
- * Takes a new batch and numbers it. The window: the first `limit` rows, in
- * (transaccion, id) order (oldest first, so no saga starves), that are pending, not
- * in flight, and inserted by a transaction older than every transaction still running
- * (below the xmin horizon of a fresh snapshot), so no row can commit later and belong
- * before them. Of the window, a row is taken when every pending event of its saga
- * before it is in the window too and has never been refused: each saga's taken
- * events are then the unbroken run of its next pending events, all of them at once,
- * and a saga whose next event was refused sends that event alone (its later events
- * wait for it, as a retry must not be overtaken). The probe of a saga's earlier events
- * is a range on the (saga_id, secuencia) key: a handful of rows per saga.
+ * Takes a new batch and numbers it, for every shard of `leases` at once. The window:
+ * the first `limit` rows of those shards, in (transaccion, id) order (oldest first, so
+ * no saga or shard starves), that are pending, not in flight, and inserted by a
+ * transaction older than every transaction still running (below the xmin horizon of a
+ * fresh snapshot), so no row can commit later and belong before them. Of the window,
+ * a row is taken when every pending event of its saga before it is in the window too
+ * and has never been refused: each saga's taken events are then the unbroken run of
+ * its next pending events, all of them at once, and a saga whose next event was
+ * refused sends that event alone (its later events wait for it, as a retry must not
+ * be overtaken). The probe of a saga's earlier events is a range on the
+ * (saga_id, secuencia) key: a handful of rows per saga.
  *
- * Only the rows of `lease`'s shard, and only while saga_shards says the lease is held
- * (the `held` fence): a relay that lost the shard takes nothing.
+ * Only the rows of shards whose lease is held (the `held` fence, checked for the
+ * shards with rows in the window): a shard whose lease was lost gives nothing, and
+ * comes back in `lost`; the others' rows are taken all the same.
  *
- * Sequence ids go on from the last one given in the shard (saga_relay_shards), saga by
- * saga (sagas in the order of their oldest taken event, so the batch follows the
- * transactions) and within a saga in secuencia order: a saga's events reach the
+ * Sequence ids go on from the last one given in each shard (saga_relay_shards), saga
+ * by saga (sagas in the order of their oldest taken event, so the batch follows the
+ * transactions) and within a saga in secuencia order: a saga's events reach its
  * shard's producer, and so the broker, in their order, whatever order the
  * transactions that wrote them had.
  */
-export async function claim(db: Queryable, limit: number, lease: ShardLease): Promise<Claimed> {
-  const { rows } = await db.query<OutboxRow & { held: boolean }>(
-    `with ${heldCte(2)},
-     horizon as materialized (
+export async function claim(db: Queryable, limit: number, leases: readonly ShardLease[]): Promise<Claimed> {
+  const { rows } = await db.query<OutboxRow & { lost: number[] }>(
+    `with horizon as materialized (
        select pg_snapshot_xmin(pg_current_snapshot()) as xmin
      ),
      windowed as materialized (
-       select e.id, e.saga_id, e.secuencia, e.transaccion, e.intentos_envio
+       select e.id, e.saga_id, e.secuencia, e.transaccion, e.shard
          from saga_events e, horizon h
-        where e.shard = $2 and e.publicado_en is null and e.descartado_en is null and e.secuencia_envio is null
+        where e.shard = any($2::int[]) and e.publicado_en is null and e.descartado_en is null and e.secuencia_envio is null
           and e.transaccion < h.xmin
-          and exists (select 1 from held)
         order by e.transaccion, e.id
         limit $1
      ),
+     ${heldCte(2, 'select shard from windowed')},
      candidates as (
-       select w.id, w.saga_id, w.secuencia, w.transaccion
+       select w.id, w.saga_id, w.secuencia, w.transaccion, w.shard
          from windowed w
-        where not exists (
+        where w.shard in (select shard from held)
+          and not exists (
           select 1 from saga_events p
            where p.saga_id = w.saga_id and p.secuencia < w.secuencia
              and coalesce(p.publicado_en, p.descartado_en) is null
              and (p.intentos_envio > 0 or not exists (select 1 from windowed q where q.id = p.id)))
      ),
      numbered as (
-       select id, row_number() over (order by first_tx, first_id, secuencia) as n
-         from (select id, secuencia,
+       select id, shard, row_number() over (partition by shard order by first_tx, first_id, secuencia) as n
+         from (select id, shard, secuencia,
                       first_value(transaccion) over saga as first_tx,
                       first_value(id) over saga as first_id
                  from candidates
                window saga as (partition by saga_id order by transaccion, id)) c
      ),
+     counts as (
+       select shard, count(*) as n from numbered group by shard
+     ),
      counter as (
-       update saga_relay_shards
-          set ultima_secuencia_envio = ultima_secuencia_envio + (select count(*) from numbered)
-        where shard = $2 and exists (select 1 from numbered)
-        returning ultima_secuencia_envio - (select count(*) from numbered) as base
+       update saga_relay_shards r
+          set ultima_secuencia_envio = r.ultima_secuencia_envio + counts.n
+         from counts
+        where r.shard = counts.shard
+        returning r.shard, r.ultima_secuencia_envio - counts.n as base
      ),
      taken as (
        update saga_events e
           set secuencia_envio = counter.base + numbered.n
-         from numbered, counter
+         from numbered join counter on counter.shard = numbered.shard
         where e.id = numbered.id
         returning ${COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}
      )
-     select exists (select 1 from held) as held, taken.*
+     select array(select distinct w.shard from windowed w where w.shard not in (select shard from held))::int[] as lost, taken.*
        from (select 1) one left join taken on true`,
-    [limit, ...leaseParams(lease)],
+    [limit, ...leaseParams(leases)],
   );
-  const held = rows[0]?.held === true;
-  const taken = rows.filter((r) => r.id !== null).map(({ held: _, ...row }) => row);
-  return { held, rows: taken.sort((a, b) => Number(a.secuencia_envio) - Number(b.secuencia_envio)) };
+  const lost = rows[0]?.lost ?? [];
+  const taken = rows.filter((r) => r.id !== null).map(({ lost: _, ...row }) => row);
+  return { rows: taken.sort(byShardThenSequence), lost };
 }
 
 export interface Refusal {
@@ -159,36 +180,37 @@ export interface Recorded {
   retried: number;
   deadLettered: number;
   renumbered: number;
-  /** False when the lease is not (or no longer) this relay's: nothing was recorded. */
-  held: boolean;
+  /** The shards whose lease was held: their rows were recorded; the others' were left as they were. */
+  held: number[];
 }
 
 /**
- * Records what became of a batch, in one statement:
+ * Records what became of a batch, in one statement, for every shard in it:
  *  - `published` rows are marked;
  *  - `refused` rows count an attempt: at `maxAttempts` they go to saga_events_descartados,
  *    before that they lose their sequence id and are taken again, numbered anew;
- *  - `renumbered` rows (not stored, while a later sequence id was) lose their sequence
- *    id too: the broker would now drop their old one as a duplicate;
+ *  - `renumbered` rows (not stored, while a later sequence id of their shard was) lose
+ *    their sequence id too: the broker would now drop their old one as a duplicate;
  *  - `overtaken` rows (refused while a later event of their saga was stored) count an
  *    attempt and go to saga_events_descartados at once: sent again, they would reach
  *    consumers after that later event.
  * Rows left out keep their sequence id and go again as they are.
- * Nothing is recorded unless `lease` is held (the `held` fence): a relay that lost
- * the shard leaves its batch in flight, and the shard's new holder replays it under
- * the same sequence ids and producer name (the broker drops the copies it has).
+ * A row is recorded only while its shard's lease (among `leases`) is held (the `held`
+ * fence, per shard): a shard lost meanwhile keeps its batch in flight, and its new
+ * holder replays it under the same sequence ids and producer name (the broker drops the
+ * copies it has), while the other shards' rows are recorded.
  */
 export async function record(
   db: Queryable,
   outcome: { published: string[]; refused: Refusal[]; renumbered: string[]; overtaken?: Refusal[] },
   maxAttempts: number,
-  lease: ShardLease,
+  leases: readonly ShardLease[],
 ): Promise<Recorded> {
-  const { rows } = await db.query<{ published: number; retried: number; dead: number; renumbered: number; held: boolean }>(
-    `with ${heldCte(5)},
+  const { rows } = await db.query<{ published: number; retried: number; dead: number; renumbered: number; held: number[] }>(
+    `with ${heldCte(5, 'select unnest($5::int[])')},
      published as (
        update saga_events set publicado_en = now()
-        where id = any($1::bigint[]) and publicado_en is null and exists (select 1 from held)
+        where id = any($1::bigint[]) and publicado_en is null and shard in (select shard from held)
         returning id
      ),
      refused as (
@@ -197,7 +219,7 @@ export async function record(
               secuencia_envio = null,
               descartado_en = case when e.intentos_envio + 1 >= $4 or r.final then now() end
          from jsonb_to_recordset($2::jsonb) as r(id bigint, error text, final boolean)
-        where e.id = r.id and e.publicado_en is null and e.descartado_en is null and exists (select 1 from held)
+        where e.id = r.id and e.publicado_en is null and e.descartado_en is null and e.shard in (select shard from held)
         returning e.id, e.saga_id, e.secuencia, e.tipo, e.intentos_envio, e.descartado_en, r.error
      ),
      dead as (
@@ -208,14 +230,14 @@ export async function record(
      ),
      renumbered as (
        update saga_events set secuencia_envio = null
-        where id = any($3::bigint[]) and publicado_en is null and descartado_en is null and exists (select 1 from held)
+        where id = any($3::bigint[]) and publicado_en is null and descartado_en is null and shard in (select shard from held)
         returning id
      )
      select (select count(*) from published)::int as published,
             (select count(*) from refused where descartado_en is null)::int as retried,
             (select count(*) from dead)::int as dead,
             (select count(*) from renumbered)::int as renumbered,
-            exists (select 1 from held) as held`,
+            array(select shard from held)::int[] as held`,
     [
       outcome.published,
       JSON.stringify([
@@ -224,7 +246,7 @@ export async function record(
       ]),
       outcome.renumbered,
       maxAttempts,
-      ...leaseParams(lease),
+      ...leaseParams(leases),
     ],
   );
   const r = rows[0]!;

@@ -48,12 +48,14 @@ export class FakeBroker {
   readonly connected = new Set<string>();
   private readonly highest = new Map<string, number>();
   private failures = 0;
+  private readonly failuresOf = new Map<string, number>();
   private lostAcks = 0;
   private refusing: ((message: PulsarProducerMessage) => boolean) | undefined;
 
-  /** Makes the next `n` sends reject. */
-  failNext(n: number): void {
-    this.failures += n;
+  /** Makes the next `n` sends reject (only those of the producer `producerName`, when given). */
+  failNext(n: number, producerName?: string): void {
+    if (producerName === undefined) this.failures += n;
+    else this.failuresOf.set(producerName, (this.failuresOf.get(producerName) ?? 0) + n);
   }
 
   /** The next `n` sends are stored, but their senders hear a timeout (a lost acknowledgement). */
@@ -77,8 +79,9 @@ export class FakeBroker {
     let outcome: Error | SentMessage;
     if (this.down) {
       outcome = new Error('Failed to send message: AlreadyClosed (fake broker down)');
-    } else if (this.failures > 0) {
-      this.failures -= 1;
+    } else if (this.failures > 0 || (this.failuresOf.get(producerName) ?? 0) > 0) {
+      if (this.failures > 0) this.failures -= 1;
+      else this.failuresOf.set(producerName, this.failuresOf.get(producerName)! - 1);
       outcome = new Error('Failed to send message: TimeOut (fake failure)');
     } else if (this.refusing?.(message) === true) {
       outcome = new Error('Failed to send message: MessageTooBig (fake refusal)');

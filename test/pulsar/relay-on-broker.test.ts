@@ -9,7 +9,7 @@ import { seedDatos } from '../fixtures/requests.js';
 import { rejected } from '../fakes/participants.js';
 import { OutboxRelay } from '../../src/events/outbox-relay.js';
 import { websocketTransport } from '../../src/events/websocket-transport.js';
-import { producerName, shardProducerName } from '../../src/events/outbox-queries.js';
+import { producerName } from '../../src/events/outbox-queries.js';
 import { takeLease } from '../helpers/leases.js';
 import { TERMINAL_STATES } from '../../src/saga/states.js';
 import { readOverBinaryProtocol } from '../../scripts/pulsar/binary-reader.js';
@@ -252,17 +252,19 @@ test.after.always(async () => {
   await directPool?.end();
 });
 
-/** Shard 0's relay of its own on the test database (the lease taken by hand), over the WebSocket API. */
+/** A relay of its own for shard 0 on the test database (the lease taken by hand), over the WebSocket API. */
 async function directRelay(topic: string): Promise<OutboxRelay> {
   directPool ??= new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
   const lease = await takeLease(directPool, 0, 'direct-relay');
-  return new OutboxRelay({
+  const relay = new OutboxRelay({
     db: directPool,
-    lease,
-    transport: websocketTransport({ webUrl: broker.webUrl, topic, producerName: shardProducerName(await producerName(directPool), 0), log: env.log }),
+    producerPrefix: await producerName(directPool),
+    transport: (name) => websocketTransport({ webUrl: broker.webUrl, topic, producerName: name, log: env.log }),
     log: env.log,
     pollMs: 10,
   });
+  relay.acquired(lease);
+  return relay;
 }
 
 /** An event of a saga of shard 0 (newSaga's). */
@@ -321,15 +323,21 @@ test.serial('a replay after a crash between the broker\'s acknowledgement and th
   await writer.connect();
   for (const n of [1, 2]) for (const s of sagas) await insertEvent(writer, s, n);
   await writer.end();
-  const relay = await directRelay(topic);
+  const crashed = await directRelay(topic);
   try {
     await waitUntil('published', async () => {
-      await relay.publishBatch();
+      await crashed.publishBatch();
       return (await env.query('select 1 from saga_events where saga_id = any($1::uuid[]) and publicado_en is null', [sagas])).length === 0;
     });
-    // The state a relay leaves when it dies after the broker stored a batch and before
-    // recording it: sequence ids given, nothing marked.
-    await env.query('update saga_events set publicado_en = null where saga_id = any($1::uuid[])', [sagas]);
+  } finally {
+    await crashed.stop();
+  }
+  // The state a relay leaves when it dies after the broker stored a batch and before
+  // recording it: sequence ids given, nothing marked. The shard's next relay (a process
+  // restarted, or another one) takes it over from there.
+  await env.query('update saga_events set publicado_en = null where saga_id = any($1::uuid[])', [sagas]);
+  const relay = await directRelay(topic);
+  try {
     await waitUntil('published again', async () => {
       await relay.publishBatch();
       return (await env.query('select 1 from saga_events where saga_id = any($1::uuid[]) and publicado_en is null', [sagas])).length === 0;
