@@ -25,7 +25,7 @@ import { ask, startActorSystem, stopActor, tell, type ActorRef, type ActorSystem
 import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js';
 import { LeaseManager } from './cluster/lease-manager.js';
 import { NEW_SAGA_CHANNEL, newSagaChannelOf, NotificationListener, SAGA_LOTE_CHANNEL, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
-import { shardOf, type ShardLease } from './cluster/shards.js';
+import { shardOf, type ShardLease, type ShardListener } from './cluster/shards.js';
 import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
 import { machineRules, NO_FAULTS, writerHooks, type Faults } from './faults.js';
 import type { MachineRules } from './saga/rules.js';
@@ -58,12 +58,6 @@ export interface OrchestratorDeps {
 }
 
 export type { StartResult } from './saga-intake.js';
-
-/** Told of the leases this process takes and loses (see Orchestrator.onShards). */
-export interface ShardListener {
-  acquired(lease: ShardLease): void;
-  lost(shard: number): void;
-}
 
 export class Orchestrator {
   readonly nodeId: string;

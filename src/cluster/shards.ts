@@ -11,3 +11,9 @@ export interface ShardLease {
   /** Grows at every change of owner; every saga write is checked against it. */
   epoch: number;
 }
+
+/** Told of the leases a process takes and loses (its outbox relay follows them: Orchestrator.onShards). */
+export interface ShardListener {
+  acquired(lease: ShardLease): void;
+  lost(shard: number): void;
+}

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import { errorText, type Logger } from '../log.js';
 import { createPool } from '../persistence/pool.js';
-import type { ShardLease } from '../cluster/shards.js';
+import type { ShardLease, ShardListener } from '../cluster/shards.js';
 import { producerName as outboxProducerName, shardProducerName } from './outbox-queries.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { loadPulsarClient, type PulsarModule } from './pulsar.js';
@@ -72,7 +72,7 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
 /** Where the relays learn which shards the process holds (the orchestrator, from its lease manager). */
 export interface ShardSource {
   /** Calls `listener.acquired` for each shard held now, then on every change; returns a function that ends the calls. */
-  onShards(listener: { acquired(lease: ShardLease): void; lost(shard: number): void }): () => void;
+  onShards(listener: ShardListener): () => void;
   /** A relay's write was refused by the fence: `lease` is not held any more. */
   leaseFenced(lease: ShardLease): void;
 }
@@ -126,7 +126,7 @@ export async function prepareEventRelay(
       });
       const running = relay;
       running.start();
-      const unsubscribe = source.onShards({ acquired: (lease) => running.acquired(lease), lost: (shard) => running.lost(shard) });
+      const unsubscribe = source.onShards(running);
       return {
         transport: factory.name,
         relay: running,
