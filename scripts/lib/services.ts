@@ -1,9 +1,9 @@
 // Small helpers the scripts share: waiting for a service, one-off admin SQL.
 import pg from 'pg';
 
-/** Resolves once `url` answers 2xx; rejects after a minute, or at once if `dead()` says the process exited. */
-export async function waitHealthy(url: string, dead: () => boolean = () => false): Promise<void> {
-  const until = Date.now() + 60_000;
+/** Resolves once `url` answers 2xx; rejects after `timeoutMs` (a minute), or at once if `dead()` says the process exited. */
+export async function waitHealthy(url: string, dead: () => boolean = () => false, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (dead()) throw new Error(`${url}: the process exited during start`);
     try {

@@ -41,6 +41,7 @@ import { drive, fullDriver, request, type SagaRun } from '../bench/drivers.js';
 import { cpuSeconds, percentile, postgresCpuSeconds } from '../bench/measure.js';
 import { databaseNow, publishFigures, waitPublished, type PublishFigures } from '../bench/published.js';
 import { spawnNode, stopChild } from '../lib/processes.js';
+import { waitHealthy } from '../lib/services.js';
 import { ensureBinaryReader, readOverBinaryProtocol, type BinaryReadReport } from './binary-reader.js';
 import { measuredBroker, type MeasuredBroker } from './broker.js';
 
@@ -136,8 +137,10 @@ async function runOnce(pulsar: boolean, broker: MeasuredBroker, python: string):
   pool.on('error', () => undefined);
   try {
     const startedAt = Date.now();
-    await waitUp(`${bff}/health`, child.exitCode);
-    await waitUp(`${orchestrator}/health`, child.exitCode);
+    // At most three minutes each: the first start runs initdb.
+    const exited = () => child.exitCode !== null;
+    await waitHealthy(`${bff}/health`, exited, 180_000);
+    await waitHealthy(`${orchestrator}/health`, exited, 180_000);
     print(`${name}: the system answered in ${((Date.now() - startedAt) / 1000).toFixed(1)} s${pulsar ? `; topic ${topic}` : ''}`);
     const driver = fullDriver([bff], undefined);
     const tag = randomBytes(3).toString('hex');
@@ -205,21 +208,6 @@ async function runOnce(pulsar: boolean, broker: MeasuredBroker, python: string):
     await stopChild(child, 'SIGTERM', 60_000);
     rmSync(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Waits (at most three minutes: the first start runs initdb) until `url` answers 2xx. */
-async function waitUp(url: string, exitCode: number | null): Promise<void> {
-  const until = Date.now() + 180_000;
-  while (Date.now() < until) {
-    if (exitCode !== null) throw new Error(`the system exited while starting (${exitCode})`);
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${url} did not answer within three minutes`);
 }
 
 /** Reads saga_outbox_lag_seconds off GET /metrics every 250 ms (one request at a time) until stopped. */
