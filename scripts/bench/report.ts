@@ -56,9 +56,10 @@ export interface Figures {
 }
 
 export function printTable(figures: Figures[], say: (line: string) => void): void {
+  // WAL per saga right after PostgreSQL's CPU: the two costs that bound one primary (docs/past-one-machine.md).
   const header = [
     'mode', 'orch', 'BFFs', 'history', 'conc', 'rate/s', 'n', 'sagas/s', 'p50 ms', 'p95 ms', 'p99 ms', 'commits/saga',
-    'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'participants CPU s/1000', 'driver CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
+    'orch CPU s/1000', 'BFF CPU s/1000', 'PG CPU s/1000', 'WAL KB/saga', 'participants CPU s/1000', 'driver CPU s/1000', 'peak RSS MB', 'deadlocks', 'outcomes',
     'events/s', 'outbox lag p99 s',
   ];
   const rows = figures.map((f) =>
@@ -78,6 +79,7 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
       f.orchestrator_cpu_s_per_1000,
       f.bff_cpu_s_per_1000 ?? '-',
       f.postgres_cpu_s_per_1000,
+      f.wal_kb_per_saga,
       f.participants_cpu_s_per_1000 ?? '-',
       f.driver_cpu_s_per_1000 ?? '-',
       f.peak_rss_mb,
@@ -87,9 +89,6 @@ export function printTable(figures: Figures[], say: (line: string) => void): voi
       f.outbox_lag_p99_s ?? '-',
     ].map(String),
   );
-  // WAL per saga, after PostgreSQL's CPU: the two costs that bound one primary (docs/past-one-machine.md).
-  header.splice(header.indexOf('PG CPU s/1000') + 1, 0, 'WAL KB/saga');
-  figures.forEach((f, i) => rows[i]!.splice(header.indexOf('WAL KB/saga'), 0, String(f.wal_kb_per_saga)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   say('');
