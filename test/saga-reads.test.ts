@@ -96,7 +96,7 @@ test('more reads than a batch holds go in several queries, each id once', async 
   const lookup = new BatchedLookup<string>((wanted) => {
     asked.push(wanted);
     return Promise.resolve(new Map(wanted.map((id) => [id, id])));
-  }, 2);
+  }, { maxBatch: 2 });
   const rows = await Promise.all(['a', 'b', 'c', 'c', 'd'].map((id) => lookup.get(id)));
   t.deepEqual(rows, ['a', 'b', 'c', 'c', 'd']);
   t.deepEqual(asked, [['a', 'b'], ['c'], ['d']]);
@@ -107,7 +107,7 @@ test('with a batch window, reads asked for a moment apart share one query', asyn
   const lookup = new BatchedLookup<string>((wanted) => {
     asked.push(wanted);
     return Promise.resolve(new Map(wanted.map((id) => [id, id])));
-  }, 500, 200);
+  }, { windowMs: 200 });
   const first = lookup.get('a');
   await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(await Promise.all([first, lookup.get('b')]), ['a', 'b']);

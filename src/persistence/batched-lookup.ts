@@ -16,15 +16,20 @@ interface Pending<T> {
 export class BatchedLookup<T> {
   private pending: Pending<T>[] = [];
 
+  private readonly maxBatch: number;
+  private readonly windowMs: number;
+
   /**
-   * `maxBatch`: ids per query; more waiting than that go in further queries.
+   * `maxBatch`: ids per query (500); more waiting than that go in further queries.
    * `windowMs`: how long the first read waits for others (0: the end of this turn).
    */
   constructor(
     private readonly fetchMany: FetchMany<T>,
-    private readonly maxBatch = 500,
-    private readonly windowMs = 0,
-  ) {}
+    opts: { maxBatch?: number; windowMs?: number } = {},
+  ) {
+    this.maxBatch = opts.maxBatch ?? 500;
+    this.windowMs = opts.windowMs ?? 0;
+  }
 
   /** The row of `id`, or null when there is none. */
   get(id: string): Promise<T | null> {

@@ -236,16 +236,14 @@ export class SagaQueries {
         const { rows } = await pool.query<SagaView>({ name: 'saga_status_many', text: STATUS_STATEMENT, values: [ids] });
         return new Map(rows.map((r) => [r.saga_id, r]));
       },
-      500,
-      windowMs,
+      { windowMs },
     );
     this.estados = new BatchedLookup(
       async (ids) => {
         const { rows } = await pool.query<{ id: string; estado: string }>({ name: 'saga_estado_many', text: ESTADO_STATEMENT, values: [ids] });
         return new Map(rows.map((r) => [r.id, r.estado]));
       },
-      500,
-      windowMs,
+      { windowMs },
     );
   }
 

@@ -64,7 +64,7 @@ export class SagaStore {
     private readonly writer: SagaWriter,
     opts: { batchWindowMs?: number } = {},
   ) {
-    this.loads = new BatchedLookup<LoadedSaga>((ids) => this.loadMany(ids), 500, opts.batchWindowMs ?? 0);
+    this.loads = new BatchedLookup<LoadedSaga>((ids) => this.loadMany(ids), { windowMs: opts.batchWindowMs ?? 0 });
   }
 
   /** Records a new saga (snapshot and first event) durably, unless its Idempotency-Key was seen. */
