@@ -45,7 +45,8 @@ export const SAGA_LOG_GRANTS: Record<string, Partial<Record<RuntimeRole, Right[]
     saga_relay: ['select', 'update'],
   },
   saga_events_descartados: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select', 'insert'] },
-  saga_outbox_relay: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select', 'update'] },
+  // Its productor prefixes the shards' producer names; its counter is no longer advanced (saga_relay_shards is).
+  saga_outbox_relay: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select'] },
   // Each shard's last sequence id, advanced by the relay that holds the shard.
   saga_relay_shards: { saga_orchestrator: ['select'], saga_bff: ['select'], saga_relay: ['select', 'update'] },
   // The BFF's writes lock the shard rows they are fenced by (FOR SHARE), which PostgreSQL allows only with an
