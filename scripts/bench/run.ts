@@ -40,11 +40,10 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openMigratedDatabase } from '../../src/roles.js';
 import { measuredBroker, measurementTopic, type MeasuredBroker } from '../pulsar/broker.js';
-import { printRatios, printTable, writeJson } from './report.js';
+import { printRatios, printTable, writeJson, type Mode } from './report.js';
 import { DBOS_VERSION, ensureDbosInstalled } from './dbos.js';
 import { cleanUp, createDatabase, postgresServer, startParticipants } from './processes.js';
 import { memoryRun, runAll, type Settings } from './scenario.js';
-import type { Mode } from './report.js';
 
 const { values } = parseArgs({
   options: {
