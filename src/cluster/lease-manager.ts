@@ -7,7 +7,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { ShardLease } from './shards.js';
 import { planShards, type NodeView, type ShardView, type ShardWait } from './shard-plan.js';
-import { TERMINAL_STATES } from '../saga/states.js';
+import { RUNNING_SQL } from '../persistence/sql.js';
 import type { Faults } from '../faults.js';
 
 export interface LeaseOptions {
@@ -130,12 +130,11 @@ export class LeaseManager {
          from saga_shards s
          left join (select shard, array_agg(distinct tipo || '@' || version_definicion) as needs
                       from saga_log l
-                     where estado <> all($1::text[])
+                     where ${RUNNING_SQL}
                         or exists (select 1 from saga_ordenes o where o.saga_id = l.id)
                      group by shard) a
            on a.shard = s.shard
         order by s.shard`,
-      [[...TERMINAL_STATES]],
     );
     const { rows: nodes } = await this.opts.pool.query<NodeView>(
       `select node_id as "nodeId", definiciones as versions from saga_nodes

@@ -5,7 +5,7 @@
 // deltas, and only running sagas are read for the stuck ones (partial indexes).
 import type { Database } from './database.js';
 import { STUCK_MOTIVOS, STUCK_REASON_SQL, STUCK_SQL } from './saga-queries.js';
-import { TERMINAL_STATES } from '../saga/states.js';
+import { RUNNING_SQL } from './sql.js';
 
 /**
  * Stuck sagas by tipo and motivo: every known motivo for every tipo the log
@@ -28,7 +28,7 @@ const SHARD_VERSION_MISSING_SQL = `
     from saga_log l
     join saga_shards s on s.shard = l.shard and s.lease_until > now()
     join saga_nodes n on n.node_id = s.owner
-   where l.estado not in (${TERMINAL_STATES.map((e) => `'${e}'`).join(', ')}) and l.aparcada is null
+   where l.${RUNNING_SQL} and l.aparcada is null
      and not (l.tipo || '@' || l.version_definicion) = any (n.definiciones)
    group by 1, 2`;
 

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { Database } from './database.js';
 import { TERMINAL_STATES } from '../saga/states.js';
 import { BatchedLookup } from './batched-lookup.js';
-import { isoSql } from './sql.js';
+import { isoSql, RUNNING_SQL } from './sql.js';
 
 export interface OutcomeView {
   id: string;
@@ -104,13 +104,13 @@ export const STUCK_GRACE = `interval '30 seconds'`;
 const LIVE_NODE = `n.last_seen > now() - interval '60 seconds'`;
 
 /** A running saga of `l` whose definition version no live orchestrator has (while some orchestrator lives). */
-export const WAITING_FOR_VERSION_SQL = `(l.estado not in ${TERMINAL_SQL}
+export const WAITING_FOR_VERSION_SQL = `(l.${RUNNING_SQL}
   and exists (select 1 from saga_nodes n where ${LIVE_NODE})
   and not exists (select 1 from saga_nodes n where ${LIVE_NODE}
                   and (l.tipo || '@' || l.version_definicion) = any (n.definiciones)))`;
 
 /** A running saga of `l` that is not moving and should be. Paused sagas are not stuck. */
-export const STUCK_SQL = `(l.estado not in ${TERMINAL_SQL} and not l.pausada
+export const STUCK_SQL = `(l.${RUNNING_SQL} and not l.pausada
   and (l.aparcada is not null or l.esperado_antes < now() - ${STUCK_GRACE} or ${WAITING_FOR_VERSION_SQL}))`;
 
 /** Every reason a saga can be stuck for (the values of STUCK_REASON_SQL). */
@@ -193,7 +193,8 @@ export function filterSql(filter: ListFilter): { conditions: string[]; params: u
   const conditions: string[] = [];
   const params: unknown[] = [];
   if (filter.estado !== undefined) {
-    conditions.push('l.estado = ?');
+    // The same rows as `l.estado = ?`, said so that the planner takes the index of terminal or of running sagas.
+    conditions.push(TERMINAL_STATES.includes(filter.estado) ? 'l.estado_final = ?' : `l.${RUNNING_SQL} and l.estado = ?`);
     params.push(filter.estado);
   }
   if (filter.tipo !== undefined) {
@@ -310,7 +311,7 @@ export class SagaQueries {
                       from (select tipo, version_definicion, snapshot->>'step' as paso,
                                    case when snapshot->>'phase' = 'compensating' then 'compensacion' else 'avance' end as fase,
                                    count(*)::int as n
-                              from saga_log where estado not in ${TERMINAL_SQL}
+                              from saga_log where ${RUNNING_SQL}
                              group by 1, 2, 3, 4) s
                      group by tipo, version_definicion) r
            on r.tipo = d.tipo and r.version_definicion = d.version
@@ -330,9 +331,11 @@ export class SagaQueries {
       Object.keys(filter.claves ?? {}).length === 0;
     if (simple) {
       // The counters the saga log's triggers keep: a few rows, whatever the history.
+      const by = { estado: filter.estado, tipo: filter.tipo };
+      const keys = (['estado', 'tipo'] as const).filter((k) => by[k] !== undefined);
       const rows = await conn.execute<{ n: string | null }[]>(
-        `select sum(n) as n from saga_totals ${where(conditions.map((c) => c.replace('l.', '')))}`,
-        params,
+        `select sum(n) as n from saga_totals ${where(keys.map((k) => `${k} = ?`))}`,
+        keys.map((k) => by[k]),
         'all',
       );
       return Number(rows[0]?.n ?? 0);

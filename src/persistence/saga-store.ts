@@ -8,9 +8,11 @@ import type { NewSaga, SagaWriter } from './saga-writer.js';
 import type { Decision } from '../saga/machine.js';
 import type { SagaSnapshot } from '../saga/snapshot.js';
 import { orderArguments, type OperatorAction, type OperatorOrder, type OrderData } from '../saga/operations.js';
-import { TERMINAL_STATES, type SagaState } from '../saga/states.js';
+import type { SagaState } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { BatchedLookup } from './batched-lookup.js';
+import { RUNNING_SQL } from './sql.js';
+import { LOADED_SNAPSHOT_SQL, STEP_RESULTS_JOIN } from './stored-snapshot.js';
 
 export class StaleSagaError extends Error {
   constructor(readonly sagaId: string) {
@@ -50,7 +52,6 @@ export interface LoadedSaga {
   version: number;
 }
 
-const TERMINAL = [...TERMINAL_STATES];
 
 /** What a saga actor needs of the saga log (the simulator provides its own). */
 export type SagaLog = Pick<SagaStore, 'load' | 'commit' | 'pendingOrders'>;
@@ -95,8 +96,9 @@ export class SagaStore {
 
   private async loadMany(ids: string[]): Promise<Map<string, LoadedSaga>> {
     const { rows } = await this.pool.query<{ id: string; tipo: string; estado: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
-      name: 'saga_load_many_v2',
-      text: 'select id, tipo, estado, version_definicion, snapshot, datos, version from saga_log where id = any($1::uuid[])',
+      name: 'saga_load_many_v3',
+      text: `select l.id, l.tipo, l.estado, l.version_definicion, ${LOADED_SNAPSHOT_SQL} as snapshot, l.datos, l.version
+               from saga_log l ${STEP_RESULTS_JOIN} where l.id = any($1::uuid[])`,
       values: [ids],
     });
     return new Map(
@@ -139,8 +141,8 @@ export class SagaStore {
   async activeSagas(shards: number[]): Promise<{ shard: number; sagaId: string }[]> {
     if (shards.length === 0) return [];
     const { rows } = await this.pool.query<{ id: string; shard: number }>(
-      `select id, shard from saga_log where shard = any($1::int[]) and estado <> all($2::text[]) and aparcada is null order by fecha_inicio`,
-      [shards, TERMINAL],
+      `select id, shard from saga_log where shard = any($1::int[]) and ${RUNNING_SQL} and aparcada is null order by fecha_inicio`,
+      [shards],
     );
     return rows.map((r) => ({ shard: r.shard, sagaId: r.id }));
   }

@@ -30,6 +30,7 @@ import { TERMINAL_STATES } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
 import { storableJson } from './storable.js';
+import { storedSnapshot } from './stored-snapshot.js';
 
 /** A saga just accepted: its first snapshot and event(s), to be inserted. */
 export interface NewSaga {
@@ -412,7 +413,7 @@ function transitionRow(index: number, w: TransitionWrite) {
     id: w.sagaId,
     expected: w.expectedVersion,
     estado: s.estado,
-    snapshot: s,
+    snapshot: storedSnapshot(s),
     error_message: s.errorMessage,
     ahora: w.now.toISOString(),
     fecha_fin: s.finishedAt,
@@ -434,7 +435,7 @@ function createRow(index: number, w: NewSagaWrite) {
     tipo: w.tipo,
     estado: w.snapshot.estado,
     datos: w.datos,
-    snapshot: w.snapshot,
+    snapshot: storedSnapshot(w.snapshot),
     timeout_minutos: w.snapshot.timeoutMinutos,
     fecha_limite: w.snapshot.deadline,
     idempotency_key: w.idempotencyKey,
