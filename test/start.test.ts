@@ -94,10 +94,16 @@ test.serial('Ctrl-C on npm start stops it in order on its embedded PostgreSQL: l
     const logs = stdout
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { level: number; msg: string });
+      .map((l) => JSON.parse(l) as { level: number; msg: string; err?: unknown; time: number });
     t.is(code, 0, stderr);
     t.is(stderr, '');
-    t.deepEqual(logs.filter((l) => l.level >= 40).map((l) => l.msg), [], 'no warning or error while stopping');
+    // With each warning's error and when it came against the stop's own lines, so that a failure says what was lost.
+    const stopping = logs.filter((l) => /shutting down|released|stopped/.test(l.msg)).map((l) => `${l.time} ${l.msg}`);
+    t.deepEqual(
+      logs.filter((l) => l.level >= 40).map((l) => `${l.time} ${l.msg}${l.err === undefined ? '' : `: ${JSON.stringify(l.err)}`}`),
+      [],
+      `no warning or error while stopping (${stopping.join(' | ')})`,
+    );
     const messages = logs.map((l) => l.msg);
     t.true(messages.indexOf('32 shard leases released') > messages.indexOf('shutting down'), messages.join(' | '));
   } finally {
