@@ -16,6 +16,8 @@ import { Migration } from '@mikro-orm/migrations';
  *    esperado_antes, changed at each step, has no index.
  *  - fillfactor 50: a row (about 2 kB with its snapshot) leaves room on its
  *    page for the next version, which a HOT update needs.
+ * Adding a stored generated column rewrites the table under an exclusive lock:
+ * 7 s for 300,000 sagas on two cores (docs/configuration.md).
  */
 export class Migration20261205000001SagaLogHotUpdates extends Migration {
   override up(): void {
