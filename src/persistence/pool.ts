@@ -1,11 +1,20 @@
+import { once } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../log.js';
+
+/** How long `end()` waits for the pool's connections to close, after pg-pool has let go of them. */
+const CLOSE_WAIT_MS = 2_000;
 
 /**
  * A pg pool that survives its server going away (a restart, a terminated
  * backend): the error of an idle client, or of one checked out between two
  * queries of a transaction, is logged instead of crashing the process; the
  * query in progress fails as usual and the pool opens new connections.
+ *
+ * Its `end()` resolves once every connection is closed. pg-pool's resolves
+ * when it has asked each to close, before the server has answered: a server
+ * stopped right after (as `npm start` stops its embedded one last) then
+ * terminated connections that were still closing, and each was logged as lost.
  */
 export function createPool(url: string, max: number, log: Logger, opts: { searchPath?: string } = {}): pg.Pool {
   const pool = new pg.Pool({
@@ -13,9 +22,21 @@ export function createPool(url: string, max: number, log: Logger, opts: { search
     max,
     ...(opts.searchPath === undefined ? {} : { options: `-c search_path=${opts.searchPath}` }),
   });
+  const open = new Set<pg.PoolClient>();
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection lost'));
   pool.on('connect', (client) => {
+    open.add(client);
     client.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
   });
+  // Emitted once a removed client's connection has ended.
+  pool.on('remove', (client) => open.delete(client));
+  const end = pool.end.bind(pool);
+  pool.end = async () => {
+    await end();
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    while (open.size > 0 && Date.now() < deadline) {
+      await Promise.race([once(pool, 'remove'), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()).unref())]);
+    }
+  };
   return pool;
 }
