@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
@@ -33,10 +32,16 @@ export function createPool(url: string, max: number, log: Logger, opts: { search
   const end = pool.end.bind(pool);
   pool.end = async () => {
     await end();
-    const deadline = Date.now() + CLOSE_WAIT_MS;
-    while (open.size > 0 && Date.now() < deadline) {
-      await Promise.race([once(pool, 'remove'), new Promise((resolve) => setTimeout(resolve, deadline - Date.now()).unref())]);
-    }
+    if (open.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      // After the listener above, so `open` has lost the client by then.
+      pool.on('remove', () => {
+        if (open.size > 0) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   };
   return pool;
 }

@@ -98,7 +98,6 @@ export interface EventView {
   publicado: boolean;
 }
 
-const TERMINAL_SQL = `(${TERMINAL_STATES.map((s) => `'${s}'`).join(', ')})`;
 /** How long past its expected next change a running saga counts as stuck. */
 export const STUCK_GRACE = `interval '30 seconds'`;
 const LIVE_NODE = `n.last_seen > now() - interval '60 seconds'`;
@@ -137,7 +136,7 @@ const planColumn = `coalesce((
                                    then l.snapshot->'compensations' else '[]'::jsonb end) with ordinality as x(c, i)), '[]'::json)`;
 
 /** The snapshot's current call, for a saga that has not ended (snapshots of format 2, which name their step). */
-const currentStepColumn = `case when l.estado in ${TERMINAL_SQL} or l.snapshot->>'step' is null
+const currentStepColumn = `case when not (l.${RUNNING_SQL}) or l.snapshot->>'step' is null
                                 or l.snapshot->>'phase' not in ('forward', 'compensating') then null
     else json_build_object('paso', l.snapshot->>'step',
            'fase', case when l.snapshot->>'phase' = 'forward' then 'avance' else 'compensacion' end,

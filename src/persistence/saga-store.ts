@@ -52,7 +52,6 @@ export interface LoadedSaga {
   version: number;
 }
 
-
 /** What a saga actor needs of the saga log (the simulator provides its own). */
 export type SagaLog = Pick<SagaStore, 'load' | 'commit' | 'pendingOrders'>;
 
