@@ -2,37 +2,10 @@
 // docs/dbos-comparison.md): each DBOS row is paired with the engine row of the same
 // load, and the ratio printed is the engine's sagas/s over DBOS's.
 import test from 'ava';
-import { printRatios, printTable, ratios, type Figures } from '../scripts/bench/report.js';
+import { printRatios, ratios } from '../scripts/bench/report.js';
+import { benchFigure, printedTable } from './fixtures/bench-figures.js';
 
-function figure(overrides: Partial<Figures>): Figures {
-  return {
-    mode: 'engine',
-    orchestrators: 1,
-    bffs: 0,
-    concurrency: 200,
-    rate: null,
-    n: 3000,
-    sagas_per_second: 700,
-    p50_ms: 280,
-    p95_ms: 400,
-    p99_ms: 450,
-    commits_per_saga: 0.06,
-    orchestrator_cpu_s_per_1000: 0.8,
-    bff_cpu_s_per_1000: null,
-    driver_cpu_s_per_1000: null,
-    postgres_cpu_s_per_1000: 0.6,
-    peak_rss_mb: 200,
-    participants_cpu_s_per_1000: 0.2,
-    deadlocks: 0,
-    outcomes_ok: true,
-    history_sagas: 0,
-    wal_kb_per_saga: 19,
-    events_per_second: null,
-    outbox_lag_p99_s: null,
-    events_unpublished: null,
-    ...overrides,
-  };
-}
+const figure = benchFigure;
 
 test('each DBOS row is compared with the engine row of the same concurrency: engine sagas/s over DBOS sagas/s', (t) => {
   const figures = [
@@ -81,11 +54,8 @@ test('the CPU comparison adds the process\'s and PostgreSQL\'s CPU per 1,000 sag
 });
 
 test('the table shows a DBOS row under mode dbos, with no BFF, like an engine row', (t) => {
-  const lines: string[] = [];
-  printTable([figure({ mode: 'engine' }), figure({ mode: 'dbos', sagas_per_second: 178, commits_per_saga: 17.7 })], (line) => lines.push(line));
-  const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
-  const [header, , ...rows] = lines.filter((l) => l.startsWith('|')).map(cells);
-  const at = (name: string) => header!.indexOf(name);
+  const { header, rows } = printedTable([figure({ mode: 'engine' }), figure({ mode: 'dbos', sagas_per_second: 178, commits_per_saga: 17.7 })]);
+  const at = (name: string) => header.indexOf(name);
   t.deepEqual(
     rows.map((r) => [r[at('mode')], r[at('BFFs')], r[at('sagas/s')], r[at('commits/saga')]]),
     [

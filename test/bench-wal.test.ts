@@ -3,7 +3,8 @@
 // next to PostgreSQL's CPU.
 import test from 'ava';
 import { walBytesBetween, walPosition } from '../scripts/bench/measure.js';
-import { printTable, type Figures } from '../scripts/bench/report.js';
+import type { Figures } from '../scripts/bench/report.js';
+import { benchFigure, printedTable } from './fixtures/bench-figures.js';
 import { migratedDatabase, type MigratedDatabase } from './helpers/database.js';
 
 let db: MigratedDatabase | undefined;
@@ -27,14 +28,11 @@ test('the WAL between two write positions counts at least the bytes written in b
   t.true(bytes >= 1000 * 992, `${bytes} bytes of WAL for 992,000 bytes of rows`);
 });
 
-function figure(overrides: Partial<Figures>): Figures {
-  return {
+/** A full-mode row (one orchestrator, one BFF), with `overrides`. */
+const figure = (overrides: Partial<Figures>): Figures =>
+  benchFigure({
     mode: 'full',
-    orchestrators: 1,
     bffs: 1,
-    concurrency: 200,
-    rate: null,
-    n: 3000,
     sagas_per_second: 300,
     p50_ms: 500,
     p95_ms: 900,
@@ -46,27 +44,16 @@ function figure(overrides: Partial<Figures>): Figures {
     postgres_cpu_s_per_1000: 1,
     peak_rss_mb: 190,
     participants_cpu_s_per_1000: 0.25,
-    deadlocks: 0,
-    outcomes_ok: true,
-    history_sagas: 0,
-    wal_kb_per_saga: 19,
-    events_per_second: null,
-    outbox_lag_p99_s: null,
-    events_unpublished: null,
     ...overrides,
-  };
-}
+  });
 
 test('the table shows each run\'s WAL KB/saga in the column right after PostgreSQL\'s CPU', (t) => {
-  const lines: string[] = [];
-  printTable(
-    [figure({ postgres_cpu_s_per_1000: 0.94, wal_kb_per_saga: 19.19 }), figure({ postgres_cpu_s_per_1000: 1.23, wal_kb_per_saga: 23.44 })],
-    (line) => lines.push(line),
-  );
-  const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
-  const [header, , ...rows] = lines.filter((l) => l.startsWith('|')).map(cells);
-  const wal = header!.indexOf('WAL KB/saga');
-  t.is(header![wal - 1], 'PG CPU s/1000');
+  const { header, rows } = printedTable([
+    figure({ postgres_cpu_s_per_1000: 0.94, wal_kb_per_saga: 19.19 }),
+    figure({ postgres_cpu_s_per_1000: 1.23, wal_kb_per_saga: 23.44 }),
+  ]);
+  const wal = header.indexOf('WAL KB/saga');
+  t.is(header[wal - 1], 'PG CPU s/1000');
   t.deepEqual(
     rows.map((r) => [r[wal - 1], r[wal]]),
     [
@@ -74,5 +61,5 @@ test('the table shows each run\'s WAL KB/saga in the column right after PostgreS
       ['1.23', '23.44'],
     ],
   );
-  t.true(rows.every((r) => r.length === header!.length), 'every row has a cell for every column');
+  t.true(rows.every((r) => r.length === header.length), 'every row has a cell for every column');
 });

@@ -119,6 +119,12 @@ async function pending(): Promise<number> {
   return rows[0]!.n;
 }
 
+/** Rows given a sequence id (taken by a claim), whether published since or not. */
+async function numbered(): Promise<number> {
+  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+  return rows[0]!.n;
+}
+
 /** Waits for `what`, polled every 10 ms for at most 20 s. */
 const waitFor = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(cond, { what, timeoutMs: 20_000, everyMs: 10 });
 
@@ -458,8 +464,7 @@ test.serial('pipelined passes: the next batch is taken while one is sent, and a 
     const first = await relay.publishBatch({ pipelined: true });
     t.is(first.sent, 3);
     t.truthy(first.unavailable, 'the first batch failed');
-    const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
-    t.is(rows[0]!.n, 6, 'the next batch was taken (numbered) while the first was being sent');
+    t.is(await numbered(), 6, 'the next batch was taken (numbered) while the first was being sent');
     // The relay's own loop goes on (pipelined passes wait out the shard's backoff).
     relay.start();
     await waitFor('the outbox to drain', async () => (await pending()) === 0);
@@ -558,8 +563,7 @@ test.serial('a relay whose shard was taken over publishes nothing of it, numbers
     await relay.stop();
   }
   t.is(broker.attempts, 0, 'nothing was sent');
-  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
-  t.is(rows[0]!.n, 0, 'nothing was numbered');
+  t.is(await numbered(), 0, 'nothing was numbered');
   t.is(await pending(), 6);
   t.deepEqual(fenced, [lease0], 'the owner is told once that the lease is gone');
 });
@@ -733,8 +737,7 @@ test.serial("rows taken for a shard while its batch failed wait for that batch t
     const first = await relay.publishBatch({ pipelined: true });
     t.is(first.sent, 4);
     t.truthy(first.unavailable, "shard 1's part failed");
-    const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
-    t.is(rows[0]!.n, 8, 'the next batch (both shards) was taken while this one was sent');
+    t.is(await numbered(), 8, 'the next batch (both shards) was taken while this one was sent');
     relay.start();
     await waitFor('the outbox to drain', async () => (await pending()) === 0);
   } finally {
@@ -788,8 +791,7 @@ test.serial('a replay larger than one batch goes out whole, in sequence-id order
   await claimable();
   t.is((await previous.publishBatch({ pipelined: true })).sent, 2);
   await previous.stop();
-  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
-  t.is(rows[0]!.n, 4, 'four rows in flight, two batches of the new holder');
+  t.is(await numbered(), 4, 'four rows in flight, two batches of the new holder');
   broker.down = false;
   await insertEvents(await newSagas(2, 0), 1, 1);
   const relay = relayTo(broker, { leases: [await takeLease(db(), 0, HERE)], batchSize: 2 });

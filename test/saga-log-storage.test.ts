@@ -30,9 +30,10 @@ test.after.always(async () => {
   await pool?.end();
 });
 
-function store(): SagaStore {
-  if (!pool) throw new Error('no pool');
-  return new SagaStore(pool, new SagaWriter(pool));
+/** A store on `on` (the file's pool unless given). */
+function store(on = pool): SagaStore {
+  if (!on) throw new Error('no pool');
+  return new SagaStore(on, new SagaWriter(on));
 }
 
 /** A new campaign saga recorded in shard 0, and its snapshot. */
@@ -87,7 +88,7 @@ async function countedAtLeast(upd: number): Promise<{ upd: number; hot: number }
 test.serial("a step's update of the saga row writes no index entry: it is a heap-only tuple update", async (t) => {
   // A pool of its own: a backend reports its counts as it exits.
   const own = createPool(env.databaseUrl, 1, env.log);
-  const s = new SagaStore(own, new SagaWriter(own));
+  const s = store(own);
   const before = await updateCounts();
   const saga = await recorded(s);
   // Three updates while the saga runs: the first call's intent, then two steps.
@@ -100,7 +101,7 @@ test.serial("a step's update of the saga row writes no index entry: it is a heap
 
 test.serial('with the pages full of sagas, the steps of running sagas still update in place, nine in ten', async (t) => {
   const own = createPool(env.databaseUrl, 1, env.log);
-  const s = new SagaStore(own, new SagaWriter(own));
+  const s = store(own);
   const before = await updateCounts();
   const sagas = [];
   for (let i = 0; i < 40; i++) sagas.push(await recorded(s));
