@@ -1,12 +1,14 @@
 // The reads every client makes (a saga's status, its estado) are batched: those
 // asked for in one turn of the event loop go to PostgreSQL as one query, and
-// each caller still gets its own saga (or null).
-import test from 'ava';
+// each caller still gets its own saga (or null). A read of one saga keeps one plan per
+// connection rather than being planned again at every read.
+import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { BatchedLookup } from '../src/persistence/batched-lookup.js';
 import { createPool } from '../src/persistence/pool.js';
 import { SagaQueries } from '../src/persistence/saga-queries.js';
+import { SagaStore } from '../src/persistence/saga-store.js';
 import { SagaWriter } from '../src/persistence/saga-writer.js';
 import { newCampaignWrite } from './fixtures/sagas.js';
 import { useTestEnv } from './helpers/system.js';
@@ -112,4 +114,38 @@ test('with a batch window, reads asked for a moment apart share one query', asyn
   await new Promise((r) => setTimeout(r, 20));
   t.deepEqual(await Promise.all([first, lookup.get('b')]), ['a', 'b']);
   t.deepEqual(asked, [['a', 'b']]);
+});
+
+/** How often each of the connection's prepared statements was planned for its parameters (custom) or once for all (generic). */
+async function plansOf(db: pg.Pool): Promise<Record<string, { generic: number; custom: number }>> {
+  const { rows } = await db.query<{ name: string; generic_plans: string; custom_plans: string }>(
+    'select name, generic_plans, custom_plans from pg_prepared_statements',
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, { generic: Number(r.generic_plans), custom: Number(r.custom_plans) }]));
+}
+
+/** A pool of one connection, so that the statements read back are the ones the reads prepared. */
+function oneConnection(t: ExecutionContext): pg.Pool {
+  const one = createPool(env.databaseUrl, 1, env.log);
+  t.teardown(() => one.end());
+  return one;
+}
+
+test('a read of one saga is not planned again at every read: after five, its statement keeps one plan', async (t) => {
+  const one = oneConnection(t);
+  const queries = new SagaQueries(env.db, one);
+  for (let i = 0; i < 12; i++) {
+    await queries.status(ids[0]!);
+    await queries.estado(ids[0]!);
+  }
+  const plans = Object.values(await plansOf(one));
+  t.is(plans.length, 2);
+  for (const p of plans) t.deepEqual(p, { generic: 7, custom: 5 });
+});
+
+test("an orchestrator's load of one saga is not planned again at every load either", async (t) => {
+  const one = oneConnection(t);
+  const store = new SagaStore(one, new SagaWriter(one));
+  for (let i = 0; i < 12; i++) await store.load(ids[0]!);
+  t.deepEqual(await plansOf(one), { saga_load_many_v3_one: { generic: 7, custom: 5 } });
 });

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import type { Database } from './database.js';
 import { TERMINAL_STATES } from '../saga/states.js';
 import { BatchedLookup } from './batched-lookup.js';
-import { isoSql, RUNNING_SQL } from './sql.js';
+import { byIdsStatement, isoSql, RUNNING_SQL } from './sql.js';
 
 export interface OutcomeView {
   id: string;
@@ -166,11 +166,13 @@ const VIEW_COLUMNS = `l.id as saga_id, l.estado, l.version as revision, l.tipo,
          ${currentStepColumn} as paso_actual`;
 
 /**
- * Sagas by id, as a prepared statement: its plan (2 ms of PostgreSQL's CPU, for
- * 0.4 ms of execution) is made once per connection instead of at every read.
+ * Sagas by id, as prepared statements (byIdsStatement): the status read's plan (2 ms of
+ * PostgreSQL's CPU, for 0.4 ms of execution) is made once per connection, not at every read.
  */
-const STATUS_STATEMENT = `select ${VIEW_COLUMNS} from saga_log l where l.id = any($1::uuid[])`;
-const ESTADO_STATEMENT = 'select id, estado from saga_log where id = any($1::uuid[])';
+const statusStatement = (ids: readonly string[]) =>
+  byIdsStatement('saga_status_many', (where) => `select ${VIEW_COLUMNS} from saga_log l where ${where('l.id')}`, ids);
+const estadoStatement = (ids: readonly string[]) =>
+  byIdsStatement('saga_estado_many', (where) => `select id, estado from saga_log where ${where('id')}`, ids);
 
 /**
  * A page, newest first. The page's ids are chosen first, so the steps are
@@ -233,14 +235,14 @@ export class SagaQueries {
     const windowMs = opts.batchWindowMs ?? 0;
     this.views = new BatchedLookup(
       async (ids) => {
-        const { rows } = await pool.query<SagaView>({ name: 'saga_status_many', text: STATUS_STATEMENT, values: [ids] });
+        const { rows } = await pool.query<SagaView>(statusStatement(ids));
         return new Map(rows.map((r) => [r.saga_id, r]));
       },
       { windowMs },
     );
     this.estados = new BatchedLookup(
       async (ids) => {
-        const { rows } = await pool.query<{ id: string; estado: string }>({ name: 'saga_estado_many', text: ESTADO_STATEMENT, values: [ids] });
+        const { rows } = await pool.query<{ id: string; estado: string }>(estadoStatement(ids));
         return new Map(rows.map((r) => [r.id, r.estado]));
       },
       { windowMs },

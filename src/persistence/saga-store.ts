@@ -11,7 +11,7 @@ import { orderArguments, type OperatorAction, type OperatorOrder, type OrderData
 import type { SagaState } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { BatchedLookup } from './batched-lookup.js';
-import { RUNNING_SQL } from './sql.js';
+import { byIdsStatement, RUNNING_SQL } from './sql.js';
 import { LOADED_SNAPSHOT_SQL, STEP_RESULTS_JOIN } from './stored-snapshot.js';
 
 export class StaleSagaError extends Error {
@@ -94,12 +94,14 @@ export class SagaStore {
   }
 
   private async loadMany(ids: string[]): Promise<Map<string, LoadedSaga>> {
-    const { rows } = await this.pool.query<{ id: string; tipo: string; estado: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>({
-      name: 'saga_load_many_v3',
-      text: `select l.id, l.tipo, l.estado, l.version_definicion, ${LOADED_SNAPSHOT_SQL} as snapshot, l.datos, l.version
-               from saga_log l ${STEP_RESULTS_JOIN} where l.id = any($1::uuid[])`,
-      values: [ids],
-    });
+    const { rows } = await this.pool.query<{ id: string; tipo: string; estado: string; version_definicion: number; snapshot: unknown; datos: unknown; version: number }>(
+      byIdsStatement(
+        'saga_load_many_v3',
+        (where) => `select l.id, l.tipo, l.estado, l.version_definicion, ${LOADED_SNAPSHOT_SQL} as snapshot, l.datos, l.version
+                      from saga_log l ${STEP_RESULTS_JOIN} where ${where('l.id')}`,
+        ids,
+      ),
+    );
     return new Map(
       rows.map((r) => [r.id, { tipo: r.tipo, estado: r.estado, versionDefinicion: r.version_definicion, snapshot: r.snapshot, datos: r.datos, version: r.version }]),
     );
