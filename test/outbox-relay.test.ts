@@ -44,7 +44,7 @@ test.beforeEach(async () => {
   await db().query(
     'truncate saga_events_descartados, saga_events, saga_pasos, saga_compensaciones restart identity; delete from saga_log',
   );
-  await db().query('update saga_relay_shards set ultima_secuencia_envio = 0');
+  await db().query("update saga_relay_shards set ultima_secuencia_envio = 0, en_vuelo = '{}', en_vuelo_secuencias = '{}'");
   await releaseAllLeases(db());
   lease0 = await takeLease(db(), 0, HERE);
 });
@@ -119,11 +119,14 @@ async function pending(): Promise<number> {
   return rows[0]!.n;
 }
 
-/** Rows given a sequence id (taken by a claim), whether published since or not. */
+/** Sequence ids given so far, in every shard (a claim gives one to each row it takes), whether published since or not. */
 async function numbered(): Promise<number> {
-  const { rows } = await db().query<{ n: number }>('select count(*)::int as n from saga_events where secuencia_envio is not null');
+  const { rows } = await db().query<{ n: number }>('select sum(ultima_secuencia_envio)::int as n from saga_relay_shards');
   return rows[0]!.n;
 }
+
+/** The events a shard's row lists as in flight (taken, not yet recorded), as saga_events `e`. */
+const IN_FLIGHT = 'saga_events e join (select unnest(en_vuelo) as id from saga_relay_shards) f on f.id = e.id';
 
 /** Waits for `what`, polled every 10 ms for at most 20 s. */
 const waitFor = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(cond, { what, timeoutMs: 20_000, everyMs: 10 });
@@ -176,12 +179,12 @@ test.serial('publishes each event once with the saga id as key, growing sequence
 
   t.is(broker.messages.length, 6);
   t.deepEqual(broker.messages.map((m) => m.message.sequenceId), oneToN(6), 'sequence ids 1..n in publish order');
-  const { rows } = await db().query<{ id: string; saga_id: string; secuencia: number; tipo: string; fecha: Date; secuencia_envio: string }>(
-    'select id, saga_id, secuencia, tipo, fecha, secuencia_envio from saga_events order by secuencia_envio',
+  const { rows } = await db().query<{ id: string; saga_id: string; secuencia: number; tipo: string; fecha: Date }>(
+    'select id, saga_id, secuencia, tipo, fecha from saga_events order by saga_id, secuencia',
   );
-  for (const [i, row] of rows.entries()) {
-    const sent = broker.messages[i]!.message;
-    t.is(sent.sequenceId, Number(row.secuencia_envio));
+  t.is(rows.length, 6);
+  for (const row of rows) {
+    const sent = broker.messages.find((m) => (JSON.parse(m.message.data.toString('utf8')) as { id: number }).id === Number(row.id))!.message;
     t.is(sent.partitionKey, row.saga_id);
     t.deepEqual(sent.properties, { tipo: row.tipo, saga_id: row.saga_id, secuencia: String(row.secuencia) });
     t.is(sent.eventTimestamp, row.fecha.getTime());
@@ -198,6 +201,25 @@ test.serial('publishes each event once with the saga id as key, growing sequence
   }
   for (const saga of sagas) t.deepEqual(streams(broker).get(saga), [1, 2, 3]);
   t.is(await pending(), 0);
+});
+
+test.serial("taking a batch rewrites its shard's row, not the rows of the events it takes", async (t) => {
+  const sagas = await newSagas(2);
+  await insertEvents(sagas, 1, 3);
+  // xmin changes with each new version of a row: an update of an event would show.
+  const versions = async () => (await db().query<{ id: string; v: string }>('select id, xmin::text as v from saga_events order by id')).rows;
+  const before = await versions();
+  const broker = new FakeBroker();
+  broker.down = true; // taken and sent, never stored: nothing to record
+  const relay = relayTo(broker);
+  await claimable();
+  try {
+    t.is((await relay.publishBatch()).sent, 6);
+  } finally {
+    await relay.stop();
+  }
+  t.is(await numbered(), 6, 'the six events were taken');
+  t.deepEqual(await versions(), before, 'and their rows are the versions written by the saga');
 });
 
 test.serial('an event committed after a higher id is not lost with deduplication on', async (t) => {
@@ -537,7 +559,8 @@ test.serial("a relay takes only its own shard's events", async (t) => {
   }
   t.deepEqual(new Set(broker.payloads().map((p) => p.saga_id)), new Set(mine), "only shard 0's sagas were published");
   const { rows } = await db().query<{ n: number }>(
-    'select count(*)::int as n from saga_events where saga_id = any($1::uuid[]) and secuencia_envio is null and publicado_en is null',
+    `select count(*)::int as n from saga_events
+      where saga_id = any($1::uuid[]) and publicado_en is null and id not in (select unnest(en_vuelo) from saga_relay_shards)`,
     [others],
   );
   t.is(rows[0]!.n, 4, "shard 1's events are untouched, left to its holder");
@@ -590,7 +613,7 @@ test.serial("after a hand-over the old holder's record is refused and the new ho
     await old.stop();
   }
   const { rows } = await db().query<{ n: number }>(
-    'select count(*)::int as n from saga_events where publicado_en is null and secuencia_envio is not null',
+    `select count(*)::int as n from ${IN_FLIGHT} where e.publicado_en is null`,
   );
   t.is(rows[0]!.n, 9, 'the old holder marked nothing: its batch is still in flight, under its sequence ids');
   await insertEvents(sagas, 4, 5);
@@ -651,9 +674,9 @@ function countingDb(): { db: Queryable; statements: string[] } {
 
 /** What a relay statement is, from its text. */
 function statementKind(sql: string): string {
-  if (/update saga_relay_shards/.test(sql)) return 'claim';
   if (/set publicado_en = now\(\)/.test(sql)) return 'record';
-  if (/order by shard, secuencia_envio/.test(sql)) return 'in flight';
+  if (/update saga_relay_shards/.test(sql)) return 'claim';
+  if (/order by r.shard, f.secuencia_envio/.test(sql)) return 'in flight';
   return 'other';
 }
 
@@ -710,9 +733,10 @@ test.serial("a shard lost between claim and record gets nothing marked, while th
     await relay.stop();
   }
   const { rows } = await db().query<{ shard: number; published: number; in_flight: number }>(
-    `select shard, count(publicado_en)::int as published,
-            count(*) filter (where publicado_en is null and secuencia_envio is not null)::int as in_flight
-       from saga_events group by shard order by shard`,
+    `select e.shard, count(e.publicado_en)::int as published,
+            count(*) filter (where e.publicado_en is null and f.id is not null)::int as in_flight
+       from saga_events e left join (select unnest(en_vuelo) as id from saga_relay_shards) f on f.id = e.id
+      group by e.shard order by e.shard`,
   );
   t.deepEqual(rows, [
     { shard: 0, published: 4, in_flight: 0 },

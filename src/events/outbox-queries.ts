@@ -21,7 +21,8 @@ export interface OutboxRow {
   shard: number;
 }
 
-const COLUMNS = 'id, saga_id, secuencia, tipo, estado, payload, fecha, epoch, secuencia_envio, shard';
+/** An event's columns, from saga_events aliased `e`; its sequence id comes from its shard's saga_relay_shards row. */
+const EVENT_COLUMNS = 'e.id, e.saga_id, e.secuencia, e.tipo, e.estado, e.payload, e.fecha, e.epoch, e.shard';
 
 /** A shard's producer name: the saga log's (or PULSAR_PRODUCER_NAME) and the shard. */
 export function shardProducerName(prefix: string, shard: number): string {
@@ -63,7 +64,8 @@ const byShardThenSequence = (a: OutboxRow, b: OutboxRow) => a.shard - b.shard ||
 
 /**
  * The batches in flight of `leases`' shards: rows given a sequence id and not yet
- * acknowledged (a pass that failed, a relay that crashed or lost the shard left them).
+ * acknowledged (a pass that failed, a relay that crashed or lost the shard left them),
+ * as each shard's saga_relay_shards row lists them (en_vuelo, en_vuelo_secuencias).
  * They go again with the same ids, under each shard's producer name. Only the shards
  * whose lease is held; at most `limit` rows, by shard then sequence id, so each
  * shard's rows are the first of its own (all of them, but perhaps for the last
@@ -71,11 +73,14 @@ const byShardThenSequence = (a: OutboxRow, b: OutboxRow) => a.shard - b.shard ||
  */
 export async function inFlight(db: Queryable, limit: number, leases: readonly ShardLease[]): Promise<OutboxRow[]> {
   const { rows } = await db.query<OutboxRow>(
-    `select ${COLUMNS} from saga_events
-      where shard = any($2::int[]) and secuencia_envio is not null and publicado_en is null and descartado_en is null
-        and shard in (select s.shard from saga_shards s
-                       where s.lease_until > now() and (s.shard, s.owner, s.epoch) in (${leaseRows(2)}))
-      order by shard, secuencia_envio
+    `select ${EVENT_COLUMNS}, f.secuencia_envio
+       from saga_relay_shards r
+       cross join lateral unnest(r.en_vuelo, r.en_vuelo_secuencias) as f(id, secuencia_envio)
+       join saga_events e on e.id = f.id
+      where r.shard = any($2::int[]) and e.publicado_en is null and e.descartado_en is null
+        and r.shard in (select s.shard from saga_shards s
+                         where s.lease_until > now() and (s.shard, s.owner, s.epoch) in (${leaseRows(2)}))
+      order by r.shard, f.secuencia_envio
       limit $1`,
     [limit, ...leaseParams(leases)],
   );
@@ -109,18 +114,24 @@ export interface Claimed {
  * by saga (sagas in the order of their oldest taken event, so the batch follows the
  * transactions) and within a saga in secuencia order: a saga's events reach its
  * shard's producer, and so the broker, in their order, whatever order the
- * transactions that wrote them had.
+ * transactions that wrote them had. The rows taken, and their ids, are appended to
+ * their shard's in-flight lists (en_vuelo, en_vuelo_secuencias): one update of the
+ * shard's row, and none of the events' rows.
  */
 export async function claim(db: Queryable, limit: number, leases: readonly ShardLease[]): Promise<Claimed> {
   const { rows } = await db.query<OutboxRow & { lost: number[] }>(
     `with horizon as materialized (
        select pg_snapshot_xmin(pg_current_snapshot()) as xmin
      ),
+     flying as materialized (
+       select unnest(r.en_vuelo) as id from saga_relay_shards r where r.shard = any($2::int[])
+     ),
      windowed as materialized (
        select e.id, e.saga_id, e.secuencia, e.transaccion, e.shard
          from saga_events e, horizon h
-        where e.shard = any($2::int[]) and e.publicado_en is null and e.descartado_en is null and e.secuencia_envio is null
+        where e.shard = any($2::int[]) and e.publicado_en is null and e.descartado_en is null
           and e.transaccion < h.xmin
+          and not exists (select 1 from flying f where f.id = e.id)
         order by e.transaccion, e.id
         limit $1
      ),
@@ -144,21 +155,23 @@ export async function claim(db: Queryable, limit: number, leases: readonly Shard
                window saga as (partition by saga_id order by transaccion, id)) c
      ),
      counts as (
-       select shard, count(*) as n from numbered group by shard
+       select shard, count(*) as k, array_agg(id order by n) as ids from numbered group by shard
      ),
      counter as (
        update saga_relay_shards r
-          set ultima_secuencia_envio = r.ultima_secuencia_envio + counts.n
+          set ultima_secuencia_envio = r.ultima_secuencia_envio + counts.k,
+              en_vuelo = r.en_vuelo || counts.ids,
+              en_vuelo_secuencias = r.en_vuelo_secuencias
+                || array(select r.ultima_secuencia_envio + g from generate_series(1::bigint, counts.k) g order by g)
          from counts
         where r.shard = counts.shard
-        returning r.shard, r.ultima_secuencia_envio - counts.n as base
+        returning r.shard, r.ultima_secuencia_envio - counts.k as base
      ),
      taken as (
-       update saga_events e
-          set secuencia_envio = counter.base + numbered.n
-         from numbered join counter on counter.shard = numbered.shard
-        where e.id = numbered.id
-        returning ${COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}
+       select ${EVENT_COLUMNS}, counter.base + numbered.n as secuencia_envio
+         from numbered
+         join counter on counter.shard = numbered.shard
+         join saga_events e on e.id = numbered.id
      )
      select array(select distinct w.shard from windowed w where w.shard not in (select shard from held))::int[] as lost, taken.*
        from (select 1) one left join taken on true`,
@@ -194,7 +207,8 @@ export interface Recorded {
  *  - `overtaken` rows (refused while a later event of their saga was stored) count an
  *    attempt and go to saga_events_descartados at once: sent again, they would reach
  *    consumers after that later event.
- * Rows left out keep their sequence id and go again as they are.
+ * All of these leave their shard's in-flight lists; rows left out stay there, keep
+ * their sequence id and go again as they are.
  * A row is recorded only while its shard's lease (among `leases`) is held (the `held`
  * fence, per shard): a shard lost meanwhile keeps its batch in flight, and its new
  * holder replays it under the same sequence ids and producer name (the broker drops the
@@ -216,7 +230,6 @@ export async function record(
      refused as (
        update saga_events e
           set intentos_envio = e.intentos_envio + 1,
-              secuencia_envio = null,
               descartado_en = case when e.intentos_envio + 1 >= $4 or r.final then now() end
          from jsonb_to_recordset($2::jsonb) as r(id bigint, error text, final boolean)
         where e.id = r.id and e.publicado_en is null and e.descartado_en is null and e.shard in (select shard from held)
@@ -229,9 +242,20 @@ export async function record(
        returning evento_id
      ),
      renumbered as (
-       update saga_events set secuencia_envio = null
-        where id = any($3::bigint[]) and publicado_en is null and descartado_en is null and shard in (select shard from held)
-        returning id
+       select f.id from saga_relay_shards r, unnest(r.en_vuelo) as f(id)
+        where r.shard in (select shard from held) and f.id = any($3::bigint[])
+     ),
+     gone as materialized (
+       select unnest($1::bigint[] || $3::bigint[]) as id
+       union all select (x->>'id')::bigint from jsonb_array_elements($2::jsonb) x
+     ),
+     landed as (
+       update saga_relay_shards r
+          set (en_vuelo, en_vuelo_secuencias) = (
+            select coalesce(array_agg(f.id order by f.o), '{}'), coalesce(array_agg(f.s order by f.o), '{}')
+              from unnest(r.en_vuelo, r.en_vuelo_secuencias) with ordinality as f(id, s, o)
+             where not exists (select 1 from gone g where g.id = f.id))
+        where r.shard in (select shard from held)
      )
      select (select count(*) from published)::int as published,
             (select count(*) from refused where descartado_en is null)::int as retried,

@@ -16,6 +16,7 @@ import { Migration20261204000001TokenExpiry } from '../../migrations/Migration20
 import { Migration20261204000002RelayShards } from '../../migrations/Migration20261204000002_relay_shards.js';
 import { Migration20261204000003SagaWatches } from '../../migrations/Migration20261204000003_saga_watches.js';
 import { Migration20261205000001SagaLogHotUpdates } from '../../migrations/Migration20261205000001_saga_log_hot_updates.js';
+import { Migration20261205000002RelayInFlightByShard } from '../../migrations/Migration20261205000002_relay_in_flight_by_shard.js';
 
 export type Database = MikroORM;
 export type { EntityManager };
@@ -52,6 +53,7 @@ export const SAGA_LOG_MIGRATIONS: MigrationSet = {
     { name: 'Migration20261204000002_relay_shards', class: Migration20261204000002RelayShards },
     { name: 'Migration20261204000003_saga_watches', class: Migration20261204000003SagaWatches },
     { name: 'Migration20261205000001_saga_log_hot_updates', class: Migration20261205000001SagaLogHotUpdates },
+    { name: 'Migration20261205000002_relay_in_flight_by_shard', class: Migration20261205000002RelayInFlightByShard },
   ],
 };
 
