@@ -4,7 +4,7 @@ import { Migration } from '@mikro-orm/migrations';
  * What the outbox relay has in flight is kept by shard, not row by row. The claim
  * wrote each taken event's sequence id into its saga_events row (secuencia_envio), an
  * update that, with the column indexed, wrote a new entry in each of the table's four
- * indexes: 21 µs of PostgreSQL's CPU per event, half of what the relay cost there
+ * indexes: about 21 µs of PostgreSQL's time per event, half of the claim's
  * (auto_explain on `npm run bench -- --pulsar --rate 150`). Now a claim appends the
  * events it takes, and their sequence ids, to its shard's saga_relay_shards row (one
  * update per shard and pass, whatever the events), and the record takes them off again.
