@@ -125,8 +125,11 @@ async function numbered(): Promise<number> {
   return rows[0]!.n;
 }
 
-/** The events a shard's row lists as in flight (taken, not yet recorded), as saga_events `e`. */
-const IN_FLIGHT = 'saga_events e join (select unnest(en_vuelo) as id from saga_relay_shards) f on f.id = e.id';
+/** The ids of the events the shards' rows list as in flight (taken, not yet recorded), as column `id`. */
+const IN_FLIGHT_IDS = 'select unnest(en_vuelo) as id from saga_relay_shards';
+
+/** Those events, as saga_events `e`. */
+const IN_FLIGHT = `saga_events e join (${IN_FLIGHT_IDS}) f on f.id = e.id`;
 
 /** Waits for `what`, polled every 10 ms for at most 20 s. */
 const waitFor = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(cond, { what, timeoutMs: 20_000, everyMs: 10 });
@@ -560,7 +563,7 @@ test.serial("a relay takes only its own shard's events", async (t) => {
   t.deepEqual(new Set(broker.payloads().map((p) => p.saga_id)), new Set(mine), "only shard 0's sagas were published");
   const { rows } = await db().query<{ n: number }>(
     `select count(*)::int as n from saga_events
-      where saga_id = any($1::uuid[]) and publicado_en is null and id not in (select unnest(en_vuelo) from saga_relay_shards)`,
+      where saga_id = any($1::uuid[]) and publicado_en is null and id not in (${IN_FLIGHT_IDS})`,
     [others],
   );
   t.is(rows[0]!.n, 4, "shard 1's events are untouched, left to its holder");
@@ -735,7 +738,7 @@ test.serial("a shard lost between claim and record gets nothing marked, while th
   const { rows } = await db().query<{ shard: number; published: number; in_flight: number }>(
     `select e.shard, count(e.publicado_en)::int as published,
             count(*) filter (where e.publicado_en is null and f.id is not null)::int as in_flight
-       from saga_events e left join (select unnest(en_vuelo) as id from saga_relay_shards) f on f.id = e.id
+       from saga_events e left join (${IN_FLIGHT_IDS}) f on f.id = e.id
       group by e.shard order by e.shard`,
   );
   t.deepEqual(rows, [

@@ -11,7 +11,8 @@ import { inFlight } from '../src/events/outbox-queries.js';
 import { migrate, openDatabase, SAGA_LOG_MIGRATIONS } from '../src/persistence/database.js';
 import { SagaWriter } from '../src/persistence/saga-writer.js';
 import { newCampaignWrite } from './fixtures/sagas.js';
-import { createDatabase, startTestServer, withClient, type TestServer } from './helpers/database.js';
+import { createDatabase, startTestServer, type TestServer } from './helpers/database.js';
+import { takeLease } from './helpers/leases.js';
 
 const HERE = 'node-upgrade';
 let server: TestServer;
@@ -53,10 +54,7 @@ test('events in flight before the upgrade are replayed after it under the sequen
 
   await migrateWith(url, SAGA_LOG_MIGRATIONS.list);
 
-  await withClient(url, (c) =>
-    c.query("update saga_shards set owner = $1, epoch = 1, lease_until = now() + interval '1 minute' where shard = 3", [HERE]),
-  );
-  const replay = await inFlight(pool, 100, [{ shard: 3, owner: HERE, epoch: 1 }]);
+  const replay = await inFlight(pool, 100, [await takeLease(pool, 3, HERE)]);
   t.deepEqual(
     replay.map((r) => ({ id: r.id, secuencia_envio: r.secuencia_envio })),
     [
