@@ -60,20 +60,28 @@ try {
   await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
   const address = control.address();
   const controlUrl = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
-  code = await new Promise<number>((resolve) => {
-    const child = spawn('npx', ['ava', '--config', 'ava.pulsar.config.js', ...process.argv.slice(2)], {
-      stdio: 'inherit',
-      env: {
-        ...process.env,
-        DATABASE_URL: pg.adminUrl,
-        PULSAR_TEST_URL: broker!.serviceUrl,
-        PULSAR_TEST_WEB_URL: broker!.webUrl,
-        PULSAR_TEST_CONTROL: controlUrl,
-        PULSAR_TEST_PYTHON: python,
-      },
+  // The tests run once per transport the relay can use here: the binary protocol
+  // (the default) and the WebSocket API.
+  code = 0;
+  for (const transport of ['binary', 'websocket']) {
+    print(`test/pulsar/ with the relay over the ${transport} transport`);
+    const exit = await new Promise<number>((resolve) => {
+      const child = spawn('npx', ['ava', '--config', 'ava.pulsar.config.js', ...process.argv.slice(2)], {
+        stdio: 'inherit',
+        env: {
+          ...process.env,
+          DATABASE_URL: pg.adminUrl,
+          PULSAR_TEST_URL: broker!.serviceUrl,
+          PULSAR_TEST_WEB_URL: broker!.webUrl,
+          PULSAR_TEST_CONTROL: controlUrl,
+          PULSAR_TEST_PYTHON: python,
+          PULSAR_TEST_TRANSPORT: transport,
+        },
+      });
+      child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
     });
-    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
-  });
+    if (exit !== 0) code = exit;
+  }
   print(`broker RSS at the end: ${broker?.rssMb() ?? 0} MB`);
 } catch (err) {
   print(`failed: ${errorText(err)}`);

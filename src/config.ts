@@ -41,7 +41,7 @@ const schema = z.object({
   /** The broker's web service, for the WebSocket transport; defaults to http://<host of PULSAR_URL>:8085. */
   PULSAR_WEB_URL: optionalUrl,
   /** auto: pulsar-client when it loads, otherwise the WebSocket API. */
-  PULSAR_TRANSPORT: z.enum(['auto', 'pulsar-client', 'websocket']).default('auto'),
+  PULSAR_TRANSPORT: z.enum(['auto', 'pulsar-client', 'binary', 'websocket']).default('auto'),
   PULSAR_TOPIC: z.string().default('saga-events'),
   /** Defaults to the saga log's own (saga_outbox_relay.productor), shared by all its relays. */
   PULSAR_PRODUCER_NAME: z.string().min(1).optional(),

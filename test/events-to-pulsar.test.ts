@@ -25,15 +25,24 @@ test.serial('with PULSAR_TRANSPORT=pulsar-client and pulsar-client missing, the 
   t.deepEqual(await env.query('select shard from saga_shards where epoch > 0'), []);
 });
 
-test('with pulsar-client missing, the relay publishes through the WebSocket API and says so', async (t) => {
+test('with pulsar-client missing, the relay speaks the binary protocol to PULSAR_URL itself, and says so', async (t) => {
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const config = testConfig({ PULSAR_URL: 'pulsar://broker.example:6650' });
+  const transport = (await chooseTransportFactory(testConfig({ PULSAR_URL: 'pulsar://broker.example:6650' }), log)).create('saga-outbox-x');
+  t.is(transport.name, 'binary');
+  t.is(transport.target, 'pulsar://broker.example:6650 persistent://public/default/saga-events');
+  t.true(lines.some((l) => /binary protocol/.test(String(l.msg))));
+});
+
+test('PULSAR_TRANSPORT=websocket publishes through the WebSocket API, on port 8085 of the PULSAR_URL host unless PULSAR_WEB_URL says', async (t) => {
+  const log = pino({ level: 'silent' });
+  const config = testConfig({ PULSAR_URL: 'pulsar://broker.example:6650', PULSAR_TRANSPORT: 'websocket' });
   const transport = (await chooseTransportFactory(config, log)).create('saga-outbox-x');
   t.is(transport.name, 'websocket');
-  t.is(transport.target, 'http://broker.example:8085 persistent://public/default/saga-events', 'PULSAR_WEB_URL defaults to port 8085 of the PULSAR_URL host');
-  t.true(lines.some((l) => /WebSocket API/.test(String(l.msg))));
-  const given = (await chooseTransportFactory(testConfig({ PULSAR_URL: 'pulsar://a:6650', PULSAR_WEB_URL: 'http://b:9000' }), log)).create('x');
+  t.is(transport.target, 'http://broker.example:8085 persistent://public/default/saga-events');
+  const given = (
+    await chooseTransportFactory(testConfig({ PULSAR_URL: 'pulsar://a:6650', PULSAR_WEB_URL: 'http://b:9000', PULSAR_TRANSPORT: 'websocket' }), log)
+  ).create('x');
   t.is(given.target, 'http://b:9000 persistent://public/default/saga-events');
 });
 

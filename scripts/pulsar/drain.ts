@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { OutboxRelay } from '../../src/events/outbox-relay.js';
 import { producerName } from '../../src/events/outbox-queries.js';
+import { binaryTransport } from '../../src/events/binary-transport.js';
 import { websocketTransport } from '../../src/events/websocket-transport.js';
 import { freePort } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     // ran to the end while the relay was away leave them).
     'sagas-per-tx': { type: 'string', default: '0' },
     shards: { type: 'string', default: '1' },
+    // websocket (the proxy, port 8080's /ws) or binary (pulsar://, src/events/binary-transport.ts).
+    transport: { type: 'string', default: 'websocket' },
   },
 });
 const perSaga = Number(values['per-saga']);
@@ -92,7 +95,10 @@ try {
     db: db.pool,
     log,
     producerPrefix: await producerName(db.pool),
-    transport: (name) => websocketTransport({ webUrl, topic, producerName: name, log }),
+    transport: (name) =>
+      values.transport === 'binary'
+        ? binaryTransport({ serviceUrl: serviceUrl ?? 'pulsar://127.0.0.1:6650', topic, producerName: name, log })
+        : websocketTransport({ webUrl, topic, producerName: name, log }),
     batchSize: Number(values.batch),
     pollMs: 10,
   });

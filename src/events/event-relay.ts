@@ -13,6 +13,7 @@ import { loadPulsarClient, type PulsarModule } from './pulsar.js';
 import { pulsarClientTransport } from './pulsar-client-transport.js';
 import { relayMetrics } from './relay-metrics.js';
 import type { EventTransport } from './transport.js';
+import { binaryTransport } from './binary-transport.js';
 import { websocketTransport } from './websocket-transport.js';
 
 export interface EventRelayOptions {
@@ -41,9 +42,10 @@ export interface TransportFactory {
 }
 
 /**
- * Which transport to use: PULSAR_TRANSPORT=pulsar-client or websocket forces one;
- * `auto` takes pulsar-client when the package loads (libpulsar installed), else WebSocket.
- * Decided (and said) once for all the shards' producers.
+ * Which transport to use: PULSAR_TRANSPORT=pulsar-client, binary or websocket forces one;
+ * `auto` takes pulsar-client when the package loads (libpulsar installed), else the
+ * binary protocol spoken here (src/events/binary-transport.ts). Decided (and said) once
+ * for all the shards' producers.
  */
 export async function chooseTransportFactory(config: Config, log: Logger, opts: EventRelayOptions = {}): Promise<TransportFactory> {
   const serviceUrl = config.PULSAR_URL ?? 'pulsar://127.0.0.1:6650';
@@ -51,7 +53,12 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
     name: 'websocket',
     create: (producerName) => websocketTransport({ webUrl: pulsarWebUrl(config), topic: config.PULSAR_TOPIC, producerName, log }),
   };
+  const binary: TransportFactory = {
+    name: 'binary',
+    create: (producerName) => binaryTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log }),
+  };
   if (config.PULSAR_TRANSPORT === 'websocket') return websocket;
+  if (config.PULSAR_TRANSPORT === 'binary') return binary;
   const load = opts.pulsarModule ?? (() => loadPulsarClient());
   let module: PulsarModule;
   try {
@@ -59,8 +66,8 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
   } catch (err) {
     // Asked for explicitly: refuse to start, with the loader's explanation.
     if (config.PULSAR_TRANSPORT === 'pulsar-client') throw err;
-    log.info({ reason: errorText(err).split('. ')[0] }, 'pulsar-client is not available: publishing through the WebSocket API');
-    return websocket;
+    log.info({ reason: errorText(err).split('. ')[0] }, 'pulsar-client is not available: publishing over the binary protocol without it');
+    return binary;
   }
   return {
     name: 'pulsar-client',

@@ -26,7 +26,7 @@ export interface OutboxMessage {
  */
 export type PublishOutcome = { kind: 'stored' } | { kind: 'refused'; error: string } | { kind: 'unavailable'; error: string };
 
-export type TransportName = 'pulsar-client' | 'websocket';
+export type TransportName = 'pulsar-client' | 'websocket' | 'binary';
 
 export interface EventTransport {
   readonly name: TransportName;

@@ -3,12 +3,20 @@
 import { randomBytes } from 'node:crypto';
 import { readSagaEvents, type EventReader, type ReceivedEvent } from '../../src/events/websocket-reader.js';
 import { waitUntil as waitFor } from './wait.js';
+import type { Logger } from 'pino';
+import { binaryTransport } from '../../src/events/binary-transport.js';
+import type { EventTransport } from '../../src/events/transport.js';
+import { websocketTransport } from '../../src/events/websocket-transport.js';
 
 export interface BrokerUnderTest {
   serviceUrl: string;
   webUrl: string;
   /** A python with Apache's `pulsar-client`, for scripts/pulsar/read_binary.py. */
   python: string;
+  /** The relay's transport in this run of the tests (PULSAR_TEST_TRANSPORT: scripts/test-pulsar.ts runs them once per transport). */
+  transport: 'binary' | 'websocket';
+  /** A producer of that transport on `topic`, under `producerName`. */
+  producer(topic: string, producerName: string, log: Logger): EventTransport;
   /** Stops the broker (SIGTERM; its shutdown hook closes it). */
   stop(): Promise<void>;
   /** Starts it again on the same ports and data. */
@@ -25,7 +33,10 @@ export function brokerUnderTest(): BrokerUnderTest {
     const res = await fetch(`${control}/${what}`, { method: 'POST', signal: AbortSignal.timeout(180_000) });
     if (!res.ok) throw new Error(`broker ${what}: ${res.status} ${await res.text()}`);
   };
-  return { serviceUrl, webUrl, python, stop: () => post('stop'), start: () => post('start') };
+  const transport = process.env.PULSAR_TEST_TRANSPORT === 'websocket' ? 'websocket' : 'binary';
+  const producer = (topic: string, producerName: string, log: Logger): EventTransport =>
+    transport === 'binary' ? binaryTransport({ serviceUrl, topic, producerName, log }) : websocketTransport({ webUrl, topic, producerName, log });
+  return { serviceUrl, webUrl, python, transport, producer, stop: () => post('stop'), start: () => post('start') };
 }
 
 /** A topic of its own for one test, in public/default. */

@@ -1,6 +1,8 @@
 // The outbox relay against a real Apache Pulsar broker (started by `npm run test:pulsar`),
-// through the transport this machine has: the WebSocket API (pulsar-client cannot be
-// built here). A real consumer reads the topic back and checks every saga's stream.
+// through each transport this machine has (pulsar-client cannot be built here): the
+// binary protocol spoken by src/events/binary-transport.ts, and the WebSocket API;
+// `npm run test:pulsar` runs this file once for each (PULSAR_TEST_TRANSPORT). Real
+// consumers read the topic back and check every saga's stream.
 import test from 'ava';
 import pg from 'pg';
 import { useTestEnv, type TestEnv } from '../helpers/system.js';
@@ -8,7 +10,6 @@ import { brokerUnderTest, TopicRecorder, uniqueTopic, waitUntil } from '../helpe
 import { seedDatos } from '../fixtures/requests.js';
 import { rejected } from '../fakes/participants.js';
 import { OutboxRelay } from '../../src/events/outbox-relay.js';
-import { websocketTransport } from '../../src/events/websocket-transport.js';
 import { producerName } from '../../src/events/outbox-queries.js';
 import { takeLease } from '../helpers/leases.js';
 import type { Queryable } from '../../src/persistence/sql.js';
@@ -34,7 +35,7 @@ const gateway: ParticipantGateway = {
 };
 
 function relayConfig(topic: string): Record<string, string> {
-  return { PULSAR_URL: broker.serviceUrl, PULSAR_WEB_URL: broker.webUrl, PULSAR_TOPIC: topic };
+  return { PULSAR_URL: broker.serviceUrl, PULSAR_WEB_URL: broker.webUrl, PULSAR_TOPIC: topic, PULSAR_TRANSPORT: broker.transport };
 }
 
 /** Starts n sagas, every tenth one bound to compensate, `concurrency` at a time; returns their ids. */
@@ -253,14 +254,14 @@ test.after.always(async () => {
   await directPool?.end();
 });
 
-/** A relay of its own for shard 0 on the test database (the lease taken by hand), over the WebSocket API. */
+/** A relay of its own for shard 0 on the test database (the lease taken by hand), over this run's transport. */
 async function directRelay(topic: string, db?: (pool: pg.Pool) => Queryable): Promise<OutboxRelay> {
   directPool ??= new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
   const lease = await takeLease(directPool, 0, 'direct-relay');
   const relay = new OutboxRelay({
     db: db?.(directPool) ?? directPool,
     producerPrefix: await producerName(directPool),
-    transport: (name) => websocketTransport({ webUrl: broker.webUrl, topic, producerName: name, log: env.log }),
+    transport: (name) => broker.producer(topic, name, env.log),
     log: env.log,
     pollMs: 10,
   });
