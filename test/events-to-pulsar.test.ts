@@ -34,6 +34,17 @@ test('with pulsar-client missing, the relay speaks the binary protocol to PULSAR
   t.true(lines.some((l) => /binary protocol/.test(String(l.msg))));
 });
 
+test('with pulsar-client missing and a pulsar+ssl:// URL, the relay goes through the WebSocket API, since the binary transport has no TLS', async (t) => {
+  const transport = (await chooseTransportFactory(testConfig({ PULSAR_URL: 'pulsar+ssl://broker.example:6651' }), pino({ level: 'silent' }))).create('x');
+  t.is(transport.name, 'websocket');
+});
+
+test('PULSAR_TRANSPORT=binary with a pulsar+ssl:// URL is refused at start, saying what to use instead', async (t) => {
+  const config = testConfig({ PULSAR_URL: 'pulsar+ssl://broker.example:6651', PULSAR_TRANSPORT: 'binary' });
+  const err = await t.throwsAsync(chooseTransportFactory(config, pino({ level: 'silent' })));
+  t.regex(err?.message ?? '', /pulsar\+ssl.*pulsar-client.*websocket/);
+});
+
 test('PULSAR_TRANSPORT=websocket publishes through the WebSocket API, on port 8085 of the PULSAR_URL host unless PULSAR_WEB_URL says', async (t) => {
   const log = pino({ level: 'silent' });
   const config = testConfig({ PULSAR_URL: 'pulsar://broker.example:6650', PULSAR_TRANSPORT: 'websocket' });

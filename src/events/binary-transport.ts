@@ -55,7 +55,7 @@ class ProducerBusy extends Error {}
 /** One TCP connection to a broker, CONNECTed. */
 class Connection {
   private readonly reader = new FrameReader(DEFAULT_MAX_MESSAGE_SIZE + FRAME_OVERHEAD);
-  private readonly requests = new Map<number, (c: Command) => void>();
+  private readonly requests = new Map<number, { answer: (c: Command) => void; fail: (err: Error) => void }>();
   private readonly receipts = new Map<number, (outcome: PublishOutcome) => void>();
   private nextRequest = 1;
   private closedError: string | undefined;
@@ -121,10 +121,19 @@ class Connection {
         this.requests.delete(key);
         reject(new Error(`no answer from the broker within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.requests.set(key, (c) => {
+      const done = () => {
         clearTimeout(timer);
         this.requests.delete(key);
-        resolve(c);
+      };
+      this.requests.set(key, {
+        answer: (c) => {
+          done();
+          resolve(c);
+        },
+        fail: (err) => {
+          done();
+          reject(err);
+        },
       });
       this.socket.write(commandFrame(type, command));
     });
@@ -167,12 +176,12 @@ class Connection {
         this.fail('the broker closed the producer');
         return;
       case CommandType.CONNECTED:
-        this.requests.get(0)?.(c);
+        this.requests.get(0)?.answer(c);
         return;
       default: {
         // LOOKUP_RESPONSE carries its request id in field 4; PRODUCER_SUCCESS, SUCCESS and ERROR in field 1.
         const requestId = int(c.fields, c.type === CommandType.LOOKUP_RESPONSE ? 4 : 1);
-        if (requestId !== undefined) this.requests.get(requestId)?.(c);
+        if (requestId !== undefined) this.requests.get(requestId)?.answer(c);
       }
     }
   }
@@ -185,10 +194,11 @@ class Connection {
     resolve(outcome);
   }
 
-  /** Every SEND still waiting settles as unavailable, and the connection is dropped. */
+  /** Every SEND still waiting settles as unavailable, every request fails, and the connection is dropped. */
   fail(error: string): void {
     this.closedError ??= error;
     for (const [sequenceId] of [...this.receipts]) this.settle(sequenceId, { kind: 'unavailable', error });
+    for (const request of [...this.requests.values()]) request.fail(new Error(error));
     this.socket.destroy();
   }
 

@@ -44,8 +44,9 @@ export interface TransportFactory {
 /**
  * Which transport to use: PULSAR_TRANSPORT=pulsar-client, binary or websocket forces one;
  * `auto` takes pulsar-client when the package loads (libpulsar installed), else the
- * binary protocol spoken here (src/events/binary-transport.ts). Decided (and said) once
- * for all the shards' producers.
+ * binary protocol spoken here (src/events/binary-transport.ts), which has no TLS: a
+ * pulsar+ssl:// URL then goes through the WebSocket API, as before. Decided (and said)
+ * once for all the shards' producers.
  */
 export async function chooseTransportFactory(config: Config, log: Logger, opts: EventRelayOptions = {}): Promise<TransportFactory> {
   const serviceUrl = config.PULSAR_URL ?? 'pulsar://127.0.0.1:6650';
@@ -58,7 +59,11 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
     create: (producerName) => binaryTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log }),
   };
   if (config.PULSAR_TRANSPORT === 'websocket') return websocket;
-  if (config.PULSAR_TRANSPORT === 'binary') return binary;
+  const tls = serviceUrl.startsWith('pulsar+ssl:');
+  if (config.PULSAR_TRANSPORT === 'binary') {
+    if (tls) throw new Error('PULSAR_TRANSPORT=binary speaks pulsar:// only, not pulsar+ssl://: install pulsar-client, or use PULSAR_TRANSPORT=websocket with a wss PULSAR_WEB_URL');
+    return binary;
+  }
   const load = opts.pulsarModule ?? (() => loadPulsarClient());
   let module: PulsarModule;
   try {
@@ -66,7 +71,12 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
   } catch (err) {
     // Asked for explicitly: refuse to start, with the loader's explanation.
     if (config.PULSAR_TRANSPORT === 'pulsar-client') throw err;
-    log.info({ reason: errorText(err).split('. ')[0] }, 'pulsar-client is not available: publishing over the binary protocol without it');
+    const reason = errorText(err).split('. ')[0];
+    if (tls) {
+      log.info({ reason }, 'pulsar-client is not available and PULSAR_URL is pulsar+ssl://: publishing through the WebSocket API');
+      return websocket;
+    }
+    log.info({ reason }, 'pulsar-client is not available: publishing over the binary protocol without it');
     return binary;
   }
   return {

@@ -1,5 +1,6 @@
-// One interface for the relay's two ways to reach Pulsar: the `pulsar-client`
-// package (binary protocol, needs libpulsar) and Pulsar's WebSocket API over `ws`.
+// One interface for the relay's three ways to reach Pulsar: the `pulsar-client`
+// package (binary protocol, needs libpulsar), the binary protocol spoken here
+// (binary-transport.ts, no native library) and Pulsar's WebSocket API over `ws`.
 // The relay gives a transport messages in sequence-id order and gets back one
 // outcome per message; everything about a connection stays inside the transport.
 

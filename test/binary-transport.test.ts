@@ -1,0 +1,136 @@
+// The binary transport's connection rules against a stand-in broker (test/fakes/pulsar-binary.ts):
+// what each answer of the broker becomes for the relay. The real broker, its
+// deduplication and Apache's own client reading the topic back are in `npm run test:pulsar`.
+import test from 'ava';
+import { pino } from 'pino';
+import { binaryTransport } from '../src/events/binary-transport.js';
+import type { OutboxMessage, PublishOutcome } from '../src/events/transport.js';
+import { freePort } from '../src/http/server.js';
+import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
+import { waitUntil } from './helpers/wait.js';
+
+const log = pino({ level: 'silent' });
+
+/** The error of an outcome that is not `stored`. */
+const errorOf = (o: PublishOutcome | undefined): string => (o === undefined || o.kind === 'stored' ? '' : o.error);
+
+const message = (sequenceId: number): OutboxMessage => ({
+  sequenceId,
+  key: `saga-${sequenceId}`,
+  payload: Buffer.from(`event ${sequenceId}`),
+  properties: {},
+  eventTime: 0,
+});
+
+async function withBroker(run: (broker: FakeBinaryBroker) => Promise<void>): Promise<void> {
+  const broker = new FakeBinaryBroker();
+  await broker.start();
+  try {
+    await run(broker);
+  } finally {
+    await broker.stop();
+  }
+}
+
+const transportTo = (url: string, sendTimeoutMs = 10_000) =>
+  binaryTransport({ serviceUrl: url, topic: 'saga-events', producerName: 'saga-outbox-x-3', log, sendTimeoutMs, connectTimeoutMs: 2_000 });
+
+test('a run goes out as one batch under the shard\'s producer name, on the topic looked up in full', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker.url);
+    t.deepEqual((await transport.publish([41, 42, 43].map(message))).map((o) => o.kind), ['stored', 'stored', 'stored']);
+    await transport.close();
+    t.deepEqual(broker.sends, [{ sequenceId: 41, highest: 43, messages: 3 }]);
+    t.deepEqual(broker.producerNames, ['saga-outbox-x-3']);
+    t.deepEqual(broker.lookups, ['persistent://public/default/saga-events']);
+  });
+});
+
+test('a lookup redirected to another broker is followed, and the producer opens there', async (t) => {
+  await withBroker(async (first) => {
+    await withBroker(async (owner) => {
+      first.redirectTo = owner.url;
+      const transport = transportTo(first.url);
+      t.deepEqual((await transport.publish([1].map(message))).map((o) => o.kind), ['stored']);
+      await transport.close();
+      t.deepEqual(first.producerNames, []);
+      t.deepEqual(owner.producerNames, ['saga-outbox-x-3']);
+      t.is(owner.sends.length, 1);
+    });
+  });
+});
+
+test('a producer name still held by a producer that just left is tried again until it is free', async (t) => {
+  await withBroker(async (broker) => {
+    broker.busyTimes = 3;
+    const transport = transportTo(broker.url);
+    t.deepEqual((await transport.publish([1].map(message))).map((o) => o.kind), ['stored']);
+    await transport.close();
+    t.deepEqual(broker.producerNames, ['saga-outbox-x-3']);
+  });
+});
+
+test('a checksum error refuses the frame\'s messages; a persistence error leaves them unavailable; the next publish reconnects', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker.url);
+    broker.sendAnswers.push({ kind: 'error', code: 9, message: 'checksum' });
+    const refused = await transport.publish([1, 2].map(message));
+    t.deepEqual(refused.map((o) => o.kind), ['refused', 'refused']);
+    t.regex(errorOf(refused[0]), /ChecksumError/);
+    broker.sendAnswers.push({ kind: 'error', code: 2, message: 'bookie down' });
+    t.deepEqual((await transport.publish([3].map(message))).map((o) => o.kind), ['unavailable']);
+    t.deepEqual((await transport.publish([4].map(message))).map((o) => o.kind), ['stored']);
+    await transport.close();
+    t.is(broker.producerNames.length, 3, 'a producer opened anew after each failed frame');
+  });
+});
+
+test('a replay goes one message per frame, so that the broker judges each alone', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker.url);
+    t.deepEqual((await transport.publish([7, 8].map(message), { replay: true })).map((o) => o.kind), ['stored', 'stored']);
+    await transport.close();
+    t.deepEqual(broker.sends, [
+      { sequenceId: 7, highest: undefined, messages: 1 },
+      { sequenceId: 8, highest: undefined, messages: 1 },
+    ]);
+  });
+});
+
+test('a broker that closes the producer leaves the frame unavailable; a silent broker too, after the send timeout', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker.url, 300);
+    broker.sendAnswers.push({ kind: 'closeProducer' });
+    t.deepEqual((await transport.publish([1].map(message))).map((o) => o.kind), ['unavailable']);
+    broker.sendAnswers.push({ kind: 'silence' });
+    const silent = await transport.publish([2].map(message));
+    t.deepEqual(silent.map((o) => o.kind), ['unavailable']);
+    t.regex(errorOf(silent[0]), /no answer/);
+    await transport.close();
+  });
+});
+
+test("the broker's pings are answered, so it keeps the connection", async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker.url);
+    await transport.publish([1].map(message));
+    broker.ping();
+    await waitUntil(() => broker.pongs === 1, { what: 'a pong', timeoutMs: 5_000 });
+    await transport.close();
+    t.is(broker.pongs, 1);
+  });
+});
+
+test('a broker that refuses the connection makes a publish unavailable at once, not after the connect timeout', async (t) => {
+  t.timeout(10_000);
+  const transport = binaryTransport({
+    serviceUrl: `pulsar://127.0.0.1:${await freePort()}`,
+    topic: 'saga-events',
+    producerName: 'p',
+    log,
+    connectTimeoutMs: 60_000,
+  });
+  const outcomes = await transport.publish([1].map(message));
+  t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
+  t.regex(errorOf(outcomes[0]), /cannot open a producer: .*ECONNREFUSED/);
+});

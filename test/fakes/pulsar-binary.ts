@@ -1,0 +1,113 @@
+// A stand-in for a Pulsar broker's binary protocol, for the binary transport's tests:
+// it answers CONNECT, LOOKUP (Connect to itself, or a redirect), PRODUCER (or
+// ProducerBusy a given number of times) and SEND (a receipt, an error, or silence), as
+// a test scripts it. Deduplication is not simulated: `npm run test:pulsar` has the real one.
+import net from 'node:net';
+import { CommandType, FrameReader, commandFrame, int, str, type Command, type Field } from '../../src/events/pulsar-wire.js';
+
+export type SendAnswer = { kind: 'receipt' } | { kind: 'error'; code: number; message: string } | { kind: 'silence' } | { kind: 'closeProducer' };
+
+export class FakeBinaryBroker {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+  /** Each SEND frame received: its producer name's session and its sequence id, highest sequence id and message count. */
+  readonly sends: { sequenceId: number; highest: number | undefined; messages: number }[] = [];
+  readonly producerNames: string[] = [];
+  readonly lookups: string[] = [];
+  /** ProducerBusy answers to give before a producer is accepted. */
+  busyTimes = 0;
+  /** What to answer to the next SENDs, in order; a receipt when none is scripted. */
+  readonly sendAnswers: SendAnswer[] = [];
+  /** Where a lookup is redirected to (a pulsar:// URL), once; else it says Connect here. */
+  redirectTo: string | undefined;
+  pongs = 0;
+
+  get url(): string {
+    return `pulsar://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.server = net.createServer((socket) => this.serve(socket));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.port = typeof address === 'object' && address ? address.port : 0;
+  }
+
+  /** Sends a PING on every open connection. */
+  ping(): void {
+    for (const s of this.sockets) s.write(commandFrame(CommandType.PING, []));
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private serve(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const reader = new FrameReader(16 * 1024 * 1024);
+    const answer = (type: number, fields: readonly Field[]) => socket.write(commandFrame(type, fields));
+    socket.on('data', (chunk: Buffer) => {
+      for (const c of reader.push(chunk)) this.handle(c, answer);
+    });
+  }
+
+  private handle(c: Command, answer: (type: number, fields: readonly Field[]) => void): void {
+    switch (c.type) {
+      case CommandType.CONNECT:
+        answer(CommandType.CONNECTED, [
+          [1, 'fake'],
+          [2, 19],
+        ]);
+        return;
+      case CommandType.LOOKUP: {
+        this.lookups.push(str(c.fields, 1) ?? '');
+        const redirect = this.redirectTo;
+        this.redirectTo = undefined;
+        answer(CommandType.LOOKUP_RESPONSE, [
+          [1, redirect ?? this.url],
+          [3, redirect === undefined ? 1 : 0],
+          [4, int(c.fields, 2) ?? 0],
+        ]);
+        return;
+      }
+      case CommandType.PRODUCER: {
+        const requestId = int(c.fields, 3) ?? 0;
+        if (this.busyTimes > 0) {
+          this.busyTimes--;
+          answer(CommandType.ERROR, [
+            [1, requestId],
+            [2, 16],
+            [3, 'Producer with name is already connected'],
+          ]);
+          return;
+        }
+        this.producerNames.push(str(c.fields, 4) ?? '');
+        answer(CommandType.PRODUCER_SUCCESS, [
+          [1, requestId],
+          [2, str(c.fields, 4) ?? ''],
+          [3, -1n],
+        ]);
+        return;
+      }
+      case CommandType.SEND: {
+        const sequenceId = int(c.fields, 2) ?? 0;
+        this.sends.push({ sequenceId, highest: int(c.fields, 6), messages: int(c.fields, 3) ?? 1 });
+        const scripted = this.sendAnswers.shift() ?? { kind: 'receipt' };
+        if (scripted.kind === 'receipt') answer(CommandType.SEND_RECEIPT, [[1, 1], [2, sequenceId]]);
+        else if (scripted.kind === 'error') answer(CommandType.SEND_ERROR, [[1, 1], [2, sequenceId], [3, scripted.code], [4, scripted.message]]);
+        else if (scripted.kind === 'closeProducer') answer(CommandType.CLOSE_PRODUCER, [[1, 1], [2, 99]]);
+        return;
+      }
+      case CommandType.PONG:
+        this.pongs++;
+        return;
+      case CommandType.CLOSE_PRODUCER:
+        answer(CommandType.SUCCESS, [[1, int(c.fields, 2) ?? 0]]);
+        return;
+    }
+  }
+}
