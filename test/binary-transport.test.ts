@@ -134,3 +134,26 @@ test('a broker that refuses the connection makes a publish unavailable at once, 
   t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
   t.regex(errorOf(outcomes[0]), /cannot open a producer: .*ECONNREFUSED/);
 });
+
+test('a broker that never answers CONNECT is given up after the connect timeout, and its connection closed', async (t) => {
+  await withBroker(async (broker) => {
+    broker.connectAnswer = 'silence';
+    const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log, connectTimeoutMs: 300 });
+    const outcomes = await transport.publish([1].map(message));
+    t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
+    t.regex(errorOf(outcomes[0]), /no answer from the broker within 300 ms/);
+    await waitUntil(() => broker.connections === 0, { what: 'the connection closed' });
+    t.is(broker.connections, 0);
+  });
+});
+
+test("a broker that refuses CONNECT (authentication) makes a publish unavailable, with the broker's reason", async (t) => {
+  t.timeout(10_000);
+  await withBroker(async (broker) => {
+    broker.connectAnswer = 'authenticationError';
+    const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log, connectTimeoutMs: 60_000 });
+    const outcomes = await transport.publish([1].map(message));
+    t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
+    t.regex(errorOf(outcomes[0]), /AuthenticationError: Unable to authenticate/);
+  });
+});

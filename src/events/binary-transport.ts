@@ -107,7 +107,11 @@ class Connection {
     return this.closedError === undefined;
   }
 
-  /** Sends a command; with a request id, resolves with the answer that carries it, else with the next unasked-for answer (CONNECTED). */
+  /**
+   * Sends a command; with a request id, resolves with the answer that carries it, else with
+   * the answer to CONNECT (CONNECTED, or an ERROR that names no request). A broker that does
+   * not answer in time is given up: the connection is dropped, and its socket with it.
+   */
   exchange(type: number, fields: readonly Field[], requestIdField: number | undefined, timeoutMs: number): Promise<Command> {
     const requestId = this.nextRequest++;
     const command = requestIdField === undefined ? fields : [...fields, [requestIdField, requestId] as const];
@@ -117,10 +121,7 @@ class Connection {
         return;
       }
       const key = requestIdField === undefined ? 0 : requestId;
-      const timer = setTimeout(() => {
-        this.requests.delete(key);
-        reject(new Error(`no answer from the broker within ${timeoutMs} ms`));
-      }, timeoutMs);
+      const timer = setTimeout(() => this.fail(`no answer from the broker within ${timeoutMs} ms`), timeoutMs);
       const done = () => {
         clearTimeout(timer);
         this.requests.delete(key);
@@ -181,7 +182,9 @@ class Connection {
       default: {
         // LOOKUP_RESPONSE carries its request id in field 4; PRODUCER_SUCCESS, SUCCESS and ERROR in field 1.
         const requestId = int(c.fields, c.type === CommandType.LOOKUP_RESPONSE ? 4 : 1);
-        if (requestId !== undefined) this.requests.get(requestId)?.answer(c);
+        const request = requestId === undefined ? undefined : this.requests.get(requestId);
+        // A refused CONNECT (authentication, for one) comes as an ERROR with no request of ours.
+        (request ?? (c.type === CommandType.ERROR ? this.requests.get(0) : undefined))?.answer(c);
       }
     }
   }

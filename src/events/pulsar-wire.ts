@@ -30,6 +30,8 @@ export const CommandType = {
 /** ServerError values the producer tells apart. */
 export const ServerError = {
   UnknownError: 0,
+  AuthenticationError: 3,
+  AuthorizationError: 4,
   ServiceNotReady: 6,
   ChecksumError: 9,
   TopicNotFound: 11,

@@ -1,5 +1,5 @@
 // A stand-in for a Pulsar broker's binary protocol, for the binary transport's tests:
-// it answers CONNECT, LOOKUP (Connect to itself, or a redirect), PRODUCER (or
+// it answers CONNECT (or not, or with an authentication error), LOOKUP (Connect to itself, or a redirect), PRODUCER (or
 // ProducerBusy a given number of times) and SEND (a receipt, an error, or silence), as
 // a test scripts it. Deduplication is not simulated: `npm run test:pulsar` has the real one.
 import net from 'node:net';
@@ -22,6 +22,13 @@ export class FakeBinaryBroker {
   /** Where a lookup is redirected to (a pulsar:// URL), once; else it says Connect here. */
   redirectTo: string | undefined;
   pongs = 0;
+  /** How CONNECT is answered: CONNECTED, not at all, or an authentication error. */
+  connectAnswer: 'connected' | 'silence' | 'authenticationError' = 'connected';
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
 
   get url(): string {
     return `pulsar://127.0.0.1:${this.port}`;
@@ -58,10 +65,18 @@ export class FakeBinaryBroker {
   private handle(c: Command, answer: (type: number, fields: readonly Field[]) => void): void {
     switch (c.type) {
       case CommandType.CONNECT:
-        answer(CommandType.CONNECTED, [
-          [1, 'fake'],
-          [2, 19],
-        ]);
+        if (this.connectAnswer === 'connected') {
+          answer(CommandType.CONNECTED, [
+            [1, 'fake'],
+            [2, 19],
+          ]);
+        } else if (this.connectAnswer === 'authenticationError') {
+          answer(CommandType.ERROR, [
+            [1, -1n],
+            [2, 3],
+            [3, 'Unable to authenticate'],
+          ]);
+        }
         return;
       case CommandType.LOOKUP: {
         this.lookups.push(str(c.fields, 1) ?? '');
