@@ -157,3 +157,14 @@ test("a broker that refuses CONNECT (authentication) makes a publish unavailable
     t.regex(errorOf(outcomes[0]), /AuthenticationError: Unable to authenticate/);
   });
 });
+
+test('a producer the broker keeps waiting for access to the topic is not used: the publish is unavailable, saying why', async (t) => {
+  t.timeout(10_000);
+  await withBroker(async (broker) => {
+    broker.producerReady = false;
+    const outcomes = await transportTo(broker.url).publish([1].map(message));
+    t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
+    t.regex(errorOf(outcomes[0]), /keeps the producer waiting/);
+    t.deepEqual(broker.sends, [], 'nothing sent');
+  });
+});

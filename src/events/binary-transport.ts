@@ -362,26 +362,26 @@ export function binaryTransport(opts: BinaryTransportOptions): EventTransport {
     for (let attempt = 1; ; attempt++) {
       const c = await connectToOwner(opts.serviceUrl, topic, connectTimeoutMs);
       try {
-        for (;;) {
-          const answer = await c.exchange(
-            CommandType.PRODUCER,
-            [
-              [1, topic],
-              [2, PRODUCER_ID],
-              [4, opts.producerName],
-              [9, true],
-            ],
-            3,
-            connectTimeoutMs,
-          );
-          if (answer.type === CommandType.ERROR) {
-            const error = describe(answer);
-            throw int(answer.fields, 2) === ServerError.ProducerBusy ? new ProducerBusy(error) : new Error(error);
-          }
-          if (answer.type !== CommandType.PRODUCER_SUCCESS) throw new Error(`the broker answered PRODUCER with ${describe(answer)}`);
-          // A producer not yet ready (waiting for exclusive access) is told again when it is.
-          if (int(answer.fields, 6) !== 0) return c;
+        const answer = await c.exchange(
+          CommandType.PRODUCER,
+          [
+            [1, topic],
+            [2, PRODUCER_ID],
+            [4, opts.producerName],
+            [9, true],
+          ],
+          3,
+          connectTimeoutMs,
+        );
+        if (answer.type === CommandType.ERROR) {
+          const error = describe(answer);
+          throw int(answer.fields, 2) === ServerError.ProducerBusy ? new ProducerBusy(error) : new Error(error);
         }
+        if (answer.type !== CommandType.PRODUCER_SUCCESS) throw new Error(`the broker answered PRODUCER with ${describe(answer)}`);
+        // The producer asks for the shared access mode (the default), which the broker grants at
+        // once; a producer kept waiting (producer_ready false, for exclusive access) is not used.
+        if (int(answer.fields, 6) === 0) throw new Error('the broker keeps the producer waiting for access to the topic');
+        return c;
       } catch (err) {
         c.close();
         if (!(err instanceof ProducerBusy) || attempt >= 20) throw err;

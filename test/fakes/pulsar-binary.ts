@@ -22,6 +22,8 @@ export class FakeBinaryBroker {
   /** Where a lookup is redirected to (a pulsar:// URL), once; else it says Connect here. */
   redirectTo: string | undefined;
   pongs = 0;
+  /** Whether a producer is ready at once (false: the broker keeps it waiting, as for exclusive access). */
+  producerReady = true;
   /** How CONNECT is answered: CONNECTED, not at all, or an authentication error. */
   connectAnswer: 'connected' | 'silence' | 'authenticationError' = 'connected';
 
@@ -105,6 +107,7 @@ export class FakeBinaryBroker {
           [1, requestId],
           [2, str(c.fields, 4) ?? ''],
           [3, -1n],
+          [6, this.producerReady],
         ]);
         return;
       }
