@@ -40,7 +40,7 @@ const schema = z.object({
   PULSAR_URL: z.string().min(1).optional(),
   /** The broker's web service, for the WebSocket transport; defaults to http://<host of PULSAR_URL>:8085. */
   PULSAR_WEB_URL: optionalUrl,
-  /** auto: pulsar-client when it loads, otherwise the WebSocket API. */
+  /** auto: pulsar-client when it loads, otherwise the binary protocol spoken by the relay (the WebSocket API for a pulsar+ssl:// URL). */
   PULSAR_TRANSPORT: z.enum(['auto', 'pulsar-client', 'binary', 'websocket']).default('auto'),
   PULSAR_TOPIC: z.string().default('saga-events'),
   /** Defaults to the saga log's own (saga_outbox_relay.productor), shared by all its relays. */

@@ -33,7 +33,7 @@ const { values } = parseArgs({
     // ran to the end while the relay was away leave them).
     'sagas-per-tx': { type: 'string', default: '0' },
     shards: { type: 'string', default: '1' },
-    // websocket (the proxy, port 8080's /ws) or binary (pulsar://, src/events/binary-transport.ts).
+    // websocket (the WebSocket API on the broker's web service) or binary (pulsar://, src/events/binary-transport.ts).
     transport: { type: 'string', default: 'websocket' },
   },
 });

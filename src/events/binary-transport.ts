@@ -307,7 +307,6 @@ export function planFrames(
     batchBytes = 0;
   };
   for (const m of run) {
-    const properties = Object.entries(m.properties).map(([key, value]): Field => [4, [[1, key], [2, value]]]);
     if (m.payload.length + FRAME_OVERHEAD > opts.maxBytes) {
       tooBig.add(m);
       continue;
@@ -321,7 +320,7 @@ export function planFrames(
             [2, m.sequenceId],
             [3, 1],
           ],
-          [[1, producerName], [2, m.sequenceId], [3, opts.now], ...properties, [6, m.key], [12, m.eventTime]],
+          [[1, producerName], [2, m.sequenceId], [3, opts.now], ...keyValues(4, m.properties), [6, m.key], [12, m.eventTime]],
           [m.payload],
         ),
       });
@@ -338,9 +337,14 @@ export function planFrames(
   return { frames, tooBig };
 }
 
+/** A message's properties as repeated KeyValue fields numbered `field` (4 in MessageMetadata, 1 in SingleMessageMetadata). */
+function keyValues(field: number, properties: Record<string, string>): Field[] {
+  return Object.entries(properties).map(([key, value]): Field => [field, [[1, key], [2, value]]]);
+}
+
 function encodeSingle(m: OutboxMessage): { size: Buffer; meta: Buffer } {
   const meta = encodeFields([
-    ...Object.entries(m.properties).map(([key, value]): Field => [1, [[1, key], [2, value]]]),
+    ...keyValues(1, m.properties),
     [2, m.key],
     [3, m.payload.length],
     [5, m.eventTime],

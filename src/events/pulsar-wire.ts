@@ -53,6 +53,17 @@ type FieldValue = number | bigint | boolean | string | Buffer | Field[];
 export type Field = readonly [number, FieldValue | undefined];
 
 function varint(value: bigint | number): Buffer {
+  // Lengths, field keys, sizes and sequence ids: plain arithmetic, no BigInt for each.
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+    const bytes: number[] = [];
+    let n = value;
+    while (n >= 0x80) {
+      bytes.push((n % 0x80) | 0x80);
+      n = Math.floor(n / 0x80);
+    }
+    bytes.push(n);
+    return Buffer.from(bytes);
+  }
   let v = BigInt(value);
   if (v < 0n) v = BigInt.asUintN(64, v);
   const bytes: number[] = [];
