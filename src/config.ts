@@ -40,9 +40,13 @@ const schema = z.object({
   PULSAR_URL: z.string().min(1).optional(),
   /** The broker's web service, for the WebSocket transport; defaults to http://<host of PULSAR_URL>:8085. */
   PULSAR_WEB_URL: optionalUrl,
-  /** auto: pulsar-client when it loads, otherwise the binary protocol spoken by the relay (the WebSocket API for a pulsar+ssl:// URL). */
+  /** auto: pulsar-client when it loads, otherwise the binary protocol spoken by the relay (over TLS for a pulsar+ssl:// URL). */
   PULSAR_TRANSPORT: z.enum(['auto', 'pulsar-client', 'binary', 'websocket']).default('auto'),
   PULSAR_TOPIC: z.string().default('saga-events'),
+  /** A token (JWT) for a broker with token authentication: every transport presents it. */
+  PULSAR_AUTH_TOKEN: z.string().min(1).optional(),
+  /** For pulsar+ssl:// (and a wss:// PULSAR_WEB_URL): a PEM file of the certificates to trust instead of the system's. */
+  PULSAR_TLS_CA_FILE: z.string().min(1).optional(),
   /** Defaults to the saga log's own (saga_outbox_relay.productor), shared by all its relays. */
   PULSAR_PRODUCER_NAME: z.string().min(1).optional(),
   PORT: port.default(8091),

@@ -3,7 +3,8 @@
 // deduplication and Apache's own client reading the topic back are in `npm run test:pulsar`.
 import test from 'ava';
 import { pino } from 'pino';
-import { binaryTransport } from '../src/events/binary-transport.js';
+import { readFileSync } from 'node:fs';
+import { BinaryClient, binaryTransport } from '../src/events/binary-transport.js';
 import type { OutboxMessage, PublishOutcome } from '../src/events/transport.js';
 import { freePort } from '../src/http/server.js';
 import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
@@ -70,7 +71,7 @@ test('a producer name still held by a producer that just left is tried again unt
   });
 });
 
-test('a checksum error refuses the frame\'s messages; a persistence error leaves them unavailable; the next publish reconnects', async (t) => {
+test('a checksum error refuses the frame\'s messages; a persistence error leaves them unavailable; the next publish opens the producer anew', async (t) => {
   await withBroker(async (broker) => {
     const transport = transportTo(broker.url);
     broker.sendAnswers.push({ kind: 'error', code: 9, message: 'checksum' });
@@ -166,5 +167,121 @@ test('a producer the broker keeps waiting for access to the topic is not used: t
     t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
     t.regex(errorOf(outcomes[0]), /keeps the producer waiting/);
     t.deepEqual(broker.sends, [], 'nothing sent');
+  });
+});
+
+const clientOf = (url: string, extra: Partial<ConstructorParameters<typeof BinaryClient>[0]> = {}) =>
+  new BinaryClient({ serviceUrl: url, topic: 'saga-events', log, connectTimeoutMs: 2_000, ...extra });
+
+test("every shard's producer is a producer of one connection, each frame under its own producer's id", async (t) => {
+  await withBroker(async (broker) => {
+    const client = clientOf(broker.url);
+    const shards = [0, 1, 2].map((n) => client.producer(`saga-outbox-x-${n}`));
+    const outcomes = await Promise.all(shards.map((p, n) => p.publish([message(10 * n + 1), message(10 * n + 2)])));
+    t.deepEqual(outcomes.flat().map((o) => o.kind), Array(6).fill('stored'));
+    t.is(broker.accepted, 1, 'one connection for the three producers');
+    t.deepEqual([...broker.sendsByProducer].sort(), ['saga-outbox-x-0#1', 'saga-outbox-x-1#11', 'saga-outbox-x-2#21']);
+    await Promise.all(shards.map((p) => p.close()));
+  });
+});
+
+test("a failed frame closes its own producer only: the other shards' producers keep the connection", async (t) => {
+  await withBroker(async (broker) => {
+    const client = clientOf(broker.url);
+    const [a, b] = [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')];
+    t.deepEqual((await b.publish([message(1)])).map((o) => o.kind), ['stored']);
+    broker.sendAnswers.push({ kind: 'error', code: 2, message: 'bookie down' });
+    t.deepEqual((await a.publish([message(1)])).map((o) => o.kind), ['unavailable']);
+    t.deepEqual(broker.closedProducers, [2], "a's producer closed at the broker");
+    t.deepEqual((await b.publish([message(2)])).map((o) => o.kind), ['stored']);
+    t.deepEqual((await a.publish([message(1)])).map((o) => o.kind), ['stored']);
+    t.is(broker.accepted, 1, 'no new connection');
+    t.deepEqual(broker.producerNames, ['saga-outbox-x-1', 'saga-outbox-x-0', 'saga-outbox-x-0']);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
+test('a producer the broker closes is opened again at its next publish, on the same connection', async (t) => {
+  await withBroker(async (broker) => {
+    const client = clientOf(broker.url);
+    const [a, b] = [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')];
+    await a.publish([message(1)]);
+    await b.publish([message(1)]);
+    broker.closeProducer(1);
+    // b's receipt comes after the CLOSE_PRODUCER on the connection: once it is in, so is the close.
+    t.deepEqual((await b.publish([message(2)])).map((o) => o.kind), ['stored']);
+    t.deepEqual((await a.publish([message(2)])).map((o) => o.kind), ['stored']);
+    t.is(broker.accepted, 1);
+    t.deepEqual(broker.producerNames, ['saga-outbox-x-0', 'saga-outbox-x-1', 'saga-outbox-x-0']);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
+test('the connection is closed when its last producer closes, and opened again by the next publish', async (t) => {
+  await withBroker(async (broker) => {
+    const client = clientOf(broker.url);
+    const [a, b] = [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')];
+    await Promise.all([a.publish([message(1)]), b.publish([message(1)])]);
+    await a.close();
+    t.is(broker.connections, 1, 'b still uses it');
+    await b.close();
+    await waitUntil(() => broker.connections === 0, { what: 'the connection closed' });
+    t.deepEqual((await a.publish([message(2)])).map((o) => o.kind), ['stored']);
+    t.is(broker.accepted, 2);
+    await a.close();
+  });
+});
+
+test('with a token, CONNECT carries it, and the broker\'s challenge for it again is answered with it', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log, authToken: 'eyJ.token' });
+    t.deepEqual((await transport.publish([message(1)])).map((o) => o.kind), ['stored']);
+    t.deepEqual(broker.connects, [{ method: 'token', data: 'eyJ.token' }]);
+    broker.challenge();
+    await waitUntil(() => broker.authResponses.length === 1, { what: 'an answer to the challenge' });
+    t.deepEqual(broker.authResponses, ['eyJ.token']);
+    await transport.close();
+  });
+});
+
+test('without a token, CONNECT carries no authentication', async (t) => {
+  await withBroker(async (broker) => {
+    const transport = transportTo(broker.url);
+    await transport.publish([message(1)]);
+    t.deepEqual(broker.connects, [{ method: undefined, data: undefined }]);
+    await transport.close();
+  });
+});
+
+const TLS_DIR = new URL('./fixtures/tls/', import.meta.url);
+const tlsFiles = { key: readFileSync(new URL('broker-key.pem', TLS_DIR)), cert: readFileSync(new URL('broker-cert.pem', TLS_DIR)) };
+
+async function withTlsBroker(run: (broker: FakeBinaryBroker) => Promise<void>): Promise<void> {
+  const broker = new FakeBinaryBroker();
+  await broker.start(tlsFiles);
+  try {
+    await run(broker);
+  } finally {
+    await broker.stop();
+  }
+}
+
+test("pulsar+ssl:// publishes over TLS to a broker whose certificate is trusted, at the lookup's TLS address", async (t) => {
+  await withTlsBroker(async (broker) => {
+    t.regex(broker.url, /^pulsar\+ssl:/);
+    const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log, tlsCa: tlsFiles.cert });
+    t.deepEqual((await transport.publish([message(1), message(2)])).map((o) => o.kind), ['stored', 'stored']);
+    t.is(broker.accepted, 1, 'the lookup said Connect here, at its TLS address');
+    await transport.close();
+  });
+});
+
+test('pulsar+ssl:// to a broker whose certificate is not trusted publishes nothing, and says why', async (t) => {
+  await withTlsBroker(async (broker) => {
+    const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log });
+    const outcomes = await transport.publish([message(1)]);
+    t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
+    t.regex(errorOf(outcomes[0]), /self-signed certificate/);
+    t.deepEqual(broker.sends, []);
   });
 });

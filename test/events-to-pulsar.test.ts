@@ -9,6 +9,9 @@ import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { pino } from 'pino';
 import { chooseTransportFactory } from '../src/events/event-relay.js';
+import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const env = useTestEnv(test);
 
@@ -34,15 +37,40 @@ test('with pulsar-client missing, the relay speaks the binary protocol to PULSAR
   t.true(lines.some((l) => /binary protocol/.test(String(l.msg))));
 });
 
-test('with pulsar-client missing and a pulsar+ssl:// URL, the relay goes through the WebSocket API, since the binary transport has no TLS', async (t) => {
+test('with pulsar-client missing and a pulsar+ssl:// URL, the relay speaks the binary protocol over TLS', async (t) => {
   const transport = (await chooseTransportFactory(testConfig({ PULSAR_URL: 'pulsar+ssl://broker.example:6651' }), pino({ level: 'silent' }))).create('x');
-  t.is(transport.name, 'websocket');
+  t.is(transport.name, 'binary');
+  t.is(transport.target, 'pulsar+ssl://broker.example:6651 persistent://public/default/saga-events');
 });
 
-test('PULSAR_TRANSPORT=binary with a pulsar+ssl:// URL is refused at start, saying what to use instead', async (t) => {
-  const config = testConfig({ PULSAR_URL: 'pulsar+ssl://broker.example:6651', PULSAR_TRANSPORT: 'binary' });
-  const err = await t.throwsAsync(chooseTransportFactory(config, pino({ level: 'silent' })));
-  t.regex(err?.message ?? '', /pulsar\+ssl.*pulsar-client.*websocket/);
+test("the binary transport's producers (one per shard) share one connection, with PULSAR_AUTH_TOKEN and PULSAR_TLS_CA_FILE", async (t) => {
+  const broker = new FakeBinaryBroker();
+  const certificate = fileURLToPath(new URL('./fixtures/tls/broker-cert.pem', import.meta.url));
+  await broker.start({ key: readFileSync(new URL('./fixtures/tls/broker-key.pem', import.meta.url)), cert: readFileSync(certificate) });
+  try {
+    const config = testConfig({ PULSAR_URL: broker.url, PULSAR_TRANSPORT: 'binary', PULSAR_AUTH_TOKEN: 'eyJ.token', PULSAR_TLS_CA_FILE: certificate });
+    const factory = await chooseTransportFactory(config, pino({ level: 'silent' }));
+    const shards = ['saga-outbox-x-0', 'saga-outbox-x-1'].map((name) => factory.create(name));
+    const outcomes = await Promise.all(shards.map((p) => p.publish([{ sequenceId: 1, key: 'k', payload: Buffer.from('e'), properties: {}, eventTime: 0 }])));
+    t.deepEqual(outcomes.flat().map((o) => o.kind), ['stored', 'stored']);
+    t.is(broker.accepted, 1);
+    t.deepEqual(broker.connects, [{ method: 'token', data: 'eyJ.token' }]);
+    await Promise.all(shards.map((p) => p.close()));
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('with pulsar-client, PULSAR_AUTH_TOKEN becomes its AuthenticationToken and PULSAR_TLS_CA_FILE its trusted certificates', async (t) => {
+  const module = fakePulsarModule(new FakeBroker());
+  const certificate = fileURLToPath(new URL('./fixtures/tls/broker-cert.pem', import.meta.url));
+  const config = testConfig({ PULSAR_URL: 'pulsar+ssl://b:6651', PULSAR_AUTH_TOKEN: 'eyJ.token', PULSAR_TLS_CA_FILE: certificate });
+  const producer = (await chooseTransportFactory(config, pino({ level: 'silent' }), { pulsarModule: () => Promise.resolve(module) })).create('x');
+  t.deepEqual((await producer.publish([{ sequenceId: 1, key: 'k', payload: Buffer.from('e'), properties: {}, eventTime: 0 }])).map((o) => o.kind), ['stored']);
+  const client = module.clients[0]!.config;
+  t.deepEqual(client.authentication, new module.AuthenticationToken!({ token: 'eyJ.token' }));
+  t.is(client.tlsTrustCertsFilePath, certificate);
+  await producer.close();
 });
 
 test('PULSAR_TRANSPORT=websocket publishes through the WebSocket API, on port 8085 of the PULSAR_URL host unless PULSAR_WEB_URL says', async (t) => {

@@ -64,9 +64,12 @@ function readFrame(parts: Buffer[]) {
   return { send, meta };
 }
 
+/** The shard's producer on the shared connection: its id there, and its name. */
+const PRODUCER = { id: 3, name: 'p-0' };
+
 test('a run goes out in batches of at most the limit, each judged by its first and highest sequence id', (t) => {
   const run = [1, 2, 3, 4, 5].map((n) => message(n));
-  const { frames, tooBig } = planFrames(run, 'p-0', { replay: false, maxMessages: 2, maxBytes: 1 << 20, now: 0 });
+  const { frames, tooBig } = planFrames(run, PRODUCER, { replay: false, maxMessages: 2, maxBytes: 1 << 20, now: 0 });
   t.is(tooBig.size, 0);
   t.deepEqual(
     frames.map((f) => f.messages.map((m) => m.sequenceId)),
@@ -74,11 +77,12 @@ test('a run goes out in batches of at most the limit, each judged by its first a
   );
   const { send, meta } = readFrame(frames[1]!.parts);
   t.deepEqual([int(send, 2), int(send, 3), int(send, 6)], [3, 2, 4], 'SEND: sequence id, messages, highest sequence id');
+  t.is(int(send, 1), 3, "SEND: the producer's id on the connection");
   t.deepEqual([int(meta, 2), int(meta, 11), int(meta, 24)], [3, 2, 4], 'metadata: the same');
 });
 
 test('each message of a batch keeps its key, properties, event time and sequence id', (t) => {
-  const { frames } = planFrames([message(8), message(9)], 'p-0', { replay: false, maxMessages: 10, maxBytes: 1 << 20, now: 0 });
+  const { frames } = planFrames([message(8), message(9)], PRODUCER, { replay: false, maxMessages: 10, maxBytes: 1 << 20, now: 0 });
   const frame = Buffer.concat(frames[0]!.parts);
   const payloadAt = 8 + frame.readUInt32BE(4) + 6;
   let at = payloadAt + 4 + frame.readUInt32BE(payloadAt);
@@ -96,7 +100,7 @@ test('each message of a batch keeps its key, properties, event time and sequence
 });
 
 test('a replay goes one message per frame, so that the broker judges each alone', (t) => {
-  const { frames } = planFrames([message(1), message(2)], 'p-0', { replay: true, maxMessages: 1000, maxBytes: 1 << 20, now: 0 });
+  const { frames } = planFrames([message(1), message(2)], PRODUCER, { replay: true, maxMessages: 1000, maxBytes: 1 << 20, now: 0 });
   t.deepEqual(
     frames.map((f) => f.messages.map((m) => m.sequenceId)),
     [[1], [2]],
@@ -107,7 +111,7 @@ test('a replay goes one message per frame, so that the broker judges each alone'
 });
 
 test("a message over the broker's size limit is refused without being sent; the others go", (t) => {
-  const { frames, tooBig } = planFrames([message(1), message(2, 100_000), message(3)], 'p-0', {
+  const { frames, tooBig } = planFrames([message(1), message(2, 100_000), message(3)], PRODUCER, {
     replay: false,
     maxMessages: 1000,
     maxBytes: 50_000,
@@ -125,7 +129,7 @@ test("a message over the broker's size limit is refused without being sent; the 
 
 test("a batch is cut before it passes the broker's size limit", (t) => {
   const run = [1, 2, 3, 4].map((n) => message(n, 10_000));
-  const { frames } = planFrames(run, 'p-0', { replay: false, maxMessages: 1000, maxBytes: 40_000, now: 0 });
+  const { frames } = planFrames(run, PRODUCER, { replay: false, maxMessages: 1000, maxBytes: 40_000, now: 0 });
   t.true(frames.length > 1);
   t.true(frames.every((f) => Buffer.concat(f.parts).length <= 40_000));
 });

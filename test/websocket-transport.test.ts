@@ -132,3 +132,15 @@ test('a replay goes through an unbatched session, and the next new messages thro
 test('consecutiveRuns splits at every gap', (t) => {
   t.deepEqual(consecutiveRuns([1, 2, 4, 5, 6, 9].map(message)).map((r) => r.map((m) => m.sequenceId)), [[1, 2], [4, 5, 6], [9]]);
 });
+
+test('with a token, each producer session is opened with it as a bearer token; without one, with no Authorization', async (t) => {
+  await withBroker(async (broker) => {
+    const withToken = websocketTransport({ webUrl: broker.url, topic: 'saga-events', producerName: 'a', log, authToken: 'eyJ.token' });
+    await withToken.publish([message(1)]);
+    await withToken.close();
+    const without = websocketTransport({ webUrl: broker.url, topic: 'saga-events', producerName: 'b', log });
+    await without.publish([message(1)]);
+    await without.close();
+    t.deepEqual(broker.authorizations, ['Bearer eyJ.token', null]);
+  });
+});

@@ -1,7 +1,8 @@
 // Builds the orchestrator's outbox relays from its configuration: picks the transport
-// (pulsar-client when it loads, otherwise the WebSocket API), logs the choice, runs the
+// (pulsar-client when it loads, otherwise the binary protocol spoken here), logs the choice, runs the
 // process's one relay over the shards it holds (src/events/outbox-relay.ts), and
 // registers the relay's metrics.
+import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import { errorText, type Logger } from '../log.js';
@@ -13,7 +14,7 @@ import { loadPulsarClient, type PulsarModule } from './pulsar.js';
 import { pulsarClientTransport } from './pulsar-client-transport.js';
 import { relayMetrics } from './relay-metrics.js';
 import type { EventTransport } from './transport.js';
-import { binaryTransport } from './binary-transport.js';
+import { BinaryClient } from './binary-transport.js';
 import { websocketTransport } from './websocket-transport.js';
 
 export interface EventRelayOptions {
@@ -44,26 +45,25 @@ export interface TransportFactory {
 /**
  * Which transport to use: PULSAR_TRANSPORT=pulsar-client, binary or websocket forces one;
  * `auto` takes pulsar-client when the package loads (libpulsar installed), else the
- * binary protocol spoken here (src/events/binary-transport.ts), which has no TLS: a
- * pulsar+ssl:// URL then goes through the WebSocket API, as before. Decided (and said)
- * once for all the shards' producers.
+ * binary protocol spoken here (src/events/binary-transport.ts), over TLS for a
+ * pulsar+ssl:// URL. Decided (and said) once for all the shards' producers; the binary
+ * transport's producers share one connection (one BinaryClient per process).
  */
 export async function chooseTransportFactory(config: Config, log: Logger, opts: EventRelayOptions = {}): Promise<TransportFactory> {
   const serviceUrl = config.PULSAR_URL ?? 'pulsar://127.0.0.1:6650';
+  const authToken = config.PULSAR_AUTH_TOKEN;
+  const tlsCa = config.PULSAR_TLS_CA_FILE === undefined ? undefined : readFileSync(config.PULSAR_TLS_CA_FILE);
+  const auth = { ...(authToken === undefined ? {} : { authToken }), ...(tlsCa === undefined ? {} : { tlsCa }) };
   const websocket: TransportFactory = {
     name: 'websocket',
-    create: (producerName) => websocketTransport({ webUrl: pulsarWebUrl(config), topic: config.PULSAR_TOPIC, producerName, log }),
+    create: (producerName) => websocketTransport({ webUrl: pulsarWebUrl(config), topic: config.PULSAR_TOPIC, producerName, log, ...auth }),
   };
-  const binary: TransportFactory = {
-    name: 'binary',
-    create: (producerName) => binaryTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log }),
+  const binaryFactory = (): TransportFactory => {
+    const client = new BinaryClient({ serviceUrl, topic: config.PULSAR_TOPIC, log, ...auth });
+    return { name: 'binary', create: (producerName) => client.producer(producerName) };
   };
   if (config.PULSAR_TRANSPORT === 'websocket') return websocket;
-  const tls = serviceUrl.startsWith('pulsar+ssl:');
-  if (config.PULSAR_TRANSPORT === 'binary') {
-    if (tls) throw new Error('PULSAR_TRANSPORT=binary speaks pulsar:// only, not pulsar+ssl://: install pulsar-client, or use PULSAR_TRANSPORT=websocket with a wss PULSAR_WEB_URL');
-    return binary;
-  }
+  if (config.PULSAR_TRANSPORT === 'binary') return binaryFactory();
   const load = opts.pulsarModule ?? (() => loadPulsarClient());
   let module: PulsarModule;
   try {
@@ -72,17 +72,21 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
     // Asked for explicitly: refuse to start, with the loader's explanation.
     if (config.PULSAR_TRANSPORT === 'pulsar-client') throw err;
     const reason = errorText(err).split('. ')[0];
-    if (tls) {
-      log.info({ reason }, 'pulsar-client is not available and PULSAR_URL is pulsar+ssl://: publishing through the WebSocket API');
-      return websocket;
-    }
     log.info({ reason }, 'pulsar-client is not available: publishing over the binary protocol without it');
-    return binary;
+    return binaryFactory();
   }
   return {
     name: 'pulsar-client',
     create: (producerName) =>
-      pulsarClientTransport({ serviceUrl, topic: config.PULSAR_TOPIC, producerName, log, loadModule: () => Promise.resolve(module) }),
+      pulsarClientTransport({
+        serviceUrl,
+        topic: config.PULSAR_TOPIC,
+        producerName,
+        log,
+        loadModule: () => Promise.resolve(module),
+        ...(authToken === undefined ? {} : { authToken }),
+        ...(config.PULSAR_TLS_CA_FILE === undefined ? {} : { tlsCaFile: config.PULSAR_TLS_CA_FILE }),
+      }),
   };
 }
 

@@ -13,6 +13,10 @@ export interface PulsarClientTransportOptions {
   log: Logger;
   loadModule?: () => Promise<PulsarModule>;
   sendTimeoutMs?: number;
+  /** Token authentication (the package's AuthenticationToken). */
+  authToken?: string;
+  /** For pulsar+ssl://: a PEM file of the certificates to trust (tlsTrustCertsFilePath). */
+  tlsCaFile?: string;
 }
 
 // libpulsar results that concern one message: sending it again gives the same answer.
@@ -36,6 +40,8 @@ export function pulsarClientTransport(opts: PulsarClientTransportOptions): Event
           handle = await createPulsarProducer(opts.serviceUrl, opts.topic, opts.producerName, {
             ...(opts.loadModule === undefined ? {} : { loadModule: opts.loadModule }),
             ...(opts.sendTimeoutMs === undefined ? {} : { sendTimeoutMs: opts.sendTimeoutMs }),
+            ...(opts.authToken === undefined ? {} : { authToken: opts.authToken }),
+            ...(opts.tlsCaFile === undefined ? {} : { tlsCaFile: opts.tlsCaFile }),
           });
         } catch (err) {
           const error = `cannot open a producer: ${errorText(err)}`;

@@ -25,6 +25,8 @@ export const CommandType = {
   PONG: 19,
   LOOKUP: 23,
   LOOKUP_RESPONSE: 24,
+  AUTH_CHALLENGE: 36,
+  AUTH_RESPONSE: 37,
 } as const;
 
 /** ServerError values the producer tells apart. */

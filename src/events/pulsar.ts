@@ -44,6 +44,9 @@ export interface PulsarClientConfig {
   serviceUrl: string;
   operationTimeoutSeconds?: number;
   connectionTimeoutMs?: number;
+  /** An authentication object of the package (AuthenticationToken here). */
+  authentication?: unknown;
+  tlsTrustCertsFilePath?: string;
 }
 
 export interface PulsarClient {
@@ -51,9 +54,10 @@ export interface PulsarClient {
   close(): Promise<null>;
 }
 
-/** The package's export (`module.exports = Pulsar`): we only use its `Client`. */
+/** The package's export (`module.exports = Pulsar`): we use its `Client`, and `AuthenticationToken` for a token. */
 export interface PulsarModule {
   Client: new (config: PulsarClientConfig) => PulsarClient;
+  AuthenticationToken?: new (params: { token: string }) => unknown;
 }
 
 export const PULSAR_CLIENT_PACKAGE = 'pulsar-client';
@@ -116,12 +120,25 @@ export async function createPulsarProducer(
   pulsarUrl: string,
   topic: string,
   producerName: string = RELAY_PRODUCER_NAME,
-  opts: { loadModule?: () => Promise<PulsarModule>; sendTimeoutMs?: number; operationTimeoutSeconds?: number } = {},
+  opts: {
+    loadModule?: () => Promise<PulsarModule>;
+    sendTimeoutMs?: number;
+    operationTimeoutSeconds?: number;
+    authToken?: string;
+    tlsCaFile?: string;
+  } = {},
 ): Promise<PulsarProducerHandle> {
   const Pulsar = await (opts.loadModule ?? loadPulsarClient)();
+  let authentication: unknown;
+  if (opts.authToken !== undefined) {
+    if (Pulsar.AuthenticationToken === undefined) throw new Error('this pulsar-client has no AuthenticationToken: PULSAR_AUTH_TOKEN cannot be used with it');
+    authentication = new Pulsar.AuthenticationToken({ token: opts.authToken });
+  }
   const client = new Pulsar.Client({
     serviceUrl: pulsarUrl,
     operationTimeoutSeconds: opts.operationTimeoutSeconds ?? 10,
+    ...(authentication === undefined ? {} : { authentication }),
+    ...(opts.tlsCaFile === undefined ? {} : { tlsTrustCertsFilePath: opts.tlsCaFile }),
   });
   let producer: PulsarProducer;
   try {

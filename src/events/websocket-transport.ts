@@ -41,6 +41,10 @@ export interface WebSocketTransportOptions {
   batchingMaxPublishDelayMs?: number;
   /** Messages sent and not yet acknowledged, at most (default 10000): the proxy's queue has room for them. */
   maxPendingMessages?: number;
+  /** A token for a broker with token authentication, sent as `Authorization: Bearer`. */
+  authToken?: string;
+  /** For a wss:// web service: the certificates to trust (PEM) instead of the system's. */
+  tlsCa?: string | Buffer;
 }
 
 /** The answer to one message (Pulsar's ProducerAck). */
@@ -150,7 +154,7 @@ export function websocketTransport(opts: WebSocketTransportOptions): EventTransp
     // A producer closed a moment ago may still hold the name on the broker (409).
     for (let attempt = 1; ; attempt++) {
       try {
-        return await open(url, initialSequenceId, batching, connectTimeoutMs);
+        return await open(url, initialSequenceId, batching, { timeoutMs: connectTimeoutMs, authToken: opts.authToken, tlsCa: opts.tlsCa });
       } catch (err) {
         if (!(err instanceof BusyError) || attempt >= 20) throw err;
         await new Promise((r) => setTimeout(r, 100));
@@ -255,11 +259,21 @@ export async function pipeline<T, R>(items: readonly T[], window: number, send: 
   return results;
 }
 
-function open(url: string, initialSequenceId: number, batching: boolean, timeoutMs: number): Promise<Session> {
+function open(
+  url: string,
+  initialSequenceId: number,
+  batching: boolean,
+  opts: { timeoutMs: number; authToken: string | undefined; tlsCa: string | Buffer | undefined },
+): Promise<Session> {
   return new Promise((resolve, reject) => {
     // No permessage-deflate: compressing each small frame cost more CPU (here and in the
     // broker) than everything else the relay does per event.
-    const ws = new WebSocket(url, { handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, {
+      handshakeTimeout: opts.timeoutMs,
+      perMessageDeflate: false,
+      ...(opts.authToken === undefined ? {} : { headers: { authorization: `Bearer ${opts.authToken}` } }),
+      ...(opts.tlsCa === undefined ? {} : { ca: opts.tlsCa }),
+    });
     ws.once('open', () => {
       ws.removeAllListeners('error');
       resolve(new Session(ws, initialSequenceId, batching));

@@ -20,6 +20,8 @@ export class FakeWebSocketBroker {
   readonly duplicates: StoredMessage[] = [];
   /** Query strings of every producer session opened. */
   readonly sessions: URLSearchParams[] = [];
+  /** The Authorization header of every producer session opened (null: none). */
+  readonly authorizations: (string | null)[] = [];
   /** Payloads (decoded) this broker answers with an error, as the proxy does for a message too big. */
   refuse: ((payload: string) => boolean) | undefined;
   /**
@@ -51,6 +53,7 @@ export class FakeWebSocketBroker {
         socket.end('HTTP/1.1 409 Conflict\r\n\r\n');
         return;
       }
+      this.authorizations.push(req.headers.authorization ?? null);
       this.wss!.handleUpgrade(req, socket, head, (ws) => this.session(ws, name, url.searchParams));
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));

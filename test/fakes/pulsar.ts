@@ -179,6 +179,10 @@ export function fakePulsarModule(broker: FakeBroker): PulsarModule & { clients: 
         clients.push(this);
       }
     },
+    // The package's token authentication, as an object that says what it holds.
+    AuthenticationToken: class {
+      constructor(readonly params: { token: string }) {}
+    },
   };
 }
 
