@@ -50,7 +50,7 @@ export async function readOverBinaryProtocol(
   serviceUrl: string,
   topic: string,
   expected: Map<string, number[]>,
-  opts: { timeoutS?: number; consumersRule?: boolean } = {},
+  opts: { timeoutS?: number; consumersRule?: boolean; token?: string; tlsCa?: string } = {},
 ): Promise<BinaryReadReport & { exitCode: number }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'saga-binary-read-'));
   const file = path.join(dir, 'expected.json');
@@ -58,6 +58,8 @@ export async function readOverBinaryProtocol(
   try {
     const args = [SCRIPT, '--service-url', serviceUrl, '--topic', topic, '--expected', file, '--timeout', String(opts.timeoutS ?? 60)];
     if (opts.consumersRule === true) args.push('--consumers-rule');
+    if (opts.token !== undefined) args.push('--token', opts.token);
+    if (opts.tlsCa !== undefined) args.push('--tls-ca', opts.tlsCa);
     const child = spawn(python, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -3,7 +3,7 @@ Python client (`pulsar-client` from PyPI, which bundles the C++ library), and ch
 saga's events against what the saga log holds: all of them, each once, in order.
 
     read_binary.py --service-url pulsar://127.0.0.1:6650 --topic persistent://public/default/saga-events \
-                   --expected expected.json [--timeout 60]
+                   --expected expected.json [--timeout 60] [--token JWT] [--tls-ca cert.pem]
 
 expected.json maps each saga id to its secuencias as the saga log has them
 ({"<saga_id>": [1, 2, ...]}). The reader starts at the earliest message, reads until it
@@ -35,13 +35,23 @@ def main() -> int:
         action="store_true",
         help="ignore a second copy of (saga_id, secuencia), as consumers do, before comparing (copies are still counted)",
     )
+    parser.add_argument("--token", help="a token for a broker with token authentication")
+    parser.add_argument("--tls-ca", help="for pulsar+ssl://: the certificates to trust (PEM)")
     args = parser.parse_args()
 
     with open(args.expected, encoding="utf-8") as f:
         expected = {saga: list(secuencias) for saga, secuencias in json.load(f).items()}
     total = sum(len(s) for s in expected.values())
 
-    client = pulsar.Client(args.service_url, operation_timeout_seconds=30, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    secured = {}
+    if args.token:
+        secured["authentication"] = pulsar.AuthenticationToken(args.token)
+    if args.tls_ca:
+        secured["tls_trust_certs_file_path"] = args.tls_ca
+        secured["tls_validate_hostname"] = True
+    client = pulsar.Client(
+        args.service_url, operation_timeout_seconds=30, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn), **secured
+    )
     received = {}  # saga id -> secuencias in topic order, copies included
     wrong_keys = 0
     unparsable = 0

@@ -47,6 +47,10 @@ export interface StandaloneOptions {
    * a throughput measurement wants. PULSAR_JIT=full picks it too.
    */
   jit?: 'c1' | 'full';
+  /** Settings added to (or replacing those of) pulsar/standalone.conf: TLS and authentication, for one. */
+  settings?: Record<string, string>;
+  /** With authentication on: the token the start-up check presents to the admin API. */
+  adminToken?: string;
 }
 
 export interface RunningStandalone {
@@ -62,15 +66,13 @@ export interface RunningStandalone {
   stop(): Promise<{ ms: number; killed: boolean }>;
 }
 
-/** Writes pulsar/standalone.conf with the ports of this run into the data directory. */
-function writeConfig(dataDir: string, ports: { broker: number; web: number }): string {
+/** Writes pulsar/standalone.conf with the ports of this run, and the settings given, into the data directory. */
+function writeConfig(dataDir: string, ports: { broker: number; web: number }, settings: Record<string, string> = {}): string {
+  const given = { ...settings, brokerServicePort: String(ports.broker), webServicePort: String(ports.web) };
   const lines = readFileSync(CONF, 'utf8')
     .split('\n')
-    .map((line) => {
-      if (line.startsWith('brokerServicePort=')) return `brokerServicePort=${ports.broker}`;
-      if (line.startsWith('webServicePort=')) return `webServicePort=${ports.web}`;
-      return line;
-    });
+    .filter((line) => !Object.keys(given).some((key) => line.startsWith(`${key}=`)));
+  lines.push(...Object.entries(given).map(([key, value]) => `${key}=${value}`));
   const file = path.join(dataDir, 'standalone.conf');
   writeFileSync(file, lines.join('\n'));
   return file;
@@ -82,7 +84,7 @@ export async function startStandalone(opts: StandaloneOptions, classpath: string
   const webPort = opts.webPort ?? 8085;
   const logDir = path.join(dataDir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const conf = writeConfig(dataDir, { broker: brokerPort, web: webPort });
+  const conf = writeConfig(dataDir, { broker: brokerPort, web: webPort }, opts.settings);
   const heap = opts.heapMb ?? 384;
   const args = [
     `-Xms${Math.min(128, heap)}m`,
@@ -124,7 +126,10 @@ export async function startStandalone(opts: StandaloneOptions, classpath: string
       throw new Error(`Pulsar did not answer on ${webUrl} in time; see ${logDir}/pulsar.log`);
     }
     try {
-      const res = await fetch(`${webUrl}/admin/v2/namespaces/public/default`, { signal: AbortSignal.timeout(2_000) });
+      const res = await fetch(`${webUrl}/admin/v2/namespaces/public/default`, {
+        signal: AbortSignal.timeout(2_000),
+        ...(opts.adminToken === undefined ? {} : { headers: { authorization: `Bearer ${opts.adminToken}` } }),
+      });
       if (res.ok) break;
     } catch {
       // not listening yet

@@ -1,0 +1,122 @@
+// A broker with TLS and token authentication: a Pulsar standalone of its own, started
+// here with the test certificate (test/fixtures/tls) and a secret key made for the run.
+// The relay's transport of this run (PULSAR_TEST_TRANSPORT) presents the token: the
+// binary protocol over TLS to pulsar+ssl://, the WebSocket API as a bearer token. The
+// broker refuses a token it did not sign, and Apache's Python client reads the events
+// back over pulsar+ssl:// with the token.
+import test from 'ava';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { binaryTransport } from '../../src/events/binary-transport.js';
+import type { EventTransport, OutboxMessage } from '../../src/events/transport.js';
+import { websocketTransport } from '../../src/events/websocket-transport.js';
+import { freePort } from '../../src/http/server.js';
+import { readOverBinaryProtocol } from '../../scripts/pulsar/binary-reader.js';
+import { resolveClasspath, startStandalone, type RunningStandalone } from '../../scripts/pulsar/standalone.js';
+import { brokerUnderTest, uniqueTopic } from '../helpers/pulsar-broker.js';
+
+const log = pino({ level: 'silent' });
+const { python, transport } = brokerUnderTest();
+const certificate = fileURLToPath(new URL('../fixtures/tls/broker-cert.pem', import.meta.url));
+const key = fileURLToPath(new URL('../fixtures/tls/broker-key.pem', import.meta.url));
+
+/** A token as Pulsar's `tokens create` makes it: a JWT signed with HS256, its subject the role. */
+function signedToken(subject: string, secret: Buffer): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const unsigned = `${part({ alg: 'HS256' })}.${part({ sub: subject })}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+const secret = randomBytes(32);
+const relayToken = signedToken('relay', secret);
+let broker: RunningStandalone | undefined;
+let tlsUrl = '';
+const dataDir = mkdtempSync(path.join(tmpdir(), 'saga-pulsar-secured-'));
+
+test.before(async () => {
+  const tlsPort = await freePort();
+  const adminToken = signedToken('admin', secret);
+  broker = await startStandalone(
+    {
+      dataDir,
+      brokerPort: await freePort(),
+      webPort: await freePort(),
+      bookiePort: await freePort(),
+      adminToken,
+      settings: {
+        authenticationEnabled: 'true',
+        authenticationProviders: 'org.apache.pulsar.broker.authentication.AuthenticationProviderToken',
+        tokenSecretKey: `data:;base64,${secret.toString('base64')}`,
+        superUserRoles: 'admin',
+        // The broker's own clients (the WebSocket API's, its admin's) authenticate too.
+        brokerClientAuthenticationPlugin: 'org.apache.pulsar.client.impl.auth.AuthenticationToken',
+        brokerClientAuthenticationParameters: `token:${adminToken}`,
+        brokerServicePortTls: String(tlsPort),
+        tlsCertificateFilePath: certificate,
+        tlsKeyFilePath: key,
+      },
+    },
+    resolveClasspath(() => undefined),
+  );
+  tlsUrl = `pulsar+ssl://127.0.0.1:${tlsPort}`;
+});
+
+test.after.always(async () => {
+  await broker?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** This run's transport to the secured broker, presenting `token`. */
+function producer(topic: string, token: string): EventTransport {
+  const producerName = `secured-${randomUUID().slice(0, 8)}`;
+  return transport === 'binary'
+    ? binaryTransport({ serviceUrl: tlsUrl, topic, producerName, log, authToken: token, tlsCa: readFileSync(certificate) })
+    : websocketTransport({ webUrl: broker!.webUrl, topic, producerName, log, authToken: token });
+}
+
+/** Events of one saga, numbered 1..n, as the relay sends them. */
+function events(sagaId: string, n: number): OutboxMessage[] {
+  return Array.from({ length: n }, (_, i) => ({
+    sequenceId: i + 1,
+    key: sagaId,
+    payload: Buffer.from(JSON.stringify({ saga_id: sagaId, secuencia: i + 1, tipo: 'Prueba' })),
+    properties: {},
+    eventTime: Date.now(),
+  }));
+}
+
+test(`with the broker's token, the ${transport} transport's events are stored, and Apache's client reads them back over pulsar+ssl://`, async (t) => {
+  const topic = uniqueTopic('secured');
+  const sagaId = randomUUID();
+  const relay = producer(topic, relayToken);
+  const outcomes = await relay.publish(events(sagaId, 5));
+  await relay.close();
+  t.deepEqual(
+    outcomes.map((o) => o.kind),
+    Array(5).fill('stored'),
+  );
+  const report = await readOverBinaryProtocol(python, tlsUrl, topic, new Map([[sagaId, [1, 2, 3, 4, 5]]]), {
+    token: relayToken,
+    tlsCa: certificate,
+    timeoutS: 30,
+  });
+  t.log(`read over ${tlsUrl} by Apache's Python client with the token: ${report.read} events, ${report.duplicates} copies`);
+  t.is(report.exitCode, 0, JSON.stringify(report));
+});
+
+test(`a token the broker did not sign is refused: the ${transport} transport stores nothing, and says why`, async (t) => {
+  const relay = producer(uniqueTopic('secured'), signedToken('relay', randomBytes(32)));
+  const outcomes = await relay.publish(events(randomUUID(), 1));
+  await relay.close();
+  t.deepEqual(
+    outcomes.map((o) => o.kind),
+    ['unavailable'],
+  );
+  const error = outcomes[0]?.kind === 'unavailable' ? outcomes[0].error : '';
+  t.log(error);
+  t.regex(error, transport === 'binary' ? /AuthenticationError/ : /401/);
+});
