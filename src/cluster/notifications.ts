@@ -31,6 +31,9 @@ export class NotificationListener {
   private client: pg.Client | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
+  /** Counts the connections that listened; `listening` while the current one does. */
+  private session = 0;
+  private listening = false;
 
   constructor(
     private readonly channels: readonly string[],
@@ -45,8 +48,18 @@ export class NotificationListener {
     await this.connect(false);
   }
 
+  /**
+   * The current connection's number while it listens, else undefined. Equal numbers at two
+   * moments mean one connection listened throughout, so every notification committed in
+   * between was delivered to it (a connection lost unnoticed is the exception: see its reconnect).
+   */
+  get continuity(): number | undefined {
+    return this.listening ? this.session : undefined;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.listening = false;
     clearTimeout(this.retry);
     await this.client?.end().catch(() => undefined);
   }
@@ -56,8 +69,14 @@ export class NotificationListener {
     client.on('notification', (n) => {
       if (this.channels.includes(n.channel) && n.payload !== undefined) this.onNotification(n.payload, n.channel);
     });
-    client.on('error', (err) => this.log.warn({ err: err.message }, 'notification connection lost'));
-    client.on('end', () => this.scheduleReconnect());
+    client.on('error', (err) => {
+      if (this.client === client) this.listening = false;
+      this.log.warn({ err: err.message }, 'notification connection lost');
+    });
+    client.on('end', () => {
+      if (this.client === client) this.listening = false;
+      this.scheduleReconnect();
+    });
     try {
       await client.connect();
       for (const channel of this.channels) await client.query(`listen ${channel}`);
@@ -68,6 +87,8 @@ export class NotificationListener {
       return;
     }
     this.client = client;
+    this.session++;
+    this.listening = true;
     if (reconnecting) {
       this.log.info('notification connection re-opened');
       this.onReconnected();

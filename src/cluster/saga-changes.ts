@@ -20,12 +20,84 @@ export interface Wait {
   cancel(): void;
 }
 
+/** Sagas remembered as started here (startedHere), at most: past it the oldest is forgotten, and read as before. */
+export const STARTED_HERE_MAX = 10_000;
+
+/** What `beginStart` gives and `started` takes back. */
+export interface StartTicket {
+  readonly session: number | undefined;
+  readonly token: number;
+}
+
+/**
+ * The sagas heard of while some start was under way, kept only as long as a start that
+ * began before them is: so that `started` knows whether its saga changed before it returned.
+ * Past HEARD_MAX ids (starts that last long under many changes) it forgets them, and the
+ * starts under way then count as having heard of their saga.
+ */
+export class HeardDuringStarts {
+  private tick = 0;
+  private nextToken = 0;
+  /** Starts under way: token → the tick at which it began (in the order begun, so ticks grow). */
+  private readonly open = new Map<number, number>();
+  /** Saga id → the tick at which it was last heard of (in that order). */
+  private readonly recent = new Map<string, number>();
+  /** Starts begun before this tick lost what was heard (the list overflowed). */
+  private floor = 0;
+
+  constructor(private readonly max = HEARD_MAX) {}
+
+  begin(): number {
+    const token = this.nextToken++;
+    this.open.set(token, this.tick);
+    return token;
+  }
+
+  heard(sagaId: string): void {
+    if (this.open.size === 0) return;
+    this.tick++;
+    this.recent.delete(sagaId);
+    this.recent.set(sagaId, this.tick);
+    if (this.recent.size > this.max) {
+      this.recent.clear();
+      this.floor = this.tick;
+    }
+  }
+
+  /** Ends a start; whether `sagaId` may have been heard of while it was under way. */
+  end(token: number, sagaId: string | undefined): boolean {
+    const began = this.open.get(token);
+    this.open.delete(token);
+    const heard = began === undefined || began < this.floor || (sagaId !== undefined && this.recent.has(sagaId));
+    // Forget what no start under way began before.
+    const oldest = this.open.values().next();
+    if (oldest.done === true) this.recent.clear();
+    else
+      for (const [id, at] of this.recent) {
+        if (at > oldest.value) break;
+        this.recent.delete(id);
+      }
+    return heard;
+  }
+
+  /** Ids kept now (for the tests of its bound). */
+  get size(): number {
+    return this.recent.size;
+  }
+}
+
+/** Ids heard of during starts under way, kept at most. */
+export const HEARD_MAX = 100_000;
+
 /** How long a watch lasts unless renewed: a BFF that dies leaves its watches for at most this long. */
 export const WATCH_TTL_S = 600;
 
 export class SagaChanges {
   private readonly subscribers = new Map<string, Set<ChangeListener>>();
   private readonly listener: NotificationListener;
+  /** Sagas this process started while listening, of which nothing was heard since: saga id → listening session. */
+  private readonly startedHere = new Map<string, number>();
+  private readonly starts = new HeardDuringStarts();
 
   /** `db` records the live watches (`watch`); without it a watch records nothing (only ends and decided orders are told). */
   constructor(
@@ -38,8 +110,50 @@ export class SagaChanges {
       url,
       log,
       (payload) => this.changed(payload),
-      () => [...this.subscribers.keys()].forEach((id) => this.notify(id, null)),
+      () => {
+        this.startedHere.clear();
+        [...this.subscribers.keys()].forEach((id) => this.notify(id, null));
+      },
     );
+  }
+
+  /** The listening connection's number while it listens (changes at each reconnection), else undefined. */
+  session(): number | undefined {
+    return this.listener.continuity;
+  }
+
+  /**
+   * To be called before recording a new saga, and `started` after: between the two, a change
+   * of the saga may already be heard (a saga that ends before its start returns), and that
+   * saga must not be taken for unchanged.
+   */
+  beginStart(): StartTicket {
+    return { session: this.listener.continuity, token: this.starts.begin() };
+  }
+
+  /**
+   * Ends a start begun with `beginStart`. With the id of the saga it recorded, remembers that
+   * this process started it and has heard nothing of it since, if one listening session lasted
+   * from before the write until now: its end, committed later, will be told here.
+   */
+  started(ticket: StartTicket, sagaId: string | undefined): void {
+    const heard = this.starts.end(ticket.token, sagaId);
+    if (sagaId === undefined || heard || ticket.session === undefined || this.listener.continuity !== ticket.session) return;
+    this.startedHere.set(sagaId, ticket.session);
+    if (this.startedHere.size > STARTED_HERE_MAX) {
+      const oldest = this.startedHere.keys().next();
+      if (oldest.done !== true) this.startedHere.delete(oldest.value);
+    }
+  }
+
+  /**
+   * Whether `sagaId` was started here in the session still listening, and no change of it
+   * was heard since: it has not ended, and its end will wake a `wait` registered now. A
+   * client waiting for the end of a saga it just started then needs no read before waiting.
+   */
+  unchangedSinceStarted(sagaId: string): boolean {
+    const session = this.startedHere.get(sagaId);
+    return session !== undefined && session === this.listener.continuity;
   }
 
   start(): Promise<void> {
@@ -117,7 +231,11 @@ export class SagaChanges {
   private changed(payload: string): void {
     for (const entry of payload.split(',')) {
       const space = entry.indexOf(' ');
-      if (space > 0) this.notify(entry.slice(0, space), entry.slice(space + 1));
+      if (space <= 0) continue;
+      const sagaId = entry.slice(0, space);
+      this.startedHere.delete(sagaId);
+      this.starts.heard(sagaId);
+      this.notify(sagaId, entry.slice(space + 1));
     }
   }
 

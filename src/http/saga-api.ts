@@ -127,11 +127,14 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
       const body = parseOrThrow(type.request, await readJsonBody(ctx));
       const { datos, timeoutMinutos } = type.accept(body);
       let result: StartResult;
+      const ticket = deps.changes.beginStart();
       try {
         result = await deps.start({ tipo: type.tipo, datos, timeoutMinutos, ...(key === undefined ? {} : { idempotencyKey: key }) });
       } catch (err) {
+        deps.changes.started(ticket, undefined);
         throw intakeFailure(err, deps.log, deps.faults?.has('unknown-outcome-as-unavailable') === true);
       }
+      deps.changes.started(ticket, result.kind === 'started' ? result.sagaId : undefined);
       if (result.kind === 'started') deps.metrics?.started(type.tipo);
       ctx.body = startedBody(result);
     });
@@ -145,9 +148,13 @@ export function sagaApi(deps: SagaApiDeps): { router: Router; specs: RouteSpec[]
       // read, so a saga that ends in between still wakes it.
       const wait = deps.changes.wait(sagaId, waitMs, (estado) => TERMINAL_STATES.includes(estado));
       try {
-        const estado = await deps.queries.estado(sagaId);
-        if (estado === null) throw notFound(`SAGA ${sagaId} no encontrada`);
-        if (!TERMINAL_STATES.includes(estado)) await wait.done;
+        // A saga started here, of which nothing was heard since, is running: no read before waiting.
+        if (deps.changes.unchangedSinceStarted(sagaId)) await wait.done;
+        else {
+          const estado = await deps.queries.estado(sagaId);
+          if (estado === null) throw notFound(`SAGA ${sagaId} no encontrada`);
+          if (!TERMINAL_STATES.includes(estado)) await wait.done;
+        }
       } finally {
         wait.cancel();
       }
