@@ -173,6 +173,12 @@ test('a producer the broker keeps waiting for access to the topic is not used: t
 const clientOf = (url: string, extra: Partial<ConstructorParameters<typeof BinaryClient>[0]> = {}) =>
   new BinaryClient({ serviceUrl: url, topic: 'saga-events', log, connectTimeoutMs: 2_000, ...extra });
 
+/** The producers of shards 0 and 1, on one client. */
+const twoShards = (url: string) => {
+  const client = clientOf(url);
+  return [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')] as const;
+};
+
 test("every shard's producer is a producer of one connection, each frame under its own producer's id", async (t) => {
   await withBroker(async (broker) => {
     const client = clientOf(broker.url);
@@ -187,8 +193,7 @@ test("every shard's producer is a producer of one connection, each frame under i
 
 test("a failed frame closes its own producer only: the other shards' producers keep the connection", async (t) => {
   await withBroker(async (broker) => {
-    const client = clientOf(broker.url);
-    const [a, b] = [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')];
+    const [a, b] = twoShards(broker.url);
     t.deepEqual((await b.publish([message(1)])).map((o) => o.kind), ['stored']);
     broker.sendAnswers.push({ kind: 'error', code: 2, message: 'bookie down' });
     t.deepEqual((await a.publish([message(1)])).map((o) => o.kind), ['unavailable']);
@@ -203,8 +208,7 @@ test("a failed frame closes its own producer only: the other shards' producers k
 
 test('a producer the broker closes is opened again at its next publish, on the same connection', async (t) => {
   await withBroker(async (broker) => {
-    const client = clientOf(broker.url);
-    const [a, b] = [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')];
+    const [a, b] = twoShards(broker.url);
     await a.publish([message(1)]);
     await b.publish([message(1)]);
     broker.closeProducer(1);
@@ -219,8 +223,7 @@ test('a producer the broker closes is opened again at its next publish, on the s
 
 test('the connection is closed when its last producer closes, and opened again by the next publish', async (t) => {
   await withBroker(async (broker) => {
-    const client = clientOf(broker.url);
-    const [a, b] = [client.producer('saga-outbox-x-0'), client.producer('saga-outbox-x-1')];
+    const [a, b] = twoShards(broker.url);
     await Promise.all([a.publish([message(1)]), b.publish([message(1)])]);
     await a.close();
     t.is(broker.connections, 1, 'b still uses it');
