@@ -4,6 +4,7 @@
 import test from 'ava';
 import { pino } from 'pino';
 import { readFileSync } from 'node:fs';
+import type tls from 'node:tls';
 import { BinaryClient, binaryTransport } from '../src/events/binary-transport.js';
 import type { OutboxMessage, PublishOutcome } from '../src/events/transport.js';
 import { freePort } from '../src/http/server.js';
@@ -23,9 +24,10 @@ const message = (sequenceId: number): OutboxMessage => ({
   eventTime: 0,
 });
 
-async function withBroker(run: (broker: FakeBinaryBroker) => Promise<void>): Promise<void> {
+/** Runs `run` against a stand-in broker, over TLS with `tlsOptions`. */
+async function withBroker(run: (broker: FakeBinaryBroker) => Promise<void>, tlsOptions?: tls.TlsOptions): Promise<void> {
   const broker = new FakeBinaryBroker();
-  await broker.start();
+  await broker.start(tlsOptions);
   try {
     await run(broker);
   } finally {
@@ -259,32 +261,22 @@ test('without a token, CONNECT carries no authentication', async (t) => {
 const TLS_DIR = new URL('./fixtures/tls/', import.meta.url);
 const tlsFiles = { key: readFileSync(new URL('broker-key.pem', TLS_DIR)), cert: readFileSync(new URL('broker-cert.pem', TLS_DIR)) };
 
-async function withTlsBroker(run: (broker: FakeBinaryBroker) => Promise<void>): Promise<void> {
-  const broker = new FakeBinaryBroker();
-  await broker.start(tlsFiles);
-  try {
-    await run(broker);
-  } finally {
-    await broker.stop();
-  }
-}
-
 test("pulsar+ssl:// publishes over TLS to a broker whose certificate is trusted, at the lookup's TLS address", async (t) => {
-  await withTlsBroker(async (broker) => {
+  await withBroker(async (broker) => {
     t.regex(broker.url, /^pulsar\+ssl:/);
     const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log, tlsCa: tlsFiles.cert });
     t.deepEqual((await transport.publish([message(1), message(2)])).map((o) => o.kind), ['stored', 'stored']);
     t.is(broker.accepted, 1, 'the lookup said Connect here, at its TLS address');
     await transport.close();
-  });
+  }, tlsFiles);
 });
 
 test('pulsar+ssl:// to a broker whose certificate is not trusted publishes nothing, and says why', async (t) => {
-  await withTlsBroker(async (broker) => {
+  await withBroker(async (broker) => {
     const transport = binaryTransport({ serviceUrl: broker.url, topic: 'saga-events', producerName: 'p', log });
     const outcomes = await transport.publish([message(1)]);
     t.deepEqual(outcomes.map((o) => o.kind), ['unavailable']);
     t.regex(errorOf(outcomes[0]), /self-signed certificate/);
     t.deepEqual(broker.sends, []);
-  });
+  }, tlsFiles);
 });

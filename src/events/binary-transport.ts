@@ -488,10 +488,7 @@ export class BinaryClient {
         this.connecting = undefined;
       });
       c = await this.connecting;
-      if (this.connection !== c) {
-        if (this.connection?.open === true) this.connection.close();
-        this.connection = c;
-      }
+      this.connection = c;
     }
     c.users++;
     return c;
