@@ -36,7 +36,6 @@ const slowPayment = (ms: number) =>
 
 interface Bff {
   url: string;
-  changes: SagaChanges;
   /** The estado reads the status route made. */
   estadoReads: () => number;
   close(): Promise<void>;
@@ -70,7 +69,6 @@ async function bffWith(wrap: (start: (req: StartRequest) => Promise<StartResult>
   const server: RunningServer = await listen(app, 0);
   return {
     url: server.url,
-    changes,
     estadoReads: () => reads,
     async close() {
       await server.close();
@@ -80,13 +78,22 @@ async function bffWith(wrap: (start: (req: StartRequest) => Promise<StartResult>
   };
 }
 
-async function startAndWait(bff: Bff, waitMs: number): Promise<{ estado: string; ms: number; sagaId: string }> {
+/** Starts a saga through the BFF; its id. */
+async function startSaga(bff: Bff): Promise<string> {
   const posted = await fetch(`${bff.url}/saga/crear-campana-completa`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(seedRequest()),
   });
-  const { saga_id: sagaId } = (await posted.json()) as { saga_id: string };
+  return ((await posted.json()) as { saga_id: string }).saga_id;
+}
+
+/** The BFFs' listening connections (every SagaChanges listens on saga_cambios): their backends' pids. */
+const listeners = async () =>
+  (await env.query<{ pid: number }>(`select pid from pg_stat_activity where query = 'listen saga_cambios'`)).map((r) => r.pid);
+
+async function startAndWait(bff: Bff, waitMs: number): Promise<{ estado: string; ms: number; sagaId: string }> {
+  const sagaId = await startSaga(bff);
   const t0 = Date.now();
   const res = await fetch(`${bff.url}/saga/${sagaId}/status?esperar_ms=${waitMs}`);
   const { estado } = (await res.json()) as { estado: string };
@@ -130,21 +137,32 @@ test.serial('after the listening connection is lost and opened again, a saga sta
   const bff = await bffWith();
   try {
     await slowPayment(3_000);
-    const posted = await fetch(`${bff.url}/saga/crear-campana-completa`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(seedRequest()),
-    });
-    const { saga_id: sagaId } = (await posted.json()) as { saga_id: string };
-    const before = bff.changes.session();
+    const sagaId = await startSaga(bff);
+    const before = await listeners();
     await env.query(`select pg_terminate_backend(pid) from pg_stat_activity where query = 'listen saga_cambios' and pid <> pg_backend_pid()`);
-    await waitUntil(() => bff.changes.session() !== undefined && bff.changes.session() !== before, { what: 'the listener back' });
+    await waitUntil(
+      async () => {
+        const now = await listeners();
+        return now.length === before.length && now.every((pid) => !before.includes(pid));
+      },
+      { what: 'the listeners back, each on a new connection' },
+    );
     const res = await fetch(`${bff.url}/saga/${sagaId}/status?esperar_ms=30000`);
     t.is(((await res.json()) as { estado: string }).estado, 'COMPLETADA');
     t.is(bff.estadoReads(), 1);
   } finally {
     await bff.close();
   }
+});
+
+test('while nothing listens (the connection lost and not yet back, or stopped), no saga started here is taken for unchanged', async (t) => {
+  const changes = new SagaChanges(env.databaseUrl, log);
+  await changes.start();
+  const ticket = changes.beginStart();
+  changes.started(ticket, 'saga-a');
+  t.true(changes.unchangedSinceStarted('saga-a'));
+  await changes.stop();
+  t.false(changes.unchangedSinceStarted('saga-a'));
 });
 
 test('a saga heard of while its start was under way counts as heard; one heard before the start began does not', (t) => {

@@ -95,8 +95,8 @@ export const WATCH_TTL_S = 600;
 export class SagaChanges {
   private readonly subscribers = new Map<string, Set<ChangeListener>>();
   private readonly listener: NotificationListener;
-  /** Sagas this process started while listening, of which nothing was heard since: saga id → listening session. */
-  private readonly startedHere = new Map<string, number>();
+  /** Sagas this process started in the listening session now, of which nothing was heard since (cleared at a reconnection). */
+  private readonly startedHere = new Set<string>();
   private readonly starts = new HeardDuringStarts();
 
   /** `db` records the live watches (`watch`); without it a watch records nothing (only ends and decided orders are told). */
@@ -117,11 +117,6 @@ export class SagaChanges {
     );
   }
 
-  /** The listening connection's number while it listens (changes at each reconnection), else undefined. */
-  session(): number | undefined {
-    return this.listener.continuity;
-  }
-
   /**
    * To be called before recording a new saga, and `started` after: between the two, a change
    * of the saga may already be heard (a saga that ends before its start returns), and that
@@ -139,11 +134,8 @@ export class SagaChanges {
   started(ticket: StartTicket, sagaId: string | undefined): void {
     const heard = this.starts.end(ticket.token, sagaId);
     if (sagaId === undefined || heard || ticket.session === undefined || this.listener.continuity !== ticket.session) return;
-    this.startedHere.set(sagaId, ticket.session);
-    if (this.startedHere.size > STARTED_HERE_MAX) {
-      const oldest = this.startedHere.keys().next();
-      if (oldest.done !== true) this.startedHere.delete(oldest.value);
-    }
+    this.startedHere.add(sagaId);
+    if (this.startedHere.size > STARTED_HERE_MAX) this.startedHere.delete(this.startedHere.values().next().value!);
   }
 
   /**
@@ -152,8 +144,7 @@ export class SagaChanges {
    * client waiting for the end of a saga it just started then needs no read before waiting.
    */
   unchangedSinceStarted(sagaId: string): boolean {
-    const session = this.startedHere.get(sagaId);
-    return session !== undefined && session === this.listener.continuity;
+    return this.listener.continuity !== undefined && this.startedHere.has(sagaId);
   }
 
   start(): Promise<void> {
