@@ -3,12 +3,12 @@
 // deduplication and Apache's own client reading the topic back are in `npm run test:pulsar`.
 import test from 'ava';
 import { pino } from 'pino';
-import { readFileSync } from 'node:fs';
 import type tls from 'node:tls';
 import { BinaryClient, binaryTransport } from '../src/events/binary-transport.js';
 import type { OutboxMessage, PublishOutcome } from '../src/events/transport.js';
 import { freePort } from '../src/http/server.js';
 import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
+import { tlsFiles } from './fixtures/tls-certificate.js';
 import { waitUntil } from './helpers/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -257,9 +257,6 @@ test('without a token, CONNECT carries no authentication', async (t) => {
     await transport.close();
   });
 });
-
-const TLS_DIR = new URL('./fixtures/tls/', import.meta.url);
-const tlsFiles = { key: readFileSync(new URL('broker-key.pem', TLS_DIR)), cert: readFileSync(new URL('broker-cert.pem', TLS_DIR)) };
 
 test("pulsar+ssl:// publishes over TLS to a broker whose certificate is trusted, at the lookup's TLS address", async (t) => {
   await withBroker(async (broker) => {

@@ -10,8 +10,8 @@ import { waitForEstado } from './helpers/sagas.js';
 import { pino } from 'pino';
 import { chooseTransportFactory } from '../src/events/event-relay.js';
 import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { TLS_CERT_PATH, tlsFiles } from './fixtures/tls-certificate.js';
+import type { OutboxMessage } from '../src/events/transport.js';
 
 const env = useTestEnv(test);
 
@@ -43,15 +43,17 @@ test('with pulsar-client missing and a pulsar+ssl:// URL, the relay speaks the b
   t.is(transport.target, 'pulsar+ssl://broker.example:6651 persistent://public/default/saga-events');
 });
 
+/** One event to publish, for the tests of what a transport is given. */
+const ONE_EVENT: OutboxMessage = { sequenceId: 1, key: 'k', payload: Buffer.from('e'), properties: {}, eventTime: 0 };
+
 test("the binary transport's producers (one per shard) share one connection, with PULSAR_AUTH_TOKEN and PULSAR_TLS_CA_FILE", async (t) => {
   const broker = new FakeBinaryBroker();
-  const certificate = fileURLToPath(new URL('./fixtures/tls/broker-cert.pem', import.meta.url));
-  await broker.start({ key: readFileSync(new URL('./fixtures/tls/broker-key.pem', import.meta.url)), cert: readFileSync(certificate) });
+  await broker.start(tlsFiles);
   try {
-    const config = testConfig({ PULSAR_URL: broker.url, PULSAR_TRANSPORT: 'binary', PULSAR_AUTH_TOKEN: 'eyJ.token', PULSAR_TLS_CA_FILE: certificate });
+    const config = testConfig({ PULSAR_URL: broker.url, PULSAR_TRANSPORT: 'binary', PULSAR_AUTH_TOKEN: 'eyJ.token', PULSAR_TLS_CA_FILE: TLS_CERT_PATH });
     const factory = await chooseTransportFactory(config, pino({ level: 'silent' }));
     const shards = ['saga-outbox-x-0', 'saga-outbox-x-1'].map((name) => factory.create(name));
-    const outcomes = await Promise.all(shards.map((p) => p.publish([{ sequenceId: 1, key: 'k', payload: Buffer.from('e'), properties: {}, eventTime: 0 }])));
+    const outcomes = await Promise.all(shards.map((p) => p.publish([ONE_EVENT])));
     t.deepEqual(outcomes.flat().map((o) => o.kind), ['stored', 'stored']);
     t.is(broker.accepted, 1);
     t.deepEqual(broker.connects, [{ method: 'token', data: 'eyJ.token' }]);
@@ -63,13 +65,12 @@ test("the binary transport's producers (one per shard) share one connection, wit
 
 test('with pulsar-client, PULSAR_AUTH_TOKEN becomes its AuthenticationToken and PULSAR_TLS_CA_FILE its trusted certificates', async (t) => {
   const module = fakePulsarModule(new FakeBroker());
-  const certificate = fileURLToPath(new URL('./fixtures/tls/broker-cert.pem', import.meta.url));
-  const config = testConfig({ PULSAR_URL: 'pulsar+ssl://b:6651', PULSAR_AUTH_TOKEN: 'eyJ.token', PULSAR_TLS_CA_FILE: certificate });
+  const config = testConfig({ PULSAR_URL: 'pulsar+ssl://b:6651', PULSAR_AUTH_TOKEN: 'eyJ.token', PULSAR_TLS_CA_FILE: TLS_CERT_PATH });
   const producer = (await chooseTransportFactory(config, pino({ level: 'silent' }), { pulsarModule: () => Promise.resolve(module) })).create('x');
-  t.deepEqual((await producer.publish([{ sequenceId: 1, key: 'k', payload: Buffer.from('e'), properties: {}, eventTime: 0 }])).map((o) => o.kind), ['stored']);
+  t.deepEqual((await producer.publish([ONE_EVENT])).map((o) => o.kind), ['stored']);
   const client = module.clients[0]!.config;
   t.deepEqual(client.authentication, new module.AuthenticationToken!({ token: 'eyJ.token' }));
-  t.is(client.tlsTrustCertsFilePath, certificate);
+  t.is(client.tlsTrustCertsFilePath, TLS_CERT_PATH);
   await producer.close();
 });
 

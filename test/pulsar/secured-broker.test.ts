@@ -6,10 +6,9 @@
 // back over pulsar+ssl:// with the token.
 import test from 'ava';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { binaryTransport } from '../../src/events/binary-transport.js';
 import type { EventTransport, OutboxMessage } from '../../src/events/transport.js';
@@ -18,11 +17,10 @@ import { freePort } from '../../src/http/server.js';
 import { readOverBinaryProtocol } from '../../scripts/pulsar/binary-reader.js';
 import { resolveClasspath, startStandalone, type RunningStandalone } from '../../scripts/pulsar/standalone.js';
 import { brokerUnderTest, uniqueTopic } from '../helpers/pulsar-broker.js';
+import { TLS_CERT_PATH, TLS_KEY_PATH, tlsFiles } from '../fixtures/tls-certificate.js';
 
 const log = pino({ level: 'silent' });
 const { python, transport } = brokerUnderTest();
-const certificate = fileURLToPath(new URL('../fixtures/tls/broker-cert.pem', import.meta.url));
-const key = fileURLToPath(new URL('../fixtures/tls/broker-key.pem', import.meta.url));
 
 /** A token as Pulsar's `tokens create` makes it: a JWT signed with HS256, its subject the role. */
 function signedToken(subject: string, secret: Buffer): string {
@@ -56,8 +54,8 @@ test.before(async () => {
         brokerClientAuthenticationPlugin: 'org.apache.pulsar.client.impl.auth.AuthenticationToken',
         brokerClientAuthenticationParameters: `token:${adminToken}`,
         brokerServicePortTls: String(tlsPort),
-        tlsCertificateFilePath: certificate,
-        tlsKeyFilePath: key,
+        tlsCertificateFilePath: TLS_CERT_PATH,
+        tlsKeyFilePath: TLS_KEY_PATH,
       },
     },
     resolveClasspath(() => undefined),
@@ -74,7 +72,7 @@ test.after.always(async () => {
 function producer(topic: string, token: string): EventTransport {
   const producerName = `secured-${randomUUID().slice(0, 8)}`;
   return transport === 'binary'
-    ? binaryTransport({ serviceUrl: tlsUrl, topic, producerName, log, authToken: token, tlsCa: readFileSync(certificate) })
+    ? binaryTransport({ serviceUrl: tlsUrl, topic, producerName, log, authToken: token, tlsCa: tlsFiles.cert })
     : websocketTransport({ webUrl: broker!.webUrl, topic, producerName, log, authToken: token });
 }
 
@@ -101,7 +99,7 @@ test(`with the broker's token, the ${transport} transport's events are stored, a
   );
   const report = await readOverBinaryProtocol(python, tlsUrl, topic, new Map([[sagaId, [1, 2, 3, 4, 5]]]), {
     token: relayToken,
-    tlsCa: certificate,
+    tlsCa: TLS_CERT_PATH,
     timeoutS: 30,
   });
   t.log(`read over ${tlsUrl} by Apache's Python client with the token: ${report.read} events, ${report.duplicates} copies`);
