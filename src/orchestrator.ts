@@ -14,7 +14,7 @@ import type { ParticipantGateway } from './gateway/participant-gateway.js';
 import { uuidv7 } from './saga/ids.js';
 import { DefinitionRegistry, versionKey } from './saga/registry.js';
 import type { AnySagaType } from './saga/saga-type.js';
-import { SagaStore, type StoredSaga } from './persistence/saga-store.js';
+import { SagaStore, type LoadedSaga, type StoredSaga } from './persistence/saga-store.js';
 import { registerDefinitions } from './persistence/definitions.js';
 import { foldCounts } from './persistence/counts.js';
 import { SagaWriter, type SagaWriterOptions } from './persistence/saga-writer.js';
@@ -26,6 +26,7 @@ import { spawnSupervisor, type SupervisorMessage } from './actors/supervisor.js'
 import { LeaseManager } from './cluster/lease-manager.js';
 import { NEW_SAGA_CHANNEL, newSagaChannelOf, NotificationListener, SAGA_LOTE_CHANNEL, SAGA_ORDER_CHANNEL } from './cluster/notifications.js';
 import { shardOf, type ShardLease, type ShardListener } from './cluster/shards.js';
+import { announcedUnder, parseAnnouncement } from './cluster/announcement.js';
 import { SagaIntake, type StartRequest, type StartResult } from './saga-intake.js';
 import { machineRules, NO_FAULTS, writerHooks, type Faults } from './faults.js';
 import type { MachineRules } from './saga/rules.js';
@@ -67,6 +68,8 @@ export class Orchestrator {
   private readonly intake: SagaIntake;
   private readonly system: ActorSystem;
   private readonly supervisors = new Map<number, ActorRef<SupervisorMessage>>();
+  /** The epoch of each held shard's lease (that of its supervisor). */
+  private readonly epochs = new Map<number, number>();
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
   private readonly shardListeners = new Set<ShardListener>();
@@ -259,7 +262,7 @@ export class Orchestrator {
     return held.length === 0 ? shardOf(sagaId, this.shardCount) : held[tail % held.length]!;
   }
 
-  private run(shard: number, sagaId: string, opts: { saga?: StoredSaga; fresh?: boolean; orders?: boolean } = {}): void {
+  private run(shard: number, sagaId: string, opts: { saga?: StoredSaga; announced?: LoadedSaga | undefined; fresh?: boolean; orders?: boolean } = {}): void {
     const supervisor = this.supervisors.get(shard);
     if (supervisor !== undefined) tell(supervisor, { type: 'run', sagaId, ...opts });
   }
@@ -275,12 +278,16 @@ export class Orchestrator {
       return;
     }
     for (const entry of payload.split(',')) {
-      const [shard, sagaId] = entry.split(':');
-      if (shard === undefined || sagaId === undefined) continue;
-      if (channel === SAGA_ORDER_CHANNEL) this.run(Number(shard), sagaId, { orders: true });
+      const heard = parseAnnouncement(entry);
+      if (heard === null) continue;
+      if (channel === SAGA_ORDER_CHANNEL) this.run(heard.shard, heard.sagaId, { orders: true });
       // A saga recorded here is run from the snapshot in hand once its write
       // returns; its notification can arrive first, and would cost a read.
-      else if (!this.startingHere.has(sagaId)) this.run(Number(shard), sagaId, { fresh: true });
+      // One recorded elsewhere is run from what its announcement carries, if
+      // it was announced to the lease held now (src/cluster/announcement.ts).
+      else if (!this.startingHere.has(heard.sagaId)) {
+        this.run(heard.shard, heard.sagaId, { fresh: true, announced: announcedUnder(heard, this.epochs.get(heard.shard)) });
+      }
     }
   }
 
@@ -319,6 +326,7 @@ export class Orchestrator {
       (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
     );
     this.supervisors.set(lease.shard, supervisor);
+    this.epochs.set(lease.shard, lease.epoch);
     for (const listener of this.shardListeners) listener.acquired(lease);
     const ids = await this.store.activeSagaIds(lease.shard).catch(() => []);
     if (this.deps.faults?.has('no-takeover-resume') === true) {
@@ -337,6 +345,7 @@ export class Orchestrator {
     const supervisor = this.supervisors.get(shard);
     if (supervisor === undefined) return;
     this.supervisors.delete(shard);
+    this.epochs.delete(shard);
     await ask<SupervisorMessage, number>(supervisor, (replyTo) => ({ type: 'stopAll', replyTo }), 5_000).catch(
       () => undefined,
     );

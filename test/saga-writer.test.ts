@@ -5,6 +5,8 @@ import test, { type ExecutionContext } from 'ava';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { NEW_SAGA_CHANNEL, newSagaChannelOf, SAGA_CHANGES_CHANNEL } from '../src/cluster/notifications.js';
+import { parseAnnouncement } from '../src/cluster/announcement.js';
+import { storedSnapshot } from '../src/persistence/stored-snapshot.js';
 import { shardOf, type ShardLease } from '../src/cluster/shards.js';
 import { createPool } from '../src/persistence/pool.js';
 import { foldCounts } from '../src/persistence/counts.js';
@@ -56,6 +58,9 @@ function firstTransition(saga: NewSagaWrite, lease: ShardLease, expectedVersion 
   return { kind: 'transition', sagaId: saga.id, expectedVersion, decision, now, lease };
 }
 
+/** `v` as it reads back from JSON. */
+const toJson = (v: unknown): unknown => JSON.parse(JSON.stringify(v));
+
 const versionOf = async (id: string) =>
   (await env.query<{ version: number }>('select version from saga_log where id = $1', [id]))[0]?.version;
 
@@ -102,8 +107,35 @@ test.serial('each new saga of a batch is announced once committed, to its shard\
   await Promise.all(sagas.map((s) => w.write(s)));
   const told = (shard: number) => sagas.filter((s) => s.shard === shard).map((s) => `${s.shard}:${s.id}`).sort();
   await settle(() => heard[newSagaChannelOf('node-a')]!.length >= 160 && heard[NEW_SAGA_CHANNEL]!.length >= 160);
+  // 160 sagas' snapshots would not fit in one notification: each is told by its id alone, and read.
   t.deepEqual(heard[newSagaChannelOf('node-a')]!.sort(), told(0), "the holder's own channel");
   t.deepEqual(heard[NEW_SAGA_CHANNEL]!.sort(), told(3), 'the general channel, for a shard nobody holds');
+});
+
+test.serial("a new saga is announced to its shard's holder with the saga as recorded, under the holder's lease", async (t) => {
+  const heard = await listen(t);
+  const saga = create(0);
+  await writer().write(saga);
+  await settle(() => heard[newSagaChannelOf('node-a')]!.length >= 1);
+  const [entry] = heard[newSagaChannelOf('node-a')]!;
+  t.deepEqual(parseAnnouncement(entry!), {
+    shard: 0,
+    sagaId: saga.id,
+    told: {
+      epoch: HELD.epoch,
+      saga: { tipo: saga.tipo, estado: saga.snapshot.estado, versionDefinicion: saga.snapshot.version, snapshot: toJson(storedSnapshot(saga.snapshot)), datos: saga.datos, version: 1 },
+    },
+  });
+  const [stored] = await env.query<{ snapshot: unknown }>('select snapshot from saga_log where id = $1', [saga.id]);
+  t.deepEqual(parseAnnouncement(entry!)?.told?.saga.snapshot, stored?.snapshot, 'the snapshot a read would give');
+});
+
+test.serial('a new saga in a shard nobody holds is announced by its id alone', async (t) => {
+  const heard = await listen(t);
+  const saga = create(3);
+  await writer().write(saga);
+  await settle(() => heard[NEW_SAGA_CHANNEL]!.length >= 1);
+  t.deepEqual(heard[NEW_SAGA_CHANNEL], [`3:${saga.id}`]);
 });
 
 test.serial('the BFFs are told when a saga ends, not of its steps nobody watches', async (t) => {

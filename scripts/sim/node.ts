@@ -13,7 +13,8 @@ import { planShards } from '../../src/cluster/shard-plan.js';
 import type { ShardLease } from '../../src/cluster/shards.js';
 import type { SagaMetrics } from '../../src/metrics.js';
 import { DEFAULT_ANSWER_LIMITS, httpGateway } from '../../src/gateway/participant-gateway.js';
-import type { StoredSaga } from '../../src/persistence/saga-store.js';
+import type { LoadedSaga, StoredSaga } from '../../src/persistence/saga-store.js';
+import { announcedUnder, parseAnnouncement } from '../../src/cluster/announcement.js';
 import { DefinitionRegistry } from '../../src/saga/registry.js';
 import type { AnySagaDefinition } from '../../src/saga/definition.js';
 import { machineRules, type Faults } from '../../src/faults.js';
@@ -190,14 +191,21 @@ export class SimNode {
       }, noop);
   }
 
-  /** A NOTIFY reached this process. */
-  notified(shard: number, sagaId: string, kind: 'new' | 'order'): void {
+  /**
+   * A NOTIFY reached this process: an entry as the writer makes it (parsed by the real
+   * parseAnnouncement). A new saga announced to the lease this process holds (its own view)
+   * is run from what the entry carries, as src/orchestrator.ts does.
+   */
+  notified(entry: string, kind: 'new' | 'order'): void {
     if (!this.alive) return;
-    this.run(shard, sagaId, kind === 'order' ? { orders: true } : { fresh: true });
+    const heard = parseAnnouncement(entry);
+    if (heard === null) return;
+    if (kind === 'order') return this.run(heard.shard, heard.sagaId, { orders: true });
+    this.run(heard.shard, heard.sagaId, { fresh: true, announced: announcedUnder(heard, this.supervisors.get(heard.shard)?.lease.epoch) });
   }
 
   /** The supervisor's 'run'. */
-  run(shard: number, sagaId: string, opts: { saga?: StoredSaga; fresh?: boolean; orders?: boolean }): void {
+  run(shard: number, sagaId: string, opts: { saga?: StoredSaga; announced?: LoadedSaga | undefined; fresh?: boolean; orders?: boolean }): void {
     const sup = this.supervisors.get(shard);
     if (sup === undefined || !this.alive) return;
     const existing = sup.actors.get(sagaId);
@@ -205,18 +213,18 @@ export class SimNode {
       if (opts.orders === true) this.tell(existing, { type: 'ordersWaiting' });
       return;
     }
-    const actor = this.spawn(sup, sagaId, opts.saga ?? null);
+    const actor = this.spawn(sup, sagaId, opts.saga ?? null, opts.announced);
     this.tell(actor, { type: 'resume', fresh: opts.fresh === true, orders: opts.orders === true });
   }
 
-  private spawn(sup: Supervisor, sagaId: string, saga: StoredSaga | null): SimActor {
+  private spawn(sup: Supervisor, sagaId: string, saga: StoredSaga | null, announced?: LoadedSaga): SimActor {
     const { k } = this.w;
     const inc = this.incarnation;
     const node = this.owner;
     const actor: SimActor = {
       id: ++actorIds,
       sagaId,
-      state: newActorState(saga),
+      state: newActorState(saga, announced),
       queue: [],
       busy: false,
       calling: new Set(),

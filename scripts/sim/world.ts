@@ -3,6 +3,7 @@
 // on) and then a calm (faults off), after which the invariants are checked
 // against the participants' ledger and the stored log.
 import { acceptSaga } from '../../src/saga/machine.js';
+import { encodeAnnouncement } from '../../src/cluster/announcement.js';
 import { OPERATOR_ACTIONS, type OperatorAction } from '../../src/saga/operations.js';
 import type { AnySagaDefinition } from '../../src/saga/definition.js';
 import { sagaTypes } from '../../src/sagas/index.js';
@@ -88,11 +89,23 @@ export async function runSeed(seed: number, opts: { inject?: string; replay?: nu
 
   const notify = (shard: number, sagaId: string, kind: 'new' | 'order') => {
     // NOTIFY reaches every listening process, each of which acts if it holds the shard in its own view (a stale
-    // holder too). A notification may be lost or arrive twice; the sweep catches what is lost.
+    // holder too). A notification may be lost or arrive twice; the sweep catches what is lost. A new saga's entry
+    // carries the saga as recorded and the epoch of the shard's live lease at the commit, as the writer's SQL makes it.
+    const entry = kind === 'new' ? announcement(shard, sagaId) : `${shard}:${sagaId}`;
     for (const node of nodes) {
       const copies = store.faulty ? c.pick([1, 1, 1, 0, 2]) : 1;
-      for (let i = 0; i < copies; i++) k.at(c.int(1, 20), () => node.notified(shard, sagaId, kind));
+      for (let i = 0; i < copies; i++) k.at(c.int(1, 20), () => node.notified(entry, kind));
     }
+  };
+  const announcement = (shard: number, sagaId: string): string => {
+    const plain = `${shard}:${sagaId}`;
+    const saga = store.sagas.get(sagaId)!;
+    const row = store.shards[shard]!;
+    const aviso = encodeAnnouncement(
+      { tipo: saga.tipo, versionDefinicion: saga.snapshot.version, snapshot: saga.snapshot, datos: saga.datos },
+      plain.length,
+    );
+    return row.owner === null || row.leaseUntil <= k.now || aviso === null ? plain : `${plain}:${aviso}:${row.epoch}`;
   };
 
   // Clients: sagas start during the storm, each through a live process, on the newest version it has.

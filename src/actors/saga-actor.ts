@@ -86,13 +86,15 @@ export interface SagaActorState {
   standIn?: { def: AnySagaDefinition; for: 'migrar' | 'ended' } | undefined;
   /** An order's commit failed with an unknown outcome: once the saga is read again, resume it. */
   resumeOnLoad?: boolean;
+  /** The saga as its announcement told it (src/cluster/announcement.ts): the first load takes it instead of a read. */
+  announced?: LoadedSaga | undefined;
 }
 
 /** setTimeout's ceiling (about 24.8 days); longer deadlines re-arm when they fire early. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export function newActorState(saga: StoredSaga | null = null): SagaActorState {
-  return { saga, timers: new Set(), calling: null, done: false, stopped: false, recheck: false };
+export function newActorState(saga: StoredSaga | null = null, announced?: LoadedSaga): SagaActorState {
+  return { saga, timers: new Set(), calling: null, done: false, stopped: false, recheck: false, announced };
 }
 
 /** One message, start to end: what the nact actor runs, and what the simulator runs. */
@@ -116,12 +118,16 @@ export function actorStopped(state: SagaActorState, io: Pick<ActorIO, 'clearTime
 
 const refKey = (c: CallRef) => `${c.phase}/${c.step}/${c.attempt}`;
 
-/** `saga`: the saga as just recorded, if the spawner has it; otherwise it is loaded. */
+/**
+ * `saga`: the saga as just recorded, if the spawner has it; otherwise it is loaded, the first
+ * time from `announced` if given (the saga as its announcement told it).
+ */
 export function spawnSagaActor(
   parent: AnyActorRef,
   sagaId: string,
   rt: SagaRuntime,
   saga: StoredSaga | null = null,
+  announced?: LoadedSaga,
 ): ActorRef<SagaActorMessage> {
   let io: ActorIO | undefined;
   const ioOf = (ref: ActorRef<SagaActorMessage>, name: string): ActorIO =>
@@ -136,7 +142,7 @@ export function spawnSagaActor(
     sagaId,
     (state, msg, ctx) => handleMessage(rt, state, msg, ioOf(ctx.self, ctx.name)),
     {
-      initialState: newActorState(saga),
+      initialState: newActorState(saga, announced),
       // handle() catches everything; a crash that still escapes keeps the others running.
       onCrash: 'resume',
       afterStop: (state) => actorStopped(state, { clearTimer: (t) => clearTimeout(t as NodeJS.Timeout) }),
@@ -192,8 +198,11 @@ function callingHere(rt: SagaRuntime, state: SagaActorState): boolean {
 async function load(rt: SagaRuntime, state: SagaActorState, msg: SagaActorMessage, io: ActorIO): Promise<'loaded' | 'not'> {
   const sagaId = io.name;
   let loaded: LoadedSaga | null;
+  // Told once: a later load (the saga moved under this actor) reads what is stored.
+  const announced = state.announced;
+  state.announced = undefined;
   try {
-    loaded = await rt.store.load(sagaId);
+    loaded = announced ?? (await rt.store.load(sagaId));
   } catch (err) {
     rt.log.error({ err, saga_id: sagaId }, 'could not load saga; will retry');
     later(state, io, rt.commitRetryMs, () => io.tell(msg));

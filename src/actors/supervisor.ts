@@ -1,17 +1,18 @@
 // A shard supervisor owns the saga actors of one shard while this process holds
 // its lease: it spawns one actor per saga it is told to run (unless that saga
 // already has one) and stops it when the saga is done.
-import type { StoredSaga } from '../persistence/saga-store.js';
+import type { LoadedSaga, StoredSaga } from '../persistence/saga-store.js';
 import { spawnActor, stopActor, tell, type ActorRef, type ActorSystem } from './nact.js';
 import { spawnSagaActor, type SagaActorMessage, type SagaRuntime } from './saga-actor.js';
 
 export type SupervisorMessage =
   /**
    * Run a saga. `saga`: its snapshot, when the sender has just recorded it
-   * (saves a read); `fresh`: just recorded and not acted on; `orders`: operator
-   * orders wait for it in the mailbox.
+   * (saves a read); `announced`: the saga as another process recorded it, told
+   * in its announcement (read in its stead, once); `fresh`: just recorded and
+   * not acted on; `orders`: operator orders wait for it in the mailbox.
    */
-  | { type: 'run'; sagaId: string; saga?: StoredSaga; fresh?: boolean; orders?: boolean }
+  | { type: 'run'; sagaId: string; saga?: StoredSaga; announced?: LoadedSaga | undefined; fresh?: boolean; orders?: boolean }
   | { type: 'done'; sagaId: string }
   | { type: 'countActive'; replyTo: ActorRef<number> }
   /** Stops every saga actor, then replies. */
@@ -41,7 +42,7 @@ export function spawnSupervisor(
             if (msg.orders === true) tell<SagaActorMessage>(existing, { type: 'ordersWaiting' });
             return state;
           }
-          const child = spawnSagaActor(ctx.self, msg.sagaId, rt, msg.saga ?? null);
+          const child = spawnSagaActor(ctx.self, msg.sagaId, rt, msg.saga ?? null, msg.announced);
           tell<SagaActorMessage>(child, { type: 'resume', fresh: msg.fresh === true, orders: msg.orders === true });
           return state;
         }

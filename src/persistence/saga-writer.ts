@@ -29,6 +29,7 @@ import { orderData, type OperationRecord } from '../saga/operations.js';
 import { TERMINAL_STATES } from '../saga/states.js';
 import type { ShardLease } from '../cluster/shards.js';
 import { NEW_SAGA_CHANNEL, SAGA_CHANGES_CHANNEL } from '../cluster/notifications.js';
+import { ANNOUNCED_ENTRY_MAX, encodeAnnouncement } from '../cluster/announcement.js';
 import { storableJson } from './storable.js';
 import { storedSnapshot } from './stored-snapshot.js';
 
@@ -308,7 +309,9 @@ const notifyChunks = (entries: string, per: number) => `
  *    decided here leaves the mailbox (saga_ordenes);
  *  - NOTIFYs, delivered on commit, a few per batch: new sagas (shard:id) to the
  *    holder of their shard (its own channel: newSagaChannelOf; the general
- *    channel $8 when none holds it), and to the BFFs (id estado) what they wait on: a saga that
+ *    channel $8 when none holds it), each with the saga and the holder's lease
+ *    epoch (shard:id:saga:epoch, src/cluster/announcement.ts) when all of the
+ *    holder's fit in one notification; and to the BFFs (id estado) what they wait on: a saga that
  *    ended ($10, the final states), an operator order decided, and every change
  *    of a saga watched live (saga_vigilancias). Every NOTIFY wakes every
  *    listening backend and process, so a change nobody waits on is not told.
@@ -344,7 +347,7 @@ recommitted as (
 c as (
   select * from jsonb_to_recordset($2::jsonb) as c(w int, id uuid, tipo text, estado text, datos jsonb, snapshot jsonb,
     timeout_minutos double precision, fecha_limite timestamptz, idempotency_key text, request_hash text,
-    ahora timestamptz, shard int, version_definicion int, esperado_antes timestamptz, recheck boolean)
+    ahora timestamptz, shard int, version_definicion int, esperado_antes timestamptz, recheck boolean, aviso text)
 ),
 inserted as (
   insert into saga_log (id, tipo, estado, datos, snapshot, version, timeout_minutos, fecha_limite, error_message,
@@ -388,8 +391,13 @@ delivered as (
   delete from saga_ordenes where id in (select id from o)
 ),
 announced as (${notifyChunks(
-  `select coalesce($8 || '_' || left(md5(h.owner), 16), $8) as ch, i.shard || ':' || i.id as e
-     from inserted i left join saga_shards h on h.shard = i.shard and h.owner is not null and h.lease_until > now()`,
+  `select ch, case when sum(length(rich) + 1) over (partition by ch) <= ${ANNOUNCED_ENTRY_MAX} then rich else plain end as e
+     from (
+       select coalesce($8 || '_' || left(md5(h.owner), 16), $8) as ch, i.shard || ':' || i.id as plain,
+              i.shard || ':' || i.id || coalesce(':' || c.aviso || ':' || h.epoch, '') as rich
+       from inserted i join c on c.id = i.id
+       left join saga_shards h on h.shard = i.shard and h.owner is not null and h.lease_until > now()
+     ) a`,
   150,
 )}),
 changed as (${notifyChunks(
@@ -445,6 +453,10 @@ function createRow(index: number, w: NewSagaWrite) {
     version_definicion: w.snapshot.version,
     esperado_antes: w.snapshot.expectBy,
     recheck: w.recheck === true,
+    aviso: encodeAnnouncement(
+      { tipo: w.tipo, versionDefinicion: w.snapshot.version, snapshot: storedSnapshot(w.snapshot), datos: w.datos },
+      `${w.shard}:${w.id}`.length,
+    ),
   };
 }
 
