@@ -251,7 +251,7 @@ export async function startBffRole(config: Config, databaseUrl: string, log: Log
   const registry = new DefinitionRegistry(types.flatMap((t) => t.versions as never[]));
   await registerDefinitions(parts.pool, registry);
   const faults = config.SAGA_FAULTS;
-  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { hooks: writerHooks(faults), commitWindowMs: config.SAGA_BATCH_WINDOW_MS }), { batchWindowMs: config.SAGA_BATCH_WINDOW_MS }), registry, types, log, faults });
+  const intake = new SagaIntake({ store: new SagaStore(parts.pool, new SagaWriter(writePool, { hooks: writerHooks(faults), commitWindowMs: config.SAGA_BATCH_WINDOW_MS, announceSagas: true }), { batchWindowMs: config.SAGA_BATCH_WINDOW_MS }), registry, types, log, faults });
   const { rows } = await parts.pool.query<{ n: number }>('select count(*)::int as n from saga_shards');
   const shardCount = rows[0]?.n ?? 0;
   const directory = new ShardDirectory(parts.pool, shardCount, log);

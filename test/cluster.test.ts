@@ -67,7 +67,7 @@ test.serial('a saga recorded outside the orchestrators (as the BFF does) runs in
   t.teardown(() => pool.end());
   const types = [campaignType()];
   const intake = new SagaIntake({
-    store: new SagaStore(pool, new SagaWriter(pool)),
+    store: new SagaStore(pool, new SagaWriter(pool, { announceSagas: true })),
     registry: new DefinitionRegistry(types.flatMap((x) => x.versions as never[])),
     types,
     log: env.log,

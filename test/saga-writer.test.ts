@@ -34,9 +34,10 @@ test.after.always(async () => {
   await pool?.end();
 });
 
-function writer(): SagaWriter {
+/** A writer as a BFF's is (it announces each new saga with the saga), unless `opts` says otherwise. */
+function writer(opts: { announceSagas?: boolean } = {}): SagaWriter {
   if (!pool) throw new Error('no pool');
-  return new SagaWriter(pool);
+  return new SagaWriter(pool, { announceSagas: opts.announceSagas ?? true });
 }
 
 /** A saga id whose shard is `shard` (of the migration's 32). */
@@ -128,6 +129,14 @@ test.serial("a new saga is announced to its shard's holder with the saga as reco
   });
   const [stored] = await env.query<{ snapshot: unknown }>('select snapshot from saga_log where id = $1', [saga.id]);
   t.deepEqual(parseAnnouncement(entry!)?.told?.saga.snapshot, stored?.snapshot, 'the snapshot a read would give');
+});
+
+test.serial("a writer that runs what it records (an orchestrator's) announces a new saga by its id alone", async (t) => {
+  const heard = await listen(t);
+  const saga = create(0);
+  await writer({ announceSagas: false }).write(saga);
+  await settle(() => heard[newSagaChannelOf('node-a')]!.length >= 1);
+  t.deepEqual(heard[newSagaChannelOf('node-a')], [`0:${saga.id}`]);
 });
 
 test.serial('a new saga in a shard nobody holds is announced by its id alone', async (t) => {

@@ -101,6 +101,12 @@ export interface SagaWriterOptions {
    * when each process is lightly loaded, at the cost of this much latency per step.
    */
   commitWindowMs?: number;
+  /**
+   * Announce each new saga to its shard's holder with the saga itself (src/cluster/announcement.ts), so
+   * that the holder need not read it back: for a writer whose new sagas another process runs (a BFF's).
+   * An orchestrator runs what it records from the snapshot in hand, and its announcements name ids only.
+   */
+  announceSagas?: boolean;
   /** Changes made at start by the fault catalogue (src/faults.ts, writerHooks); none in production. */
   hooks?: WriterHooks;
 }
@@ -137,6 +143,7 @@ export class SagaWriter {
   private readonly maxBatch: number;
   private readonly concurrency: number;
   private readonly windowMs: number;
+  private readonly announceSagas: boolean;
   /** When the oldest queued write arrived (performance.now()), for the commit window. */
   private oldestQueuedAt = 0;
   private readonly hooks: WriterHooks;
@@ -149,6 +156,7 @@ export class SagaWriter {
     this.maxBatch = opts.maxBatch ?? 500;
     this.concurrency = opts.concurrency ?? 1;
     this.windowMs = opts.commitWindowMs ?? 0;
+    this.announceSagas = opts.announceSagas ?? false;
     this.hooks = opts.hooks ?? {};
     const variant = this.hooks.statement;
     this.statement = variant === undefined ? { name: 'saga_group_commit', text: GROUP_COMMIT_SQL } : { name: variant.name, text: variant.rewrite(GROUP_COMMIT_SQL) };
@@ -231,7 +239,7 @@ export class SagaWriter {
       text: this.statement.text,
       values: [
         storableJson(transitions.map(({ write, w }) => transitionRow(w, write))),
-        storableJson(creates.map(({ write, w }) => createRow(w, write))),
+        storableJson(creates.map(({ write, w }) => ({ ...createRow(w, write), aviso: this.announceSagas ? announcement(write) : null }))),
         storableJson(rowsOf((d) => d.pasos)),
         storableJson(rowsOf((d) => d.compensaciones)),
         storableJson(eventsOutside === undefined ? events : []),
@@ -453,11 +461,15 @@ function createRow(index: number, w: NewSagaWrite) {
     version_definicion: w.snapshot.version,
     esperado_antes: w.snapshot.expectBy,
     recheck: w.recheck === true,
-    aviso: encodeAnnouncement(
-      { tipo: w.tipo, versionDefinicion: w.snapshot.version, snapshot: storedSnapshot(w.snapshot), datos: w.datos },
-      `${w.shard}:${w.id}`.length,
-    ),
   };
+}
+
+/** The saga for its announcement's entry, or null if the entry would be too long. */
+function announcement(w: NewSagaWrite): string | null {
+  return encodeAnnouncement(
+    { tipo: w.tipo, versionDefinicion: w.snapshot.version, snapshot: storedSnapshot(w.snapshot), datos: w.datos },
+    `${w.shard}:${w.id}`.length,
+  );
 }
 
 function claveRows(w: NewSagaWrite) {
