@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { chooseTransportFactory } from '../src/events/event-relay.js';
 import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
 import { TLS_CERT_PATH, tlsFiles } from './fixtures/tls-certificate.js';
-import type { OutboxMessage } from '../src/events/transport.js';
+import type { EventTransport, OutboxMessage } from '../src/events/transport.js';
+import { FakeWebSocketBroker } from './fakes/pulsar-websocket.js';
 
 const env = useTestEnv(test);
 
@@ -72,6 +73,31 @@ test('with pulsar-client, PULSAR_AUTH_TOKEN becomes its AuthenticationToken and 
   t.deepEqual(client.authentication, new module.AuthenticationToken!({ token: 'eyJ.token' }));
   t.is(client.tlsTrustCertsFilePath, TLS_CERT_PATH);
   await producer.close();
+});
+
+/** Publishes ONE_EVENT through the WebSocket transport the configuration gives, to a stand-in broker serving wss:// with the test certificate. */
+async function publishOverWss(settings: { PULSAR_TLS_CA_FILE?: string }): Promise<Awaited<ReturnType<EventTransport['publish']>>> {
+  const broker = new FakeWebSocketBroker();
+  await broker.start(0, tlsFiles);
+  try {
+    const config = testConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650', PULSAR_WEB_URL: broker.url, PULSAR_TRANSPORT: 'websocket', ...settings });
+    const producer = (await chooseTransportFactory(config, pino({ level: 'silent' }))).create('x');
+    const outcomes = await producer.publish([ONE_EVENT]);
+    await producer.close();
+    return outcomes;
+  } finally {
+    await broker.stop();
+  }
+}
+
+test("over a wss:// web service, PULSAR_TLS_CA_FILE makes the broker's certificate trusted", async (t) => {
+  t.deepEqual((await publishOverWss({ PULSAR_TLS_CA_FILE: TLS_CERT_PATH })).map((o) => o.kind), ['stored']);
+});
+
+test("over a wss:// web service, without PULSAR_TLS_CA_FILE a certificate the system does not trust is refused", async (t) => {
+  const [outcome] = await publishOverWss({});
+  t.is(outcome?.kind, 'unavailable');
+  t.regex(outcome?.kind === 'unavailable' ? outcome.error : '', /self-signed certificate/);
 });
 
 test('PULSAR_TRANSPORT=websocket publishes through the WebSocket API, on port 8085 of the PULSAR_URL host unless PULSAR_WEB_URL says', async (t) => {

@@ -4,6 +4,7 @@
 // read); a broker with deduplication acknowledges a message whose id is not above the
 // highest stored for the producer name without storing it.
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { rawText } from '../../src/events/websocket-transport.js';
 
@@ -39,8 +40,9 @@ export class FakeWebSocketBroker {
   private wss: WebSocketServer | undefined;
   url = '';
 
-  async start(port = 0): Promise<void> {
-    this.server = createServer();
+  /** `tls`: serve wss:// (https://) with this key and certificate. */
+  async start(port = 0, tls?: { key: Buffer; cert: Buffer }): Promise<void> {
+    this.server = tls === undefined ? createServer() : createHttpsServer(tls);
     this.wss = new WebSocketServer({ noServer: true });
     this.server.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://x');
@@ -58,7 +60,7 @@ export class FakeWebSocketBroker {
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     const address = this.server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    this.url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   }
 
   async stop(): Promise<void> {
