@@ -47,6 +47,12 @@ const schema = z.object({
   PULSAR_AUTH_TOKEN: z.string().min(1).optional(),
   /** For pulsar+ssl:// (and a wss:// PULSAR_WEB_URL): a PEM file of the certificates to trust instead of the system's. */
   PULSAR_TLS_CA_FILE: z.string().min(1).optional(),
+  /**
+   * For pulsar+ssl:// (and a wss:// PULSAR_WEB_URL): a client certificate and its key (PEM files), both or
+   * neither, for a broker that authenticates by certificate; with PULSAR_AUTH_TOKEN set, the token authenticates.
+   */
+  PULSAR_TLS_CERT_FILE: z.string().min(1).optional(),
+  PULSAR_TLS_KEY_FILE: z.string().min(1).optional(),
   /** Defaults to the saga log's own (saga_outbox_relay.productor), shared by all its relays. */
   PULSAR_PRODUCER_NAME: z.string().min(1).optional(),
   PORT: port.default(8091),
@@ -184,6 +190,10 @@ function retryBudgets(raw: string): Record<string, number> | null {
 /** The defaults that NODE_ENV=production changes, and what it refuses. */
 const profiled = schema
   .superRefine((c, ctx) => {
+    if ((c.PULSAR_TLS_CERT_FILE === undefined) !== (c.PULSAR_TLS_KEY_FILE === undefined)) {
+      const missing = c.PULSAR_TLS_CERT_FILE === undefined ? 'PULSAR_TLS_CERT_FILE' : 'PULSAR_TLS_KEY_FILE';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'a client certificate needs both PULSAR_TLS_CERT_FILE and PULSAR_TLS_KEY_FILE' });
+    }
     if (c.NODE_ENV !== 'production') return;
     if (c.SAGA_FAULTS.size > 0) {
       ctx.addIssue({ code: 'custom', path: ['SAGA_FAULTS'], message: 'refused in production (NODE_ENV=production): it switches bugs on' });

@@ -9,8 +9,9 @@ import { FakeBroker, fakePulsarModule } from './fakes/pulsar.js';
 import { waitForEstado } from './helpers/sagas.js';
 import { pino } from 'pino';
 import { chooseTransportFactory } from '../src/events/event-relay.js';
+import { loadConfig } from '../src/config.js';
 import { FakeBinaryBroker } from './fakes/pulsar-binary.js';
-import { TLS_CERT_PATH, tlsFiles } from './fixtures/tls-certificate.js';
+import { TLS_CERT_PATH, TLS_KEY_PATH, tlsFiles } from './fixtures/tls-certificate.js';
 import type { EventTransport, OutboxMessage } from '../src/events/transport.js';
 import { FakeWebSocketBroker } from './fakes/pulsar-websocket.js';
 
@@ -75,10 +76,18 @@ test('with pulsar-client, PULSAR_AUTH_TOKEN becomes its AuthenticationToken and 
   await producer.close();
 });
 
+/** A TLS server's options that ask each client for a certificate, and accept only one the test certificate vouches for. */
+const CLIENT_CERTIFICATE_REQUIRED = { ...tlsFiles, requestCert: true, rejectUnauthorized: true, ca: tlsFiles.cert };
+/** The settings that present the test certificate as the relay's client certificate. */
+const CLIENT_CERTIFICATE = { PULSAR_TLS_CA_FILE: TLS_CERT_PATH, PULSAR_TLS_CERT_FILE: TLS_CERT_PATH, PULSAR_TLS_KEY_FILE: TLS_KEY_PATH };
+
 /** Publishes ONE_EVENT through the WebSocket transport the configuration gives, to a stand-in broker serving wss:// with the test certificate. */
-async function publishOverWss(settings: { PULSAR_TLS_CA_FILE?: string }): Promise<Awaited<ReturnType<EventTransport['publish']>>> {
+async function publishOverWss(
+  settings: Record<string, string>,
+  server: Parameters<FakeWebSocketBroker['start']>[1] = tlsFiles,
+): Promise<Awaited<ReturnType<EventTransport['publish']>>> {
   const broker = new FakeWebSocketBroker();
-  await broker.start(0, tlsFiles);
+  await broker.start(0, server);
   try {
     const config = testConfig({ PULSAR_URL: 'pulsar://127.0.0.1:6650', PULSAR_WEB_URL: broker.url, PULSAR_TRANSPORT: 'websocket', ...settings });
     const producer = (await chooseTransportFactory(config, pino({ level: 'silent' }))).create('x');
@@ -98,6 +107,51 @@ test("over a wss:// web service, without PULSAR_TLS_CA_FILE a certificate the sy
   const [outcome] = await publishOverWss({});
   t.is(outcome?.kind, 'unavailable');
   t.regex(outcome?.kind === 'unavailable' ? outcome.error : '', /self-signed certificate/);
+});
+
+test('over a wss:// web service that asks for a client certificate, PULSAR_TLS_CERT_FILE and PULSAR_TLS_KEY_FILE present one', async (t) => {
+  t.deepEqual((await publishOverWss(CLIENT_CERTIFICATE, CLIENT_CERTIFICATE_REQUIRED)).map((o) => o.kind), ['stored']);
+});
+
+test('over a wss:// web service that asks for a client certificate, none given, the handshake is refused', async (t) => {
+  t.deepEqual((await publishOverWss({ PULSAR_TLS_CA_FILE: TLS_CERT_PATH }, CLIENT_CERTIFICATE_REQUIRED)).map((o) => o.kind), ['unavailable']);
+});
+
+/** What the stand-in binary broker, asking for a client certificate, saw of a publish made with `settings`. */
+async function publishOverBinaryTls(settings: Record<string, string>): Promise<{ kinds: string[]; connects: FakeBinaryBroker['connects'] }> {
+  const broker = new FakeBinaryBroker();
+  await broker.start(CLIENT_CERTIFICATE_REQUIRED);
+  try {
+    const config = testConfig({ PULSAR_URL: broker.url, PULSAR_TRANSPORT: 'binary', ...settings });
+    const producer = (await chooseTransportFactory(config, pino({ level: 'silent' }))).create('x');
+    const kinds = (await producer.publish([ONE_EVENT])).map((o) => o.kind);
+    await producer.close();
+    return { kinds, connects: broker.connects };
+  } finally {
+    await broker.stop();
+  }
+}
+
+test('the binary transport presents PULSAR_TLS_CERT_FILE in the TLS handshake and, without a token, names the method tls', async (t) => {
+  t.deepEqual(await publishOverBinaryTls(CLIENT_CERTIFICATE), { kinds: ['stored'], connects: [{ method: 'tls', data: undefined }] });
+});
+
+test('the binary transport to a broker that asks for a client certificate, none given, is refused in the handshake', async (t) => {
+  t.deepEqual(await publishOverBinaryTls({ PULSAR_TLS_CA_FILE: TLS_CERT_PATH }), { kinds: ['unavailable'], connects: [] });
+});
+
+test('a client certificate without its key, or a key without its certificate, is refused at start', (t) => {
+  t.throws(() => loadConfig({ PULSAR_TLS_CERT_FILE: TLS_CERT_PATH }), { message: /PULSAR_TLS_KEY_FILE: a client certificate needs both/ });
+  t.throws(() => loadConfig({ PULSAR_TLS_KEY_FILE: TLS_KEY_PATH }), { message: /PULSAR_TLS_CERT_FILE: a client certificate needs both/ });
+});
+
+test('with pulsar-client and no token, PULSAR_TLS_CERT_FILE and PULSAR_TLS_KEY_FILE become its AuthenticationTls', async (t) => {
+  const module = fakePulsarModule(new FakeBroker());
+  const config = testConfig({ PULSAR_URL: 'pulsar+ssl://b:6651', ...CLIENT_CERTIFICATE });
+  const producer = (await chooseTransportFactory(config, pino({ level: 'silent' }), { pulsarModule: () => Promise.resolve(module) })).create('x');
+  t.deepEqual((await producer.publish([ONE_EVENT])).map((o) => o.kind), ['stored']);
+  t.deepEqual(module.clients[0]!.config.authentication, new module.AuthenticationTls!({ certificatePath: TLS_CERT_PATH, privateKeyPath: TLS_KEY_PATH }));
+  await producer.close();
 });
 
 test('PULSAR_TRANSPORT=websocket publishes through the WebSocket API, on port 8085 of the PULSAR_URL host unless PULSAR_WEB_URL says', async (t) => {

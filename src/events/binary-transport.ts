@@ -50,6 +50,12 @@ export interface BinaryClientOptions {
   authToken?: string;
   /** For pulsar+ssl://: the certificates to trust (PEM), instead of the system's. The broker's name is checked either way. */
   tlsCa?: string | Buffer;
+  /**
+   * For pulsar+ssl://: a client certificate and its key (PEM), presented in the TLS handshake. Without a
+   * token, CONNECT then names the method `tls`: the broker takes the role from the certificate
+   * (AuthenticationProviderTls).
+   */
+  tlsCert?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export type BinaryTransportOptions = BinaryClientOptions & { producerName: string };
@@ -68,6 +74,14 @@ interface ConnectOptions {
   timeoutMs: number;
   authToken: string | undefined;
   tlsCa: string | Buffer | undefined;
+  tlsCert: { cert: string | Buffer; key: string | Buffer } | undefined;
+}
+
+/** The authentication a connection presents: a token if it has one, else its client certificate, else none. */
+function authMethod(opts: Pick<ConnectOptions, 'authToken' | 'tlsCert'>): { name: string; data: Buffer | undefined } | undefined {
+  if (opts.authToken !== undefined) return { name: 'token', data: Buffer.from(opts.authToken) };
+  if (opts.tlsCert !== undefined) return { name: 'tls', data: undefined };
+  return undefined;
 }
 
 /** A producer's part of a connection: its SENDs waiting for their receipts. */
@@ -92,7 +106,7 @@ class Connection {
   private constructor(
     readonly url: string,
     private readonly socket: net.Socket,
-    private readonly authToken: string | undefined,
+    private readonly auth: { name: string; data: Buffer | undefined } | undefined,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
@@ -119,20 +133,18 @@ class Connection {
             port: Number(port || 6651),
             ...(net.isIP(host) === 0 ? { servername: host } : {}),
             ...(opts.tlsCa === undefined ? {} : { ca: opts.tlsCa }),
+            ...(opts.tlsCert === undefined ? {} : { cert: opts.tlsCert.cert, key: opts.tlsCert.key }),
           })
         : net.connect({ host, port: Number(port || 6650) });
-    const connection = new Connection(url, socket, opts.authToken);
+    const auth = authMethod(opts);
+    const connection = new Connection(url, socket, auth);
     const connected = await connection.exchange(
       CommandType.CONNECT,
       [
         [1, CLIENT_VERSION],
         [4, PROTOCOL_VERSION],
-        ...(opts.authToken === undefined
-          ? []
-          : ([
-              [5, 'token'],
-              [3, Buffer.from(opts.authToken)],
-            ] as const)),
+        ...(auth === undefined ? [] : ([[5, auth.name]] as const)),
+        ...(auth?.data === undefined ? [] : ([[3, auth.data]] as const)),
       ],
       undefined,
       opts.timeoutMs,
@@ -229,15 +241,15 @@ class Connection {
         this.socket.write(commandFrame(CommandType.PONG, []));
         return;
       case CommandType.AUTH_CHALLENGE:
-        // The broker asks for the credentials again (a token about to expire): the same token.
+        // The broker asks for the credentials again (a token about to expire): the same ones.
         this.socket.write(
           commandFrame(CommandType.AUTH_RESPONSE, [
             [1, CLIENT_VERSION],
             [
               2,
               [
-                [1, 'token'],
-                [2, Buffer.from(this.authToken ?? '')],
+                [1, this.auth?.name ?? 'none'],
+                [2, this.auth?.data ?? Buffer.alloc(0)],
               ],
             ],
             [3, PROTOCOL_VERSION],
@@ -465,7 +477,7 @@ export class BinaryClient {
 
   constructor(private readonly opts: BinaryClientOptions) {
     this.topic = fullTopicName(opts.topic);
-    this.connect = { timeoutMs: opts.connectTimeoutMs ?? 5_000, authToken: opts.authToken, tlsCa: opts.tlsCa };
+    this.connect = { timeoutMs: opts.connectTimeoutMs ?? 5_000, authToken: opts.authToken, tlsCa: opts.tlsCa, tlsCert: opts.tlsCert };
   }
 
   get target(): string {

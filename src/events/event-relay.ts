@@ -53,7 +53,13 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
   const serviceUrl = config.PULSAR_URL ?? 'pulsar://127.0.0.1:6650';
   const authToken = config.PULSAR_AUTH_TOKEN;
   const tlsCa = config.PULSAR_TLS_CA_FILE === undefined ? undefined : readFileSync(config.PULSAR_TLS_CA_FILE);
-  const auth = { ...(authToken === undefined ? {} : { authToken }), ...(tlsCa === undefined ? {} : { tlsCa }) };
+  const certFiles = config.PULSAR_TLS_CERT_FILE === undefined || config.PULSAR_TLS_KEY_FILE === undefined ? undefined : { certFile: config.PULSAR_TLS_CERT_FILE, keyFile: config.PULSAR_TLS_KEY_FILE };
+  const tlsCert = certFiles === undefined ? undefined : { cert: readFileSync(certFiles.certFile), key: readFileSync(certFiles.keyFile) };
+  const auth = {
+    ...(authToken === undefined ? {} : { authToken }),
+    ...(tlsCa === undefined ? {} : { tlsCa }),
+    ...(tlsCert === undefined ? {} : { tlsCert }),
+  };
   const websocket: TransportFactory = {
     name: 'websocket',
     create: (producerName) => websocketTransport({ webUrl: pulsarWebUrl(config), topic: config.PULSAR_TOPIC, producerName, log, ...auth }),
@@ -86,6 +92,7 @@ export async function chooseTransportFactory(config: Config, log: Logger, opts: 
         loadModule: () => Promise.resolve(module),
         ...(authToken === undefined ? {} : { authToken }),
         ...(config.PULSAR_TLS_CA_FILE === undefined ? {} : { tlsCaFile: config.PULSAR_TLS_CA_FILE }),
+        ...(certFiles === undefined ? {} : { tlsCertFiles: certFiles }),
       }),
   };
 }

@@ -17,6 +17,8 @@ export interface PulsarClientTransportOptions {
   authToken?: string;
   /** For pulsar+ssl://: a PEM file of the certificates to trust (tlsTrustCertsFilePath). */
   tlsCaFile?: string;
+  /** A client certificate and its key (PEM files), used when there is no token. */
+  tlsCertFiles?: { certFile: string; keyFile: string };
 }
 
 // libpulsar results that concern one message: sending it again gives the same answer.
@@ -42,6 +44,7 @@ export function pulsarClientTransport(opts: PulsarClientTransportOptions): Event
             ...(opts.sendTimeoutMs === undefined ? {} : { sendTimeoutMs: opts.sendTimeoutMs }),
             ...(opts.authToken === undefined ? {} : { authToken: opts.authToken }),
             ...(opts.tlsCaFile === undefined ? {} : { tlsCaFile: opts.tlsCaFile }),
+            ...(opts.tlsCertFiles === undefined ? {} : { tlsCertFiles: opts.tlsCertFiles }),
           });
         } catch (err) {
           const error = `cannot open a producer: ${errorText(err)}`;

@@ -58,6 +58,7 @@ export interface PulsarClient {
 export interface PulsarModule {
   Client: new (config: PulsarClientConfig) => PulsarClient;
   AuthenticationToken?: new (params: { token: string }) => unknown;
+  AuthenticationTls?: new (params: { certificatePath: string; privateKeyPath: string }) => unknown;
 }
 
 export const PULSAR_CLIENT_PACKAGE = 'pulsar-client';
@@ -126,6 +127,8 @@ export async function createPulsarProducer(
     operationTimeoutSeconds?: number;
     authToken?: string;
     tlsCaFile?: string;
+    /** A client certificate and its key (PEM files), for a broker that authenticates by certificate (used without a token). */
+    tlsCertFiles?: { certFile: string; keyFile: string };
   } = {},
 ): Promise<PulsarProducerHandle> {
   const Pulsar = await (opts.loadModule ?? loadPulsarClient)();
@@ -133,6 +136,9 @@ export async function createPulsarProducer(
   if (opts.authToken !== undefined) {
     if (Pulsar.AuthenticationToken === undefined) throw new Error('this pulsar-client has no AuthenticationToken: PULSAR_AUTH_TOKEN cannot be used with it');
     authentication = new Pulsar.AuthenticationToken({ token: opts.authToken });
+  } else if (opts.tlsCertFiles !== undefined) {
+    if (Pulsar.AuthenticationTls === undefined) throw new Error('this pulsar-client has no AuthenticationTls: PULSAR_TLS_CERT_FILE cannot be used with it');
+    authentication = new Pulsar.AuthenticationTls({ certificatePath: opts.tlsCertFiles.certFile, privateKeyPath: opts.tlsCertFiles.keyFile });
   }
   const client = new Pulsar.Client({
     serviceUrl: pulsarUrl,

@@ -45,6 +45,8 @@ export interface WebSocketTransportOptions {
   authToken?: string;
   /** For a wss:// web service: the certificates to trust (PEM) instead of the system's. */
   tlsCa?: string | Buffer;
+  /** For a wss:// web service: a client certificate and its key (PEM), presented in the TLS handshake. */
+  tlsCert?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** The answer to one message (Pulsar's ProducerAck). */
@@ -154,7 +156,7 @@ export function websocketTransport(opts: WebSocketTransportOptions): EventTransp
     // A producer closed a moment ago may still hold the name on the broker (409).
     for (let attempt = 1; ; attempt++) {
       try {
-        return await open(url, initialSequenceId, batching, { timeoutMs: connectTimeoutMs, authToken: opts.authToken, tlsCa: opts.tlsCa });
+        return await open(url, initialSequenceId, batching, { timeoutMs: connectTimeoutMs, authToken: opts.authToken, tlsCa: opts.tlsCa, tlsCert: opts.tlsCert });
       } catch (err) {
         if (!(err instanceof BusyError) || attempt >= 20) throw err;
         await new Promise((r) => setTimeout(r, 100));
@@ -263,7 +265,7 @@ function open(
   url: string,
   initialSequenceId: number,
   batching: boolean,
-  opts: { timeoutMs: number; authToken: string | undefined; tlsCa: string | Buffer | undefined },
+  opts: Pick<WebSocketTransportOptions, 'authToken' | 'tlsCa' | 'tlsCert'> & { timeoutMs: number },
 ): Promise<Session> {
   return new Promise((resolve, reject) => {
     // No permessage-deflate: compressing each small frame cost more CPU (here and in the
@@ -273,6 +275,7 @@ function open(
       perMessageDeflate: false,
       ...(opts.authToken === undefined ? {} : { headers: { authorization: `Bearer ${opts.authToken}` } }),
       ...(opts.tlsCa === undefined ? {} : { ca: opts.tlsCa }),
+      ...(opts.tlsCert === undefined ? {} : { cert: opts.tlsCert.cert, key: opts.tlsCert.key }),
     });
     ws.once('open', () => {
       ws.removeAllListeners('error');

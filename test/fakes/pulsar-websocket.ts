@@ -40,8 +40,8 @@ export class FakeWebSocketBroker {
   private wss: WebSocketServer | undefined;
   url = '';
 
-  /** `tls`: serve wss:// (https://) with this key and certificate. */
-  async start(port = 0, tls?: { key: Buffer; cert: Buffer }): Promise<void> {
+  /** `tls`: serve wss:// (https://) with this key and certificate (and, with `requestCert`, ask the client for one signed by `ca`). */
+  async start(port = 0, tls?: { key: Buffer; cert: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean; ca?: Buffer }): Promise<void> {
     this.server = tls === undefined ? createServer() : createHttpsServer(tls);
     this.wss = new WebSocketServer({ noServer: true });
     this.server.on('upgrade', (req, socket, head) => {

@@ -183,6 +183,9 @@ export function fakePulsarModule(broker: FakeBroker): PulsarModule & { clients: 
     AuthenticationToken: class {
       constructor(readonly params: { token: string }) {}
     },
+    AuthenticationTls: class {
+      constructor(readonly params: { certificatePath: string; privateKeyPath: string }) {}
+    },
   };
 }
 

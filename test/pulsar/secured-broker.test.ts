@@ -47,7 +47,10 @@ test.before(async () => {
       adminToken,
       settings: {
         authenticationEnabled: 'true',
-        authenticationProviders: 'org.apache.pulsar.broker.authentication.AuthenticationProviderToken',
+        // Tokens, and client certificates signed by the test certificate (their role is the certificate's CN).
+        authenticationProviders:
+          'org.apache.pulsar.broker.authentication.AuthenticationProviderToken,org.apache.pulsar.broker.authentication.AuthenticationProviderTls',
+        tlsTrustCertsFilePath: TLS_CERT_PATH,
         tokenSecretKey: `data:;base64,${secret.toString('base64')}`,
         superUserRoles: 'admin',
         // The broker's own clients (the WebSocket API's, its admin's) authenticate too.
@@ -117,4 +120,29 @@ test(`a token the broker did not sign is refused: the ${transport} transport sto
   const error = outcomes[0]?.kind === 'unavailable' ? outcomes[0].error : '';
   t.log(error);
   t.regex(error, transport === 'binary' ? /AuthenticationError/ : /401/);
+});
+
+// A client certificate is presented in the TLS handshake of pulsar+ssl://, which only the binary transport speaks here
+// (this broker's web service, for the WebSocket API, is plain HTTP).
+const binaryOnly = transport === 'binary' ? test : test.skip;
+
+binaryOnly('with a client certificate the broker trusts and no token, the binary transport is let in and its events are stored', async (t) => {
+  const relay = binaryTransport({ serviceUrl: tlsUrl, topic: uniqueTopic('secured'), producerName: `mtls-${randomUUID().slice(0, 8)}`, log, tlsCa: tlsFiles.cert, tlsCert: tlsFiles });
+  const outcomes = await relay.publish(events(randomUUID(), 3));
+  await relay.close();
+  t.deepEqual(
+    outcomes.map((o) => o.kind),
+    Array(3).fill('stored'),
+  );
+});
+
+binaryOnly('with neither a token nor a client certificate, the binary transport is refused', async (t) => {
+  const relay = binaryTransport({ serviceUrl: tlsUrl, topic: uniqueTopic('secured'), producerName: `none-${randomUUID().slice(0, 8)}`, log, tlsCa: tlsFiles.cert });
+  const outcomes = await relay.publish(events(randomUUID(), 1));
+  await relay.close();
+  t.deepEqual(
+    outcomes.map((o) => o.kind),
+    ['unavailable'],
+  );
+  t.regex(outcomes[0]?.kind === 'unavailable' ? outcomes[0].error : '', /AuthenticationError|authenticat/i);
 });
