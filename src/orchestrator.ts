@@ -68,8 +68,6 @@ export class Orchestrator {
   private readonly intake: SagaIntake;
   private readonly system: ActorSystem;
   private readonly supervisors = new Map<number, ActorRef<SupervisorMessage>>();
-  /** The epoch of each held shard's lease (that of its supervisor). */
-  private readonly epochs = new Map<number, number>();
   private readonly now: () => Date;
   private readonly doneListeners = new Set<(sagaId: string) => void>();
   private readonly shardListeners = new Set<ShardListener>();
@@ -286,7 +284,7 @@ export class Orchestrator {
       // One recorded elsewhere is run from what its announcement carries, if
       // it was announced to the lease held now (src/cluster/announcement.ts).
       else if (!this.startingHere.has(heard.sagaId)) {
-        this.run(heard.shard, heard.sagaId, { fresh: true, announced: announcedUnder(heard, this.epochs.get(heard.shard)) });
+        this.run(heard.shard, heard.sagaId, { fresh: true, announced: announcedUnder(heard, this.leases.lease(heard.shard)?.epoch) });
       }
     }
   }
@@ -326,7 +324,6 @@ export class Orchestrator {
       (sagaId) => this.doneListeners.forEach((l) => l(sagaId)),
     );
     this.supervisors.set(lease.shard, supervisor);
-    this.epochs.set(lease.shard, lease.epoch);
     for (const listener of this.shardListeners) listener.acquired(lease);
     const ids = await this.store.activeSagaIds(lease.shard).catch(() => []);
     if (this.deps.faults?.has('no-takeover-resume') === true) {
@@ -345,7 +342,6 @@ export class Orchestrator {
     const supervisor = this.supervisors.get(shard);
     if (supervisor === undefined) return;
     this.supervisors.delete(shard);
-    this.epochs.delete(shard);
     await ask<SupervisorMessage, number>(supervisor, (replyTo) => ({ type: 'stopAll', replyTo }), 5_000).catch(
       () => undefined,
     );
