@@ -21,7 +21,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { errorText } from '../log.js';
-import { fullTopicName, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
+import { fullTopicName, type ClientCertificate, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
 import {
   CommandType,
   FrameReader,
@@ -55,7 +55,7 @@ export interface BinaryClientOptions {
    * token, CONNECT then names the method `tls`: the broker takes the role from the certificate
    * (AuthenticationProviderTls).
    */
-  tlsCert?: { cert: string | Buffer; key: string | Buffer };
+  tlsCert?: ClientCertificate;
 }
 
 export type BinaryTransportOptions = BinaryClientOptions & { producerName: string };
@@ -74,7 +74,7 @@ interface ConnectOptions {
   timeoutMs: number;
   authToken: string | undefined;
   tlsCa: string | Buffer | undefined;
-  tlsCert: { cert: string | Buffer; key: string | Buffer } | undefined;
+  tlsCert: ClientCertificate | undefined;
 }
 
 /** The authentication a connection presents: a token if it has one, else its client certificate, else none. */

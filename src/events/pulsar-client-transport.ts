@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { createPulsarProducer, type PulsarModule, type PulsarProducerHandle, type PulsarProducerMessage } from './pulsar.js';
 import { errorText } from '../log.js';
-import type { EventTransport, OutboxMessage, PublishOutcome } from './transport.js';
+import type { ClientCertificateFiles, EventTransport, OutboxMessage, PublishOutcome } from './transport.js';
 
 export interface PulsarClientTransportOptions {
   serviceUrl: string;
@@ -18,7 +18,7 @@ export interface PulsarClientTransportOptions {
   /** For pulsar+ssl://: a PEM file of the certificates to trust (tlsTrustCertsFilePath). */
   tlsCaFile?: string;
   /** A client certificate and its key (PEM files), used when there is no token. */
-  tlsCertFiles?: { certFile: string; keyFile: string };
+  tlsCertFiles?: ClientCertificateFiles;
 }
 
 // libpulsar results that concern one message: sending it again gives the same answer.

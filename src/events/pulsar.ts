@@ -2,6 +2,7 @@
 // outbox relay uses. The package is an optional dependency: it wraps the C++
 // libpulsar, which must be installed on the machine before `npm install` can build
 // it, so nothing here imports it statically and its types are described by hand.
+import type { ClientCertificateFiles } from './transport.js';
 
 /** An opaque message id, as returned by `Producer.send`. */
 export interface PulsarMessageId {
@@ -128,7 +129,7 @@ export async function createPulsarProducer(
     authToken?: string;
     tlsCaFile?: string;
     /** A client certificate and its key (PEM files), for a broker that authenticates by certificate (used without a token). */
-    tlsCertFiles?: { certFile: string; keyFile: string };
+    tlsCertFiles?: ClientCertificateFiles;
   } = {},
 ): Promise<PulsarProducerHandle> {
   const Pulsar = await (opts.loadModule ?? loadPulsarClient)();

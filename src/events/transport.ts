@@ -27,6 +27,18 @@ export interface OutboxMessage {
  */
 export type PublishOutcome = { kind: 'stored' } | { kind: 'refused'; error: string } | { kind: 'unavailable'; error: string };
 
+/** A client certificate and its key (PEM), presented in the TLS handshake of pulsar+ssl:// or wss://. */
+export interface ClientCertificate {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/** The same as files, for pulsar-client, which reads them itself (PULSAR_TLS_CERT_FILE, PULSAR_TLS_KEY_FILE). */
+export interface ClientCertificateFiles {
+  certFile: string;
+  keyFile: string;
+}
+
 export type TransportName = 'pulsar-client' | 'websocket' | 'binary';
 
 export interface EventTransport {

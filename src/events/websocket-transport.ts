@@ -21,7 +21,7 @@
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { errorText } from '../log.js';
-import { fullTopicName, topicSocketUrl, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
+import { fullTopicName, topicSocketUrl, type ClientCertificate, type EventTransport, type OutboxMessage, type PublishOutcome } from './transport.js';
 
 export interface WebSocketTransportOptions {
   /** The broker's web service, e.g. http://127.0.0.1:8085. */
@@ -46,7 +46,7 @@ export interface WebSocketTransportOptions {
   /** For a wss:// web service: the certificates to trust (PEM) instead of the system's. */
   tlsCa?: string | Buffer;
   /** For a wss:// web service: a client certificate and its key (PEM), presented in the TLS handshake. */
-  tlsCert?: { cert: string | Buffer; key: string | Buffer };
+  tlsCert?: ClientCertificate;
 }
 
 /** The answer to one message (Pulsar's ProducerAck). */
