@@ -3,7 +3,7 @@
 // back, and only the lease it was announced to takes it.
 import test from 'ava';
 import pino from 'pino';
-import { announcedUnder, ANNOUNCED_ENTRY_MAX, encodeAnnouncement, parseAnnouncement, type AnnouncedSaga } from '../src/cluster/announcement.js';
+import { announcedUnder, ANNOUNCED_ENTRY_MAX, announcementEntry, parseAnnouncement, type AnnouncedSaga } from '../src/cluster/announcement.js';
 import { handleMessage, newActorState, type SagaActorMessage, type SagaRuntime } from '../src/actors/saga-actor.js';
 import type { SagaMetrics } from '../src/metrics.js';
 import type { LoadedSaga, SagaLog } from '../src/persistence/saga-store.js';
@@ -26,9 +26,7 @@ function recorded(datos: unknown = seedDatos()): AnnouncedSaga {
 
 /** The entry the writer makes for a saga in shard 4 announced to the lease of epoch 9. */
 function entryOf(saga: AnnouncedSaga, epoch = 9): string {
-  const plain = `4:${SAGA_ID}`;
-  const aviso = encodeAnnouncement(saga, plain.length);
-  return aviso === null ? plain : `${plain}:${aviso}:${epoch}`;
+  return announcementEntry(4, SAGA_ID, saga, epoch);
 }
 
 test('an announcement carries the saga as recorded, read back as its first version', (t) => {
@@ -61,6 +59,10 @@ test('a saga too large for one notification is announced by its id alone', (t) =
   const entry = entryOf(recorded(big));
   t.is(entry, `4:${SAGA_ID}`);
   t.deepEqual(parseAnnouncement(entry), { shard: 4, sagaId: SAGA_ID });
+});
+
+test('a saga in a shard nobody holds is announced by its id alone', (t) => {
+  t.is(announcementEntry(4, SAGA_ID, recorded(), undefined), `4:${SAGA_ID}`);
 });
 
 test('the longest entry announced fits a notification', (t) => {

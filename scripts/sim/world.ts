@@ -3,7 +3,7 @@
 // on) and then a calm (faults off), after which the invariants are checked
 // against the participants' ledger and the stored log.
 import { acceptSaga } from '../../src/saga/machine.js';
-import { encodeAnnouncement } from '../../src/cluster/announcement.js';
+import { announcementEntry } from '../../src/cluster/announcement.js';
 import { OPERATOR_ACTIONS, type OperatorAction } from '../../src/saga/operations.js';
 import type { AnySagaDefinition } from '../../src/saga/definition.js';
 import { sagaTypes } from '../../src/sagas/index.js';
@@ -98,14 +98,10 @@ export async function runSeed(seed: number, opts: { inject?: string; replay?: nu
     }
   };
   const announcement = (shard: number, sagaId: string): string => {
-    const plain = `${shard}:${sagaId}`;
     const saga = store.sagas.get(sagaId)!;
     const row = store.shards[shard]!;
-    const aviso = encodeAnnouncement(
-      { tipo: saga.tipo, versionDefinicion: saga.snapshot.version, snapshot: saga.snapshot, datos: saga.datos },
-      plain.length,
-    );
-    return row.owner === null || row.leaseUntil <= k.now || aviso === null ? plain : `${plain}:${aviso}:${row.epoch}`;
+    const epoch = row.owner === null || row.leaseUntil <= k.now ? undefined : row.epoch;
+    return announcementEntry(shard, sagaId, { tipo: saga.tipo, versionDefinicion: saga.snapshot.version, snapshot: saga.snapshot, datos: saga.datos }, epoch);
   };
 
   // Clients: sagas start during the storm, each through a live process, on the newest version it has.

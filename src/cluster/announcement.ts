@@ -35,6 +35,17 @@ export function encodeAnnouncement(saga: AnnouncedSaga, entryPrefixLength: numbe
   return Buffer.from(json).toString('base64url');
 }
 
+/**
+ * The entry `shard:sagaId[:saga:epoch]` for a new saga: with the saga and the epoch of the lease it is
+ * announced to when there is one and the entry fits, else by its id alone. The writer builds the same
+ * entry in its SQL from encodeAnnouncement's text (src/persistence/saga-writer.ts); the simulator here.
+ */
+export function announcementEntry(shard: number, sagaId: string, saga: AnnouncedSaga, epoch: number | undefined): string {
+  const plain = `${shard}:${sagaId}`;
+  const aviso = epoch === undefined ? null : encodeAnnouncement(saga, plain.length);
+  return aviso === null ? plain : `${plain}:${aviso}:${epoch}`;
+}
+
 /** One entry of a new-saga notification. */
 export interface Announcement {
   shard: number;
