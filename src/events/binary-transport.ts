@@ -77,8 +77,14 @@ interface ConnectOptions {
   tlsCert: ClientCertificate | undefined;
 }
 
+/** An authentication method as CONNECT and AUTH_RESPONSE name it, and its data (none for `tls`). */
+interface AuthMethod {
+  name: string;
+  data: Buffer | undefined;
+}
+
 /** The authentication a connection presents: a token if it has one, else its client certificate, else none. */
-function authMethod(opts: Pick<ConnectOptions, 'authToken' | 'tlsCert'>): { name: string; data: Buffer | undefined } | undefined {
+function authMethod(opts: Pick<ConnectOptions, 'authToken' | 'tlsCert'>): AuthMethod | undefined {
   if (opts.authToken !== undefined) return { name: 'token', data: Buffer.from(opts.authToken) };
   if (opts.tlsCert !== undefined) return { name: 'tls', data: undefined };
   return undefined;
@@ -106,7 +112,7 @@ class Connection {
   private constructor(
     readonly url: string,
     private readonly socket: net.Socket,
-    private readonly auth: { name: string; data: Buffer | undefined } | undefined,
+    private readonly auth: AuthMethod | undefined,
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
